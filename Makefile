@@ -1,0 +1,50 @@
+# agent-host: two commands on a fresh machine.
+#   make demo   build host and plugins, then run the main job
+#   make test   build everything and run all tests
+WASM_TARGET   := wasm32-wasip2
+CARGO         ?= cargo
+DIST          := $(CURDIR)/build
+# Example plugins (plugins/<name>, crate plugin-<name>) and test-only plugins
+# (tests/plugins/<name>, crate test-plugin-<name>).
+PLUGINS       := calc text fs http notes
+TEST_PLUGINS  := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/Cargo.toml))))
+TARGET_DIR    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+WASM_OUT      := $(TARGET_DIR)/$(WASM_TARGET)/release
+
+.PHONY: demo test wasm-target plugins host lint clean
+
+wasm-target:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+# Builds every guest crate for wasm32-wasip2 and lays each out as a plugin
+# directory entry: <name>.wasm next to its <name>.toml manifest.
+plugins: wasm-target
+	$(CARGO) build --release --target $(WASM_TARGET) \
+		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS))
+	@mkdir -p $(DIST)/plugins $(DIST)/test-plugins
+	@for p in $(PLUGINS); do \
+		cp $(WASM_OUT)/plugin_$$(echo $$p | tr - _).wasm $(DIST)/plugins/$$p.wasm; \
+		cp plugins/$$p/manifest.toml $(DIST)/plugins/$$p.toml; \
+	done
+	@for p in $(TEST_PLUGINS); do \
+		cp $(WASM_OUT)/test_plugin_$$(echo $$p | tr - _).wasm $(DIST)/test-plugins/$$p.wasm; \
+		cp tests/plugins/$$p/manifest.toml $(DIST)/test-plugins/$$p.toml; \
+	done
+	@echo "plugins ready in $(DIST)/plugins (test plugins in $(DIST)/test-plugins)"
+
+host:
+	$(CARGO) build --release -p agent-host
+
+demo: plugins host
+	./examples/demo.sh $(TARGET_DIR)/release/agent-host $(DIST)/plugins
+
+test: plugins
+	$(CARGO) test -p agent-host -p agent-host-tests
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy -p agent-host -p agent-host-tests --all-targets -- -D warnings
+
+clean:
+	rm -rf $(DIST)
+	$(CARGO) clean

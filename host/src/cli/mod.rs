@@ -1,0 +1,123 @@
+//! Command-line flags, shared setup (config, logging, runtime) and dispatch to one file per subcommand.
+
+mod bench;
+mod plugins;
+mod render;
+mod tools;
+
+use std::path::PathBuf;
+
+use agent_host::config::ConfigSources;
+use agent_host::{HostConfig, Runtime};
+use clap::{Parser, Subcommand};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// A tool returned an error or its call failed (trap, limit).
+pub const EXIT_TOOL: u8 = 1;
+/// Bad usage, bad configuration, or a plugin that cannot be loaded.
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error on its way to the user, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: EXIT_USAGE,
+            error: error.into(),
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agent-host",
+    version,
+    about = "Run sandboxed WebAssembly tool plugins for an AI agent",
+    long_about = "agent-host loads tool plugins (WebAssembly components built against the agent:plugin WIT \
+contract) from plugin directories and runs every call in a deny-by-default sandbox with memory, time and \
+output limits.\n\nA plugin is <name>.wasm next to its manifest <name>.toml. What a plugin may touch (directories, \
+environment variables, network hosts) is what its manifest requests AND the host config grants.",
+    after_help = "Examples:\n  agent-host --plugins build/plugins tools list\n  agent-host --plugins build/plugins tools call calc --args '{\"expression\": \"2^10\"}'\n  agent-host plugins check build/plugins/fs.wasm\n\nExit codes: 0 ok, 1 tool error or failed call, 2 usage or configuration error.\nLogging: RUST_LOG=debug (plugin output is logged under the 'plugin' target)."
+)]
+pub struct Cli {
+    /// Plugin directory (repeatable). Default: from the config file, else $XDG_DATA_HOME/agent-host/plugins.
+    #[arg(long = "plugins", value_name = "DIR", global = true, env = "AGENT_HOST_PLUGINS", value_delimiter = ':')]
+    pub plugins: Vec<PathBuf>,
+    /// Config file. Default: $XDG_CONFIG_HOME/agent-host/config.toml if it exists.
+    #[arg(long, value_name = "FILE", global = true, env = "AGENT_HOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (database, plugin state). Default: $XDG_DATA_HOME/agent-host.
+    #[arg(long = "data-dir", value_name = "DIR", global = true, env = "AGENT_HOST_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, describe and call tools.
+    #[command(subcommand)]
+    Tools(tools::ToolsCommand),
+    /// List loaded plugins or check a plugin file.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Measure a trivial tool call: bare wasmtime versus the full host path.
+    Bench(bench::BenchArgs),
+}
+
+/// Logs go to stderr so stdout stays clean for output and `--json`.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn config_from(cli: &Cli) -> Result<HostConfig, Failure> {
+    HostConfig::resolve(ConfigSources {
+        config_file: cli.config.clone(),
+        plugin_dirs: cli.plugins.clone(),
+        data_dir: cli.data_dir.clone(),
+    })
+    .map_err(Failure::usage)
+}
+
+/// Starts a runtime and loads the plugin directories; load problems are
+/// printed as warnings (they are also shown by `plugins list`).
+async fn start(cli: &Cli, quiet_problems: bool) -> Result<Runtime, Failure> {
+    let config = config_from(cli)?;
+    let runtime = Runtime::new(config).map_err(Failure::usage)?;
+    let report = runtime.load_plugin_dirs().await;
+    if !quiet_problems && !report.failed.is_empty() {
+        eprintln!(
+            "warning: {} plugin file(s) could not be loaded; `agent-host plugins list` shows why",
+            report.failed.len()
+        );
+    }
+    Ok(runtime)
+}
+
+pub async fn run(cli: Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Tools(command) => tools::run(&cli, command).await,
+        Command::Plugins(command) => plugins::run(&cli, command).await,
+        Command::Bench(args) => bench::run(&cli, args).await,
+    }
+}

@@ -1,0 +1,133 @@
+//! `agent-host plugins list | check`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use agent_host::Runtime;
+
+use super::render::print_json;
+use super::{Cli, EXIT_OK, Failure, config_from, start};
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List plugins in the plugin directories, with their status.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a plugin file and its manifest; print what it exports and requests.
+    Check {
+        /// Path to the plugin's .wasm (its manifest is the .toml next to it).
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(cli: &Cli, command: &PluginsCommand) -> Result<u8, Failure> {
+    match command {
+        PluginsCommand::List { json } => list(cli, *json).await,
+        PluginsCommand::Check { path, json } => check(cli, path, *json).await,
+    }
+}
+
+async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
+    let runtime = start(cli, true).await?;
+    let plugins = runtime.plugins();
+    let problems = runtime.problems();
+    if json {
+        let mut rows: Vec<serde_json::Value> = plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name(), "version": p.manifest.plugin.version, "status": "ok",
+                    "path": p.wasm_path, "tools": p.tools.iter().map(|t| &t.spec.name).collect::<Vec<_>>(),
+                    "content_hash": p.content_hash, "size": p.size,
+                })
+            })
+            .collect();
+        rows.extend(problems.iter().map(|problem| {
+            json!({ "name": problem.plugin, "status": "error", "path": problem.path, "error": problem.error })
+        }));
+        print_json(&rows);
+        return Ok(EXIT_OK);
+    }
+    if plugins.is_empty() && problems.is_empty() {
+        println!("no plugins found; put <name>.wasm + <name>.toml in a plugin directory, or pass --plugins DIR");
+        return Ok(EXIT_OK);
+    }
+    println!("{:16} {:9} {:7} TOOLS / ERROR", "PLUGIN", "VERSION", "STATUS");
+    for plugin in &plugins {
+        let tools: Vec<&str> = plugin.tools.iter().map(|t| t.spec.name.as_str()).collect();
+        println!("{:16} {:9} {:7} {}", plugin.name(), plugin.manifest.plugin.version, "ok", tools.join(", "));
+    }
+    for problem in &problems {
+        let name = problem.plugin.clone().unwrap_or_else(|| problem.path.display().to_string());
+        println!("{:16} {:9} {:7} {}", name, "-", "error", problem.error);
+    }
+    Ok(EXIT_OK)
+}
+
+async fn check(cli: &Cli, path: &PathBuf, json: bool) -> Result<u8, Failure> {
+    let config = config_from(cli)?;
+    let runtime = Runtime::new(config).map_err(Failure::usage)?;
+    let plugin = runtime.check_plugin(path).await.map_err(Failure::usage)?;
+    let caps = &plugin.capabilities;
+    if json {
+        print_json(&json!({
+            "ok": true, "name": plugin.name(), "version": plugin.manifest.plugin.version,
+            "contract": format!("{}@{}", agent_host::CONTRACT_PACKAGE, agent_host::CONTRACT_VERSION),
+            "tools": plugin.tools.iter().map(|t| &t.spec).collect::<Vec<_>>(),
+            "requested": plugin.manifest.capabilities, "granted": caps,
+            "compile_ms": plugin.compile_time.as_secs_f64() * 1e3,
+        }));
+        return Ok(EXIT_OK);
+    }
+    let info = &plugin.manifest.plugin;
+    println!("ok: {} {} ({} bytes, compiled in {:.0} ms)", info.name, info.version, plugin.size, plugin.compile_time.as_secs_f64() * 1e3);
+    println!("contract: {}@{}", agent_host::CONTRACT_PACKAGE, agent_host::CONTRACT_VERSION);
+    println!("tools:");
+    for tool in &plugin.tools {
+        let hints = tool.spec.hints.names();
+        println!("  {:20} {}{}", tool.spec.name, super::render::shorten(&tool.spec.description, 60),
+            if hints.is_empty() { String::new() } else { format!(" [{}]", hints.join(", ")) });
+    }
+    let requested = &plugin.manifest.capabilities;
+    println!("requests:");
+    for dir in &requested.dirs {
+        println!("  dir {} ({})", dir.path, dir.access);
+    }
+    for var in &requested.env {
+        println!("  env {var}");
+    }
+    for host in &requested.network {
+        println!("  network {host}");
+    }
+    if requested.dirs.is_empty() && requested.env.is_empty() && requested.network.is_empty() {
+        println!("  nothing");
+    }
+    println!("granted by this host's config:");
+    for dir in &caps.dirs {
+        println!("  dir {} -> {} ({})", dir.guest, dir.host.display(), dir.access);
+    }
+    for (var, _) in &caps.env {
+        println!("  env {var}");
+    }
+    for host in &caps.network.allowed {
+        println!("  network {host}");
+    }
+    for denied in &caps.not_granted {
+        println!("  NOT granted: {denied}");
+    }
+    let limits = &caps.limits;
+    println!(
+        "limits: memory {} MiB, timeout {} ms, output {} KiB, fuel {}",
+        limits.memory_bytes >> 20,
+        limits.timeout.as_millis(),
+        limits.max_output_bytes >> 10,
+        limits.fuel.map_or("off".to_owned(), |f| f.to_string())
+    );
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,143 @@
+//! `agent-host tools list | describe | call`.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use agent_host::{CallError, CallOptions};
+
+use super::render::{print_json, shorten};
+use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, start};
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// List every tool of every loaded plugin.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a tool's description, argument schema and hints.
+    Describe {
+        /// Tool name, as shown by `tools list`.
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call a tool once in a fresh sandbox and print its result.
+    Call {
+        /// Tool name, as shown by `tools list`.
+        name: String,
+        /// Arguments as a JSON object, checked against the tool's schema.
+        #[arg(long, default_value = "{}", value_name = "JSON")]
+        args: String,
+        /// Print the result (or the error) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(cli: &Cli, command: &ToolsCommand) -> Result<u8, Failure> {
+    match command {
+        ToolsCommand::List { json } => list(cli, *json).await,
+        ToolsCommand::Describe { name, json } => describe(cli, name, *json).await,
+        ToolsCommand::Call { name, args, json } => call(cli, name, args, *json).await,
+    }
+}
+
+async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
+    let runtime = start(cli, json).await?;
+    let tools = runtime.tools();
+    if json {
+        print_json(&tools);
+        return Ok(EXIT_OK);
+    }
+    if tools.is_empty() {
+        let dirs: Vec<String> = runtime.config().plugin_dirs.iter().map(|d| d.display().to_string()).collect();
+        println!("no tools loaded from {}; put <name>.wasm + <name>.toml there, or pass --plugins DIR", dirs.join(", "));
+        return Ok(EXIT_OK);
+    }
+    let width = tools.iter().map(|t| t.spec.name.len()).max().unwrap_or(4).max(4);
+    let plugin_width = tools.iter().map(|t| t.plugin.len()).max().unwrap_or(6).max(6);
+    println!("{:width$}  {:plugin_width$}  DESCRIPTION", "TOOL", "PLUGIN");
+    for tool in &tools {
+        println!(
+            "{:width$}  {:plugin_width$}  {}",
+            tool.spec.name,
+            tool.plugin,
+            shorten(&tool.spec.description, 70)
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
+    let runtime = start(cli, json).await?;
+    let Some(tool) = runtime.tool(name) else {
+        let known: Vec<String> = runtime.tools().into_iter().map(|t| t.spec.name).collect();
+        return Err(Failure::usage(anyhow::anyhow!(
+            "no tool named '{name}'; known tools: {} (see `agent-host tools list`)",
+            known.join(", ")
+        )));
+    };
+    if json {
+        print_json(&tool);
+        return Ok(EXIT_OK);
+    }
+    let spec = &tool.spec;
+    println!("{}{}", spec.name, spec.title.as_ref().map(|t| format!(" — {t}")).unwrap_or_default());
+    println!("plugin: {}", tool.plugin);
+    let hints = spec.hints.names();
+    println!("hints:  {}", if hints.is_empty() { "none".to_owned() } else { hints.join(", ") });
+    println!("\n{}\n", spec.description);
+    println!("arguments (JSON Schema):");
+    println!("{}", serde_json::to_string_pretty(&spec.input_schema).unwrap_or_default());
+    if let Some(output) = &spec.output_schema {
+        println!("output (JSON Schema):");
+        println!("{}", serde_json::to_string_pretty(output).unwrap_or_default());
+    }
+    Ok(EXIT_OK)
+}
+
+async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failure> {
+    let args: serde_json::Value = serde_json::from_str(args).map_err(|err| {
+        Failure::usage(anyhow::anyhow!(
+            "--args is not valid JSON ({err}); pass an object such as --args '{{\"text\": \"hi\"}}'"
+        ))
+    })?;
+    let runtime = start(cli, json).await?;
+    let started = std::time::Instant::now();
+    let result = runtime.call_tool(name, &args, CallOptions::default()).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    match result {
+        Ok(output) => {
+            if json {
+                print_json(&json!({ "ok": true, "tool": name, "elapsed_ms": elapsed_ms, "output": output }));
+            } else {
+                println!("{}", output.to_text());
+            }
+            Ok(EXIT_OK)
+        }
+        Err(err) => {
+            let code = match &err {
+                CallError::Tool { .. } | CallError::Failed { .. } | CallError::Host { .. } => EXIT_TOOL,
+                CallError::UnknownTool { .. } | CallError::InvalidArguments { .. } => super::EXIT_USAGE,
+            };
+            if json {
+                print_json(&json!({
+                    "ok": false, "tool": name, "elapsed_ms": elapsed_ms,
+                    "error": { "kind": err.kind(), "message": err.to_string() }
+                }));
+                return Ok(code);
+            }
+            let hint = match &err {
+                CallError::UnknownTool { .. } => "\n  see `agent-host tools list`",
+                CallError::InvalidArguments { .. } => "\n  see the schema with `agent-host tools describe NAME`",
+                _ => "",
+            };
+            Err(Failure {
+                code,
+                error: anyhow::anyhow!("{err}{hint}"),
+            })
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Host configuration: one validated value built from defaults, the config file, environment and flags.
+//!
+//! Precedence, highest first: command-line flags, environment variables
+//! (handled by the CLI), the config file, then XDG defaults. Relative paths in
+//! the config file are resolved against the file's own directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::manifest::Access;
+
+/// Limits applied to every call; a plugin's manifest may ask for less or
+/// more, but never more than the `max_*` values.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    pub default_memory_mb: u64,
+    pub max_memory_mb: u64,
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    pub default_max_output_kb: u64,
+    pub max_output_kb: u64,
+    /// Turn on fuel metering engine-wide. It costs about half the speed of
+    /// CPU-bound guests, so it is off unless asked for; the wall-clock
+    /// deadline stops runaway plugins either way.
+    pub fuel: bool,
+    /// How much of a call's stdout and stderr is kept for the log.
+    pub log_capture_kb: u64,
+    /// Instances that can be alive at once (size of the pooling allocator).
+    pub max_instances: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            default_memory_mb: 64,
+            max_memory_mb: 1024,
+            default_timeout_ms: 10_000,
+            max_timeout_ms: 300_000,
+            default_max_output_kb: 1024,
+            max_output_kb: 16 * 1024,
+            fuel: false,
+            log_capture_kb: 64,
+            max_instances: 100,
+        }
+    }
+}
+
+/// A host directory made visible to a plugin at a guest path.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    pub host: PathBuf,
+    pub guest: String,
+    pub access: Access,
+}
+
+/// What the host grants one plugin. Only what the manifest requests AND the
+/// grant allows is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Grant {
+    pub dirs: Vec<DirGrant>,
+    pub env: Vec<String>,
+    pub network: Vec<String>,
+}
+
+/// The config file as written by the user.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ConfigFile {
+    plugin_dirs: Vec<PathBuf>,
+    data_dir: Option<PathBuf>,
+    sandbox: SandboxConfig,
+    grants: BTreeMap<String, Grant>,
+}
+
+/// Where each setting may come from before it is resolved.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigSources {
+    /// Explicit config file (flag or env); an explicit file must exist.
+    pub config_file: Option<PathBuf>,
+    /// Plugin directories from flags or env; replace the file's list.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Data directory from flags or env.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The validated host configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostConfig {
+    pub plugin_dirs: Vec<PathBuf>,
+    pub data_dir: PathBuf,
+    pub sandbox: SandboxConfig,
+    pub grants: BTreeMap<String, Grant>,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+impl HostConfig {
+    /// A configuration with default limits, no grants, and the given directories.
+    pub fn new(plugin_dirs: Vec<PathBuf>, data_dir: PathBuf) -> Self {
+        Self {
+            plugin_dirs,
+            data_dir,
+            sandbox: SandboxConfig::default(),
+            grants: BTreeMap::new(),
+            config_file: None,
+        }
+    }
+
+    /// Resolves flags/env, the config file and XDG defaults into one config.
+    pub fn resolve(sources: ConfigSources) -> Result<Self, ConfigError> {
+        let (file, file_path) = match &sources.config_file {
+            Some(path) => (Some(read_config_file(path)?), Some(path.clone())),
+            None => {
+                let default = default_config_file();
+                if default.is_file() {
+                    (Some(read_config_file(&default)?), Some(default))
+                } else {
+                    (None, None)
+                }
+            }
+        };
+        let base = file_path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let file = file.unwrap_or_default();
+
+        let plugin_dirs = if !sources.plugin_dirs.is_empty() {
+            sources.plugin_dirs.clone()
+        } else if !file.plugin_dirs.is_empty() {
+            file.plugin_dirs.iter().map(|dir| base.join(dir)).collect()
+        } else {
+            vec![default_data_dir().join("plugins")]
+        };
+        let data_dir = match (&sources.data_dir, &file.data_dir) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => base.join(dir),
+            (None, None) => default_data_dir(),
+        };
+        let mut grants = file.grants;
+        for grant in grants.values_mut() {
+            for dir in &mut grant.dirs {
+                dir.host = base.join(&dir.host);
+            }
+        }
+        let config = HostConfig {
+            plugin_dirs,
+            data_dir,
+            sandbox: file.sandbox,
+            grants,
+            config_file: file_path,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values that would otherwise fail later and far from here.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let sandbox = &self.sandbox;
+        let pairs = [
+            ("memory", sandbox.default_memory_mb, sandbox.max_memory_mb),
+            ("timeout", sandbox.default_timeout_ms, sandbox.max_timeout_ms),
+            ("output", sandbox.default_max_output_kb, sandbox.max_output_kb),
+        ];
+        for (what, default, max) in pairs {
+            if default == 0 || max == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "sandbox {what} limits must be greater than 0"
+                )));
+            }
+            if default > max {
+                return Err(ConfigError::Invalid(format!(
+                    "sandbox default {what} limit ({default}) is above its maximum ({max})"
+                )));
+            }
+        }
+        if sandbox.max_memory_mb > 4096 {
+            return Err(ConfigError::Invalid(
+                "sandbox.max_memory_mb can be at most 4096 (32-bit guest memories)".into(),
+            ));
+        }
+        if sandbox.max_instances == 0 {
+            return Err(ConfigError::Invalid(
+                "sandbox.max_instances must be greater than 0".into(),
+            ));
+        }
+        for (plugin, grant) in &self.grants {
+            for dir in &grant.dirs {
+                if !dir.guest.starts_with('/') {
+                    return Err(ConfigError::Invalid(format!(
+                        "grants.{plugin}: guest path '{}' must be absolute, such as /workspace",
+                        dir.guest
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The grant for a plugin, or the empty grant (deny everything).
+    pub fn grant_for(&self, plugin: &str) -> Grant {
+        self.grants.get(plugin).cloned().unwrap_or_default()
+    }
+}
+
+fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|err| ConfigError::Parse {
+        path: path.to_owned(),
+        message: err.to_string().trim().to_owned(),
+    })
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `$XDG_DATA_HOME/agent-host`, or `~/.local/share/agent-host`.
+pub fn default_data_dir() -> PathBuf {
+    match std::env::var_os("XDG_DATA_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("agent-host"),
+        _ => home().join(".local/share/agent-host"),
+    }
+}
+
+/// `$XDG_CONFIG_HOME/agent-host/config.toml`, or `~/.config/agent-host/config.toml`.
+pub fn default_config_file() -> PathBuf {
+    let dir = match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => home().join(".config"),
+    };
+    dir.join("agent-host/config.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn flags_override_file_and_relative_paths_follow_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write(
+            tmp.path(),
+            r#"
+            plugin_dirs = ["plugins"]
+            data_dir = "data"
+            [grants.fs]
+            dirs = [{ host = "work", guest = "/workspace", access = "read" }]
+            "#,
+        );
+        let config = HostConfig::resolve(ConfigSources {
+            config_file: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(config.plugin_dirs, vec![tmp.path().join("plugins")]);
+        assert_eq!(config.data_dir, tmp.path().join("data"));
+        assert_eq!(config.grants["fs"].dirs[0].host, tmp.path().join("work"));
+
+        let config = HostConfig::resolve(ConfigSources {
+            config_file: Some(path),
+            plugin_dirs: vec![PathBuf::from("/elsewhere")],
+            data_dir: Some(PathBuf::from("/d")),
+        })
+        .unwrap();
+        assert_eq!(config.plugin_dirs, vec![PathBuf::from("/elsewhere")]);
+        assert_eq!(config.data_dir, PathBuf::from("/d"));
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write(tmp.path(), "[sandbox]\nmax_memory_mb = \"lots\"\n");
+        let err = HostConfig::resolve(ConfigSources {
+            config_file: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("max_memory_mb"), "{err}");
+
+        let path = write(tmp.path(), "[sandbox]\ndefault_timeout_ms = 10\nmax_timeout_ms = 5\n");
+        let err = HostConfig::resolve(ConfigSources {
+            config_file: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("above its maximum"), "{err}");
+
+        let err = HostConfig::resolve(ConfigSources {
+            config_file: Some(tmp.path().join("missing.toml")),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot read config file"), "{err}");
+    }
+}

@@ -1,0 +1,80 @@
+//! The process's wasmtime engine: its configuration, the pooling allocator, and the epoch ticker.
+
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::config::SandboxConfig;
+
+/// How often the epoch advances. Each tick lets a running guest yield to the
+/// executor and re-checks its deadline, so this bounds how late a deadline
+/// or a cancellation can be noticed.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Deepest guest stack allowed; a runaway recursion traps instead of hurting
+/// the host thread.
+const MAX_WASM_STACK: usize = 1 << 20;
+
+/// Builds the engine for the sandbox settings. Falls back to on-demand
+/// allocation if the pooling allocator cannot reserve its address space (for
+/// example under a tight `ulimit -v`).
+pub fn build_engine(sandbox: &SandboxConfig) -> Result<Engine, String> {
+    let pooled = engine_config(sandbox, true);
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        Err(err) => {
+            tracing::warn!("pooling allocator unavailable ({err}); using on-demand allocation");
+            Engine::new(&engine_config(sandbox, false)).map_err(|err| err.to_string())
+        }
+    }
+}
+
+fn engine_config(sandbox: &SandboxConfig, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.consume_fuel(sandbox.fuel);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    config.async_stack_size(MAX_WASM_STACK + (512 << 10));
+    if pooling {
+        let instances = sandbox.max_instances;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(instances);
+        // A Rust component has one main module plus a few small adapter
+        // modules; size the core pools to match.
+        pool.total_core_instances(instances * 8);
+        pool.max_core_instances_per_component(32);
+        pool.total_memories(instances * 2);
+        pool.max_memories_per_component(4);
+        pool.total_tables(instances * 8);
+        pool.max_tables_per_component(16);
+        pool.total_stacks(instances);
+        pool.max_memory_size((sandbox.max_memory_mb as usize) << 20);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread
+/// for as long as the engine is alive.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("agent-host-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!("cannot start the epoch ticker thread ({err}); deadlines will rely on timers only");
+    }
+}
+
+/// An engine with its ticker running, shared by everything in the process.
+pub fn shared_engine(sandbox: &SandboxConfig) -> Result<Engine, String> {
+    let engine = build_engine(sandbox)?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}

@@ -1,0 +1,131 @@
+//! The `host` interface plugins import: logging, progress, per-plugin key-value state, and a clock.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::bindings::{HostImports, LogLevel, TypesImports};
+use crate::sandbox::CallState;
+use crate::store::PluginKv;
+
+/// Longest log line kept from a plugin; the rest is cut.
+const MAX_LOG_LINE: usize = 4096;
+/// Log lines accepted per call; a plugin that logs more is muted for the rest
+/// of the call so it cannot flood the host's log.
+const MAX_LOG_LINES_PER_CALL: u32 = 1000;
+
+/// A progress report from a long-running call.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgressUpdate {
+    pub plugin: String,
+    pub tool: String,
+    pub done: u64,
+    pub total: Option<u64>,
+    pub message: Option<String>,
+}
+
+/// Receives progress reports; called on the thread running the call, so it
+/// must be quick (send to a channel, update a bar).
+pub type ProgressSink = Arc<dyn Fn(&ProgressUpdate) + Send + Sync>;
+
+/// Who is calling the host, and the services it may use.
+pub struct HostContext {
+    pub plugin: String,
+    pub tool: String,
+    kv: PluginKv,
+    progress: Option<ProgressSink>,
+    started: Instant,
+    log_lines: u32,
+}
+
+impl HostContext {
+    pub fn new(plugin: &str, tool: &str, kv: PluginKv, progress: Option<ProgressSink>) -> Self {
+        Self {
+            plugin: plugin.to_owned(),
+            tool: tool.to_owned(),
+            kv,
+            progress,
+            started: Instant::now(),
+            log_lines: 0,
+        }
+    }
+}
+
+impl TypesImports for CallState {}
+
+impl HostImports for CallState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        let host = &mut self.host;
+        host.log_lines += 1;
+        if host.log_lines > MAX_LOG_LINES_PER_CALL {
+            if host.log_lines == MAX_LOG_LINES_PER_CALL + 1 {
+                tracing::warn!(plugin = %host.plugin, "plugin logged more than {MAX_LOG_LINES_PER_CALL} lines in one call; muting it for the rest of the call");
+            }
+            return;
+        }
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [cut]");
+        }
+        let (plugin, tool) = (&host.plugin, &host.tool);
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "plugin", %plugin, %tool, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "plugin", %plugin, %tool, "{message}"),
+            LogLevel::Info => tracing::info!(target: "plugin", %plugin, %tool, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "plugin", %plugin, %tool, "{message}"),
+            LogLevel::Error => tracing::error!(target: "plugin", %plugin, %tool, "{message}"),
+        }
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>, message: Option<String>) {
+        let host = &self.host;
+        tracing::debug!(target: "plugin", plugin = %host.plugin, done, ?total, ?message, "progress");
+        if let Some(sink) = &host.progress {
+            sink(&ProgressUpdate {
+                plugin: host.plugin.clone(),
+                tool: host.tool.clone(),
+                done,
+                total,
+                message,
+            });
+        }
+    }
+
+    fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
+        match self.host.kv.get(&key) {
+            Ok(value) => value,
+            Err(err) => {
+                tracing::error!(plugin = %self.host.plugin, "kv-get failed: {err}");
+                None
+            }
+        }
+    }
+
+    fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        self.host.kv.set(&key, &value)
+    }
+
+    fn kv_delete(&mut self, key: String) -> bool {
+        self.host.kv.delete(&key).unwrap_or_else(|err| {
+            tracing::error!(plugin = %self.host.plugin, "kv-delete failed: {err}");
+            false
+        })
+    }
+
+    fn kv_list(&mut self, prefix: String) -> Vec<String> {
+        self.host.kv.list(&prefix).unwrap_or_else(|err| {
+            tracing::error!(plugin = %self.host.plugin, "kv-list failed: {err}");
+            Vec::new()
+        })
+    }
+
+    fn monotonic_now(&mut self) -> u64 {
+        u64::try_from(self.host.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}

@@ -1,0 +1,191 @@
+//! One tool call in a fresh sandbox: instantiate, invoke, enforce the deadline and output cap, classify failures.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wasmtime::{Engine, Trap};
+
+use crate::bindings::{self, CallContext};
+use crate::error::{CallError, FailureKind};
+use crate::host_api::{HostContext, ProgressSink};
+use crate::loader::LoadedPlugin;
+use crate::sandbox::{self, CallProbe, DeadlineExceeded};
+use crate::spec::ToolOutput;
+use crate::store::PluginKv;
+
+/// Extra time the outer timer allows beyond the guest deadline, so the epoch
+/// check (which reports the precise cause) normally fires first.
+const TIMER_GRACE: Duration = Duration::from_millis(50);
+
+/// Per-call inputs beyond the tool and its arguments.
+pub struct Invocation<'a> {
+    pub engine: &'a Engine,
+    pub plugin: &'a LoadedPlugin,
+    pub tool: &'a str,
+    pub args_json: String,
+    pub call_id: String,
+    pub session_id: Option<String>,
+    pub kv: PluginKv,
+    pub progress: Option<ProgressSink>,
+    pub cancel: Option<CancellationToken>,
+}
+
+/// Runs the call. The Store is dropped at the end whatever happened, so a
+/// trapped or cancelled instance is never entered again.
+pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
+    let plugin = call.plugin;
+    let limits = &plugin.capabilities.limits;
+    let failed = |kind: FailureKind, detail: Option<String>| CallError::Failed {
+        plugin: plugin.name().to_owned(),
+        tool: call.tool.to_owned(),
+        kind,
+        detail,
+    };
+    let host = HostContext::new(plugin.name(), call.tool, call.kv, call.progress);
+    let (mut store, probe) = sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|message| {
+        CallError::Host {
+            tool: call.tool.to_owned(),
+            message,
+        }
+    })?;
+    let context = CallContext {
+        call_id: call.call_id,
+        session_id: call.session_id,
+        timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    let run = async {
+        let instance = plugin.pre.instantiate_async(&mut store).await.map_err(Stage::Instantiate)?;
+        let result = instance
+            .agent_plugin_tool()
+            .call_invoke(&mut store, call.tool, &call.args_json, &context)
+            .await
+            .map_err(Stage::Run)?;
+        Ok::<_, Stage>(result)
+    };
+    let cancelled = async {
+        match &call.cancel {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(limits.timeout + TIMER_GRACE, run) => outcome,
+        () = cancelled => {
+            log_output(plugin.name(), call.tool, &probe);
+            return Err(failed(FailureKind::Cancelled, None));
+        }
+    };
+    let timeout_kind = FailureKind::Timeout {
+        ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    let result = match outcome {
+        Err(_elapsed) => {
+            log_output(plugin.name(), call.tool, &probe);
+            return Err(failed(timeout_kind, None));
+        }
+        Ok(Err(Stage::Instantiate(err))) => {
+            log_output(plugin.name(), call.tool, &probe);
+            let kind = if probe.memory_limit_hit() {
+                FailureKind::MemoryLimit {
+                    limit_mb: limits.memory_bytes >> 20,
+                }
+            } else {
+                FailureKind::Instantiate {
+                    message: format!("{err:#}"),
+                }
+            };
+            return Err(failed(kind, None));
+        }
+        Ok(Err(Stage::Run(err))) => {
+            let stderr = log_output(plugin.name(), call.tool, &probe);
+            let kind = classify(&err, &probe, limits.memory_bytes, limits.fuel, timeout_kind);
+            return Err(failed(kind, panic_message(&stderr)));
+        }
+        Ok(Ok(result)) => {
+            log_output(plugin.name(), call.tool, &probe);
+            result
+        }
+    };
+    let size = bindings::result_size(&result);
+    if size > limits.max_output_bytes {
+        return Err(failed(
+            FailureKind::OutputTooLarge {
+                size,
+                limit: limits.max_output_bytes,
+            },
+            None,
+        ));
+    }
+    bindings::result_from_wit(result).map_err(|error| CallError::Tool {
+        tool: call.tool.to_owned(),
+        error,
+    })
+}
+
+enum Stage {
+    Instantiate(wasmtime::Error),
+    Run(wasmtime::Error),
+}
+
+fn classify(err: &wasmtime::Error, probe: &CallProbe, memory_bytes: u64, fuel: Option<u64>, timeout: FailureKind) -> FailureKind {
+    if err.is::<DeadlineExceeded>() {
+        return timeout;
+    }
+    if probe.memory_limit_hit() {
+        return FailureKind::MemoryLimit {
+            limit_mb: memory_bytes >> 20,
+        };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => FailureKind::StackOverflow,
+        Some(Trap::OutOfFuel) => FailureKind::FuelExhausted { fuel: fuel.unwrap_or(0) },
+        Some(Trap::Interrupt) => timeout,
+        Some(trap) => FailureKind::Trap {
+            message: trap.to_string(),
+        },
+        None => FailureKind::Trap {
+            message: format!("{err:#}"),
+        },
+    }
+}
+
+/// Sends what the guest printed to the log and returns its stderr.
+fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String {
+    let (stdout, stdout_dropped) = probe.stdout.take();
+    let (stderr, stderr_dropped) = probe.stderr.take();
+    for (stream, text, dropped) in [("stdout", &stdout, stdout_dropped), ("stderr", &stderr, stderr_dropped)] {
+        if !text.is_empty() {
+            tracing::debug!(target: "plugin", %plugin, %tool, stream, "{}", text.trim_end());
+        }
+        if dropped > 0 {
+            tracing::warn!(target: "plugin", %plugin, %tool, stream, dropped, "plugin output beyond the capture limit was dropped");
+        }
+    }
+    stderr
+}
+
+/// The panic message from a Rust guest's stderr, or its last line.
+fn panic_message(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if let Some(at) = lines.iter().position(|line| line.contains("panicked at")) {
+        let message = lines.get(at + 1).copied().unwrap_or("");
+        return Some(format!("{} {message}", lines[at]).trim().to_owned());
+    }
+    lines.last().map(|line| (*line).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_messages_are_extracted() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(stderr).unwrap(),
+            "thread '<unnamed>' panicked at src/lib.rs:3:5: boom"
+        );
+        assert_eq!(panic_message("a\nlast\n").unwrap(), "last");
+        assert_eq!(panic_message(""), None);
+    }
+}

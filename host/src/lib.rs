@@ -1,0 +1,34 @@
+//! agent-host: load WebAssembly tool plugins, run each call in a sandbox, and persist their state.
+//!
+//! The entry point is [`Runtime`]: it owns the wasmtime engine, the plugin
+//! registry and the store. Everything a caller sees is plain Rust types from
+//! [`spec`]; the generated component bindings stay inside [`bindings`].
+
+pub mod bench;
+mod bindings;
+pub mod capabilities;
+pub mod config;
+mod contract;
+mod engine;
+pub mod error;
+mod host_api;
+mod invoke;
+mod loader;
+pub mod manifest;
+mod output_capture;
+pub mod registry;
+pub mod runtime;
+mod sandbox;
+mod schema;
+pub mod spec;
+pub mod store;
+
+pub use config::HostConfig;
+pub use error::{CallError, ConfigError, FailureKind, HostError, LoadError, StoreError};
+pub use runtime::{CallOptions, Runtime};
+pub use spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};
+
+/// The contract version this host implements (the `agent:plugin` WIT package).
+pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The WIT package name of the contract.
+pub const CONTRACT_PACKAGE: &str = "agent:plugin";

@@ -1,0 +1,220 @@
+//! Plugin manifests: the TOML file next to each `.wasm` naming the plugin and the capabilities it requests.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::LoadError;
+
+/// Directory access a plugin requests or the host grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::ReadWrite => "read-write",
+        })
+    }
+}
+
+/// A directory the plugin wants to see, by its path inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirRequest {
+    pub path: String,
+    pub access: Access,
+}
+
+/// Everything a plugin asks for. Nothing here is available unless the host
+/// configuration grants it too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityRequest {
+    #[serde(default)]
+    pub dirs: Vec<DirRequest>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Hosts (`host`, `host:port`) or `*` for whatever the host grants.
+    #[serde(default)]
+    pub network: Vec<String>,
+}
+
+/// Limits the plugin asks to run under; the host caps each one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRequest {
+    pub memory_mb: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub fuel: Option<u64>,
+    pub max_output_kb: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A parsed and validated plugin manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub plugin: PluginInfo,
+    #[serde(default)]
+    pub capabilities: CapabilityRequest,
+    #[serde(default)]
+    pub limits: LimitRequest,
+}
+
+/// The manifest path that belongs to a `.wasm` file: same stem, `.toml`.
+pub fn manifest_path_for(wasm: &Path) -> PathBuf {
+    wasm.with_extension("toml")
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| LoadError::Manifest {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses and validates manifest text; the error says which field is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let manifest: Manifest = toml::from_str(text).map_err(|err| err.to_string().trim().to_owned())?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let name = &self.plugin.name;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(format!(
+                "plugin.name '{name}' must be 1-64 characters of a-z, 0-9 and '-'"
+            ));
+        }
+        if !is_semver(&self.plugin.version) {
+            return Err(format!(
+                "plugin.version '{}' must be a semantic version such as 0.1.0",
+                self.plugin.version
+            ));
+        }
+        for dir in &self.capabilities.dirs {
+            if !dir.path.starts_with('/') {
+                return Err(format!(
+                    "capabilities.dirs path '{}' must be an absolute guest path such as /workspace",
+                    dir.path
+                ));
+            }
+            if dir.path.split('/').any(|part| part == "..") {
+                return Err(format!(
+                    "capabilities.dirs path '{}' must not contain '..'",
+                    dir.path
+                ));
+            }
+        }
+        for var in &self.capabilities.env {
+            if var.is_empty() || var.contains('=') || var.contains('\0') {
+                return Err(format!("capabilities.env entry '{var}' is not a variable name"));
+            }
+        }
+        for host in &self.capabilities.network {
+            if host.is_empty() || host.contains('/') || host.contains(' ') {
+                return Err(format!(
+                    "capabilities.network entry '{host}' must be 'host', 'host:port' or '*', not a URL"
+                ));
+            }
+        }
+        let limits = &self.limits;
+        for (field, value) in [
+            ("limits.memory_mb", limits.memory_mb),
+            ("limits.timeout_ms", limits.timeout_ms),
+            ("limits.fuel", limits.fuel),
+            ("limits.max_output_kb", limits.max_output_kb),
+        ] {
+            if value == Some(0) {
+                return Err(format!("{field} must be greater than 0 (omit it for the default)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_semver(version: &str) -> bool {
+    let core = version.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [plugin]
+        name = "fs"
+        version = "0.1.0"
+        [capabilities]
+        dirs = [{ path = "/workspace", access = "read-write" }]
+        env = ["HOME"]
+        network = ["example.com:443"]
+        [limits]
+        memory_mb = 64
+    "#;
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let manifest = Manifest::parse(GOOD).unwrap();
+        assert_eq!(manifest.plugin.name, "fs");
+        assert_eq!(manifest.capabilities.dirs[0].access, Access::ReadWrite);
+        assert_eq!(manifest.limits.memory_mb, Some(64));
+        assert_eq!(manifest.limits.timeout_ms, None);
+    }
+
+    #[test]
+    fn minimal_manifest_requests_nothing() {
+        let manifest = Manifest::parse("[plugin]\nname = \"x\"\nversion = \"1.2.3\"\n").unwrap();
+        assert_eq!(manifest.capabilities, CapabilityRequest::default());
+    }
+
+    #[test]
+    fn rejects_bad_fields_with_their_names() {
+        let cases = [
+            ("[plugin]\nname = \"Bad Name\"\nversion = \"0.1.0\"", "plugin.name"),
+            ("[plugin]\nname = \"x\"\nversion = \"one\"", "plugin.version"),
+            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\ndirs = [{ path = \"rel\", access = \"read\" }]", "absolute"),
+            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\ndirs = [{ path = \"/a\", access = \"all\" }]", "access"),
+            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\nnetwork = [\"https://a.com/\"]", "not a URL"),
+            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[limits]\nmemory_mb = 0", "limits.memory_mb"),
+            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\nsurprise = 1", "surprise"),
+            ("[plugin\nname", "TOML"),
+        ];
+        for (text, expected) in cases {
+            let err = Manifest::parse(text).unwrap_err();
+            let matches = err.contains(expected) || (expected == "TOML" && !err.is_empty());
+            assert!(matches, "error for {text:?} should mention {expected:?}: {err}");
+        }
+    }
+}

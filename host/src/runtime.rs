@@ -1,0 +1,315 @@
+//! The runtime: one engine, one linker, the plugin registry and the store, and the tool-call entry point.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::ToolPlugin;
+use crate::config::HostConfig;
+use crate::engine;
+use crate::error::{CallError, HostError, LoadError};
+use crate::host_api::ProgressSink;
+use crate::invoke::{self, Invocation};
+use crate::loader::{self, LoadContext, LoadedPlugin};
+use crate::registry::{LoadProblem, Registry};
+use crate::sandbox::CallState;
+use crate::spec::{ToolOutput, ToolSpec};
+use crate::store::Store;
+
+pub use crate::host_api::{ProgressSink as Progress, ProgressUpdate};
+pub use crate::loader::LoadedPlugin as Plugin;
+
+/// Options for one call.
+#[derive(Default, Clone)]
+pub struct CallOptions {
+    /// Identifier passed to the plugin; generated when absent.
+    pub call_id: Option<String>,
+    pub session_id: Option<String>,
+    pub progress: Option<ProgressSink>,
+    /// Cancelling the token stops the call at once.
+    pub cancel: Option<CancellationToken>,
+}
+
+/// A tool and the plugin that provides it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    pub plugin: String,
+    #[serde(flatten)]
+    pub spec: ToolSpec,
+}
+
+/// What happened to each plugin file found at startup.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub loaded: Vec<String>,
+    pub failed: Vec<(PathBuf, LoadError)>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    config: HostConfig,
+    store: Store,
+    registry: RwLock<Registry>,
+    next_call: AtomicU64,
+}
+
+/// The agent-host runtime. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("config", &self.inner.config).finish()
+    }
+}
+
+impl Runtime {
+    /// Starts a runtime: validates the config, opens the store, builds the
+    /// engine. Loads no plugins; call [`Runtime::load_plugin_dirs`].
+    pub fn new(config: HostConfig) -> Result<Self, HostError> {
+        config.validate()?;
+        let store = Store::open(&config.data_dir)?;
+        let engine = engine::shared_engine(&config.sandbox).map_err(HostError::Engine)?;
+        let linker = build_linker(&engine).map_err(HostError::Engine)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                store,
+                registry: RwLock::new(Registry::default()),
+                next_call: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn load_context(&self) -> LoadContext<'_> {
+        LoadContext {
+            engine: &self.inner.engine,
+            linker: &self.inner.linker,
+            config: &self.inner.config,
+            store: &self.inner.store,
+        }
+    }
+
+    /// Every `.wasm` file in the configured plugin directories, sorted.
+    pub fn discover(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for dir in &self.inner.config.plugin_dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                tracing::warn!(dir = %dir.display(), "plugin directory cannot be read; skipping it");
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Loads every plugin in the plugin directories, compiling in parallel
+    /// (bounded by the number of cores). Failures are reported, recorded for
+    /// `plugins list`, and do not stop other plugins from loading.
+    pub async fn load_plugin_dirs(&self) -> LoadReport {
+        let paths = self.discover();
+        let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cx = self.load_context();
+        let mut results = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(parallel) {
+            let loads = chunk.iter().map(|path| loader::load(&cx, path));
+            results.extend(chunk.iter().cloned().zip(futures_join_all(loads).await));
+        }
+        let mut report = LoadReport::default();
+        for (path, result) in results {
+            match result.and_then(|plugin| self.register(plugin)) {
+                Ok(name) => report.loaded.push(name),
+                Err(err) => {
+                    tracing::warn!("{err}");
+                    self.record_problem(&path, &err);
+                    report.failed.push((path, err));
+                }
+            }
+        }
+        report
+    }
+
+    /// Loads one plugin and registers its tools.
+    pub async fn load_plugin(&self, wasm_path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let result = loader::load(&self.load_context(), wasm_path).await;
+        match result {
+            Ok(plugin) => {
+                self.register(plugin.clone())?;
+                Ok(plugin)
+            }
+            Err(err) => {
+                self.record_problem(wasm_path, &err);
+                Err(err)
+            }
+        }
+    }
+
+    /// Loads a plugin without registering it, to inspect it.
+    pub async fn check_plugin(&self, wasm_path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
+        loader::load(&self.load_context(), wasm_path).await
+    }
+
+    fn register(&self, plugin: Arc<LoadedPlugin>) -> Result<String, LoadError> {
+        let name = plugin.name().to_owned();
+        let mut registry = self.inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        match registry.insert(plugin.clone()) {
+            Ok(()) => Ok(name),
+            Err(err) => {
+                registry.record_problem(LoadProblem {
+                    path: plugin.wasm_path.clone(),
+                    plugin: Some(name),
+                    error: err.to_string(),
+                });
+                Err(err)
+            }
+        }
+    }
+
+    fn record_problem(&self, path: &Path, err: &LoadError) {
+        let plugin = crate::manifest::Manifest::load(&crate::manifest::manifest_path_for(path))
+            .ok()
+            .map(|m| m.plugin.name);
+        let mut registry = self.inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        registry.record_problem(LoadProblem {
+            path: path.to_owned(),
+            plugin,
+            error: err.to_string(),
+        });
+    }
+
+    /// Loaded plugins, by name.
+    pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        registry.plugins().cloned().collect()
+    }
+
+    /// Plugin files that failed to load, with the reason.
+    pub fn problems(&self) -> Vec<LoadProblem> {
+        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        registry.problems().to_vec()
+    }
+
+    /// Every registered tool, sorted by name.
+    pub fn tools(&self) -> Vec<ToolInfo> {
+        let mut tools: Vec<ToolInfo> = self
+            .plugins()
+            .iter()
+            .flat_map(|plugin| {
+                plugin.tools.iter().map(|tool| ToolInfo {
+                    plugin: plugin.name().to_owned(),
+                    spec: tool.spec.clone(),
+                })
+            })
+            .collect();
+        tools.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        tools
+    }
+
+    /// The tool called `name`, if registered.
+    pub fn tool(&self, name: &str) -> Option<ToolInfo> {
+        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        let plugin = registry.plugin_for_tool(name)?;
+        let tool = plugin.tool(name)?;
+        Some(ToolInfo {
+            plugin: plugin.name().to_owned(),
+            spec: tool.spec.clone(),
+        })
+    }
+
+    fn lookup(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
+        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        registry.plugin_for_tool(name).ok_or_else(|| CallError::UnknownTool {
+            name: name.to_owned(),
+            known: registry.tool_names(),
+        })
+    }
+
+    /// Calls a tool: looks it up, validates the arguments against its schema,
+    /// and runs it in a fresh sandbox under its plugin's limits.
+    pub async fn call_tool(&self, name: &str, args: &serde_json::Value, options: CallOptions) -> Result<ToolOutput, CallError> {
+        let plugin = self.lookup(name)?;
+        let tool = plugin.tool(name).ok_or_else(|| CallError::Host {
+            tool: name.to_owned(),
+            message: "registry and plugin disagree about this tool".to_owned(),
+        })?;
+        tool.validator.check(args).map_err(|problems| CallError::InvalidArguments {
+            tool: name.to_owned(),
+            problems,
+        })?;
+        let call_id = options
+            .call_id
+            .unwrap_or_else(|| format!("call-{}", self.inner.next_call.fetch_add(1, Ordering::Relaxed)));
+        invoke::invoke(Invocation {
+            engine: &self.inner.engine,
+            plugin: &plugin,
+            tool: name,
+            args_json: args.to_string(),
+            call_id,
+            session_id: options.session_id,
+            kv: self.inner.store.plugin_kv(plugin.name()),
+            progress: options.progress,
+            cancel: options.cancel,
+        })
+        .await
+    }
+}
+
+fn build_linker(engine: &Engine) -> Result<Linker<CallState>, String> {
+    let mut linker = Linker::new(engine);
+    // Rust guests import wasi:cli, io and clocks even when unused, so WASI is
+    // always linked; what a plugin can reach is decided per call by its
+    // capabilities, not by what is linked.
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|err| err.to_string())?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|err| err.to_string())?;
+    ToolPlugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+        .map_err(|err| err.to_string())?;
+    Ok(linker)
+}
+
+/// Awaits futures concurrently on the current task, keeping their order.
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
+}

@@ -1,0 +1,199 @@
+//! The embedded database (sled) under the data dir: plugin key-value state now, sessions and cache metadata later.
+//!
+//! Only this module names sled, so the engine could be swapped. A data dir
+//! belongs to one process at a time; a second process is told which pid
+//! holds it.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::StoreError;
+
+/// Largest key a plugin may use in its key-value state.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Largest value a plugin may store under one key.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+const PID_FILE: &str = "agent-host.pid";
+const KV_TREE: &str = "plugin-kv";
+
+/// A handle to the open database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    kv: sled::Tree,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        create_private_dir(data_dir)?;
+        let db_path = data_dir.join("db");
+        let db = sled::Config::new()
+            .path(&db_path)
+            .open()
+            .map_err(|err| classify_open_error(data_dir, err))?;
+        // We hold sled's lock now, so the pid file is ours to write.
+        let _ = std::fs::write(data_dir.join(PID_FILE), std::process::id().to_string());
+        let kv = db.open_tree(KV_TREE)?;
+        Ok(Self {
+            db,
+            kv,
+            dir: data_dir.to_owned(),
+        })
+    }
+
+    /// The data directory this store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key-value state of one plugin.
+    pub fn plugin_kv(&self, plugin: &str) -> PluginKv {
+        PluginKv {
+            tree: self.kv.clone(),
+            prefix: format!("{plugin}\0").into_bytes(),
+        }
+    }
+
+    /// Writes everything to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+fn classify_open_error(data_dir: &Path, err: sled::Error) -> StoreError {
+    let message = err.to_string();
+    let locked = match &err {
+        sled::Error::Io(io) => io.kind() == std::io::ErrorKind::WouldBlock || message.contains("lock"),
+        _ => false,
+    };
+    if locked {
+        let pid = std::fs::read_to_string(data_dir.join(PID_FILE))
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        StoreError::Locked {
+            path: data_dir.to_owned(),
+            pid,
+        }
+    } else {
+        StoreError::Open {
+            path: data_dir.to_owned(),
+            message,
+        }
+    }
+}
+
+/// One plugin's namespace in the key-value state. Keys of other plugins are
+/// unreachable from here.
+#[derive(Clone)]
+pub struct PluginKv {
+    tree: sled::Tree,
+    prefix: Vec<u8>,
+}
+
+impl std::fmt::Debug for PluginKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginKv")
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .finish()
+    }
+}
+
+impl PluginKv {
+    fn full_key(&self, key: &str) -> Vec<u8> {
+        let mut full = self.prefix.clone();
+        full.extend_from_slice(key.as_bytes());
+        full
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(self.full_key(key))?.map(|v| v.to_vec()))
+    }
+
+    /// Stores a value; the error text is shown to the plugin.
+    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Err(format!("key must be 1-{MAX_KEY_BYTES} bytes, got {}", key.len()));
+        }
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(format!(
+                "value must be at most {MAX_VALUE_BYTES} bytes, got {}",
+                value.len()
+            ));
+        }
+        self.tree
+            .insert(self.full_key(key), value)
+            .map(|_| ())
+            .map_err(|err| format!("storage error: {err}"))
+    }
+
+    pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.tree.remove(self.full_key(key))?.is_some())
+    }
+
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        for entry in self.tree.scan_prefix(self.full_key(prefix)) {
+            let (key, _) = entry?;
+            keys.push(String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned());
+        }
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_state_is_namespaced_and_limited() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let a = store.plugin_kv("a");
+        let b = store.plugin_kv("b");
+        a.set("k1", b"one").unwrap();
+        a.set("k2", b"two").unwrap();
+        b.set("k1", b"other").unwrap();
+        assert_eq!(a.get("k1").unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(b.get("k1").unwrap().as_deref(), Some(&b"other"[..]));
+        assert_eq!(a.list("k").unwrap(), vec!["k1", "k2"]);
+        assert!(a.delete("k1").unwrap());
+        assert!(!a.delete("k1").unwrap());
+        assert!(a.set("", b"x").is_err());
+        assert!(a.set(&"x".repeat(MAX_KEY_BYTES + 1), b"x").is_err());
+        assert!(a.set("big", &vec![0; MAX_VALUE_BYTES + 1]).unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn state_survives_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(tmp.path()).unwrap();
+            store.plugin_kv("p").set("k", b"v").unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(store.plugin_kv("p").get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+}
