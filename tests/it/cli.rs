@@ -1,0 +1,153 @@
+//! The `agent-host` binary: output formats, exit codes, environment grants, and the data-dir lock.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{Harness, example_plugin, test_plugin};
+
+fn agent_host(harness: &Harness) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agent-host"));
+    command
+        .arg("--plugins")
+        .arg(harness.plugins_dir())
+        .arg("--data-dir")
+        .arg(&harness.config.data_dir)
+        .env_remove("AGENT_HOST_CONFIG")
+        .env("XDG_CONFIG_HOME", harness.tmp.path().join("no-config"));
+    command
+}
+
+fn run(command: &mut Command) -> (i32, String, String) {
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn tools_list_and_call_with_json_output() {
+    let harness = Harness::new();
+    harness.install(example_plugin("calc"));
+    harness.install(test_plugin("echo"));
+    let (code, stdout, stderr) = run(agent_host(&harness).args(["tools", "list", "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let tools: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["calc", "echo"]);
+
+    let (code, stdout, _) = run(agent_host(&harness).args(["tools", "call", "echo", "--args", r#"{"text":"hey"}"#]));
+    assert_eq!((code, stdout.trim()), (0, "hey"));
+
+    let (code, stdout, _) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression":"6*7"}"#, "--json"]));
+    assert_eq!(code, 0);
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["output"]["structured"]["value"], 42.0);
+
+    let (code, stdout, _) = run(agent_host(&harness).args(["tools", "describe", "echo", "--json"]));
+    assert_eq!(code, 0);
+    let described: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(described["input_schema"]["required"][0], "text");
+}
+
+#[test]
+fn exit_codes_separate_tool_errors_from_usage_errors() {
+    let harness = Harness::new();
+    harness.install(example_plugin("calc"));
+    // Tool error: 1.
+    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression":"1/0"}"#]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("calc"), "{stderr}");
+    // Unknown tool, bad JSON, schema violation: 2, each saying what to do.
+    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "nope"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("tools list"), "{stderr}");
+    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", "{not json"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--args is not valid JSON"), "{stderr}");
+    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression": 5}"#]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/expression"), "{stderr}");
+    // --json reports the error as data and keeps the exit code.
+    let (code, stdout, _) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression":"1/0"}"#, "--json"]));
+    assert_eq!(code, 1);
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["error"]["kind"], "tool_error");
+    // Bad config file: 2.
+    let bad = harness.tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[sandbox]\nmax_memory_mb = -1\n").unwrap();
+    let (code, _, stderr) = run(agent_host(&harness).arg("--config").arg(&bad).args(["tools", "list"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("bad.toml"), "{stderr}");
+}
+
+#[test]
+fn plugins_check_and_list_show_status_and_requests() {
+    let harness = Harness::new();
+    harness.install(test_plugin("hostile"));
+    harness.install(test_plugin("wrong-version"));
+    let (code, stdout, stderr) = run(agent_host(&harness).arg("plugins").arg("check").arg(harness.plugins_dir().join("hostile.wasm")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("dir /sandbox (read)"), "{stdout}");
+    assert!(stdout.contains("NOT granted: env SECRET_VAR"), "{stdout}");
+    assert!(stdout.contains("memory 32 MiB"), "{stdout}");
+
+    let (code, _, stderr) = run(agent_host(&harness).arg("plugins").arg("check").arg(harness.plugins_dir().join("wrong-version.wasm")));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("9.0.0") && stderr.contains("0.1.0"), "{stderr}");
+
+    let (code, stdout, _) = run(agent_host(&harness).args(["plugins", "list", "--json"]));
+    assert_eq!(code, 0);
+    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let status = |name: &str| {
+        rows.iter().find(|r| r["name"] == name).map(|r| r["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status("hostile").as_deref(), Some("ok"));
+    assert_eq!(status("wrong-version").as_deref(), Some("error"));
+}
+
+#[test]
+fn only_granted_environment_variables_are_visible() {
+    let harness = Harness::new();
+    harness.install(test_plugin("hostile"));
+    let config = harness.tmp.path().join("config.toml");
+    std::fs::write(&config, "[grants.hostile]\nenv = [\"GRANTED_VAR\"]\n").unwrap();
+    let get = |name: &str| {
+        run(agent_host(&harness)
+            .arg("--config")
+            .arg(&config)
+            .env("GRANTED_VAR", "visible-value")
+            .env("SECRET_VAR", "hidden-value")
+            .args(["tools", "call", "get_env", "--args", &format!(r#"{{"name":"{name}"}}"#)]))
+    };
+    let (code, stdout, stderr) = get("GRANTED_VAR");
+    assert_eq!((code, stdout.trim()), (0, "visible-value"), "{stderr}");
+    let (code, stdout, _) = get("SECRET_VAR");
+    assert_eq!((code, stdout.trim()), (0, "unset"));
+    let (_, stdout, _) = get("HOME");
+    assert_eq!(stdout.trim(), "unset");
+}
+
+#[test]
+fn a_data_dir_in_use_names_the_holder() {
+    let harness = Harness::new();
+    harness.install(test_plugin("echo"));
+    let _held = agent_host::store::Store::open(&harness.config.data_dir).unwrap();
+    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "list"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("in use by another agent-host process"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", std::process::id())), "{stderr}");
+}
+
+#[test]
+fn guest_output_never_reaches_the_terminal() {
+    let harness = Harness::new();
+    harness.install(test_plugin("hostile"));
+    let (code, stdout, stderr) = run(agent_host(&harness).args(["tools", "call", "flood_stdout", "--args", r#"{"mb":1}"#]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.len() < 1024, "guest stdout leaked: {} bytes", stdout.len());
+    assert!(stderr.len() < 64 * 1024, "guest output leaked to stderr: {} bytes", stderr.len());
+}

@@ -1,0 +1,153 @@
+//! Bad plugin files and manifests are refused with clear errors, and never take other plugins down.
+
+use agent_host::{CallError, CallOptions, LoadError};
+use serde_json::json;
+
+use crate::support::{Harness, test_plugin};
+
+#[tokio::test]
+async fn a_good_plugin_loads_and_answers() {
+    let harness = Harness::new();
+    harness.install(test_plugin("echo"));
+    let runtime = harness.runtime().await;
+    let tools = runtime.tools();
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0].spec.name, "echo");
+    assert!(tools[0].spec.hints.parallel_safe && tools[0].spec.hints.read_only);
+    let output = runtime
+        .call_tool("echo", &json!({"text": "hi", "repeat": 2}), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(output.to_text(), "hihi");
+}
+
+#[tokio::test]
+async fn bad_files_are_refused_with_what_to_do() {
+    let harness = Harness::new();
+    harness.install(test_plugin("echo"));
+    let manifest = std::fs::read_to_string(test_plugin("echo").1).unwrap();
+    let named = |name: &str| manifest.replace("name = \"echo\"", &format!("name = \"{name}\""));
+
+    let not_wasm = harness.write("notwasm.wasm", b"this is not wasm at all");
+    harness.write("notwasm.toml", named("notwasm").as_bytes());
+    let core = harness.write("core.wasm", b"\0asm\x01\0\0\0");
+    harness.write("core.toml", named("core").as_bytes());
+    let truncated_bytes = std::fs::read(test_plugin("echo").0).unwrap();
+    let truncated = harness.write("truncated.wasm", &truncated_bytes[..truncated_bytes.len() / 2]);
+    harness.write("truncated.toml", named("truncated").as_bytes());
+    let no_manifest = harness.write("orphan.wasm", &truncated_bytes);
+
+    let runtime = Runtime::new(harness.config.clone()).unwrap();
+    let report = runtime.load_plugin_dirs().await;
+    assert_eq!(report.loaded, vec!["echo".to_string()], "the good plugin still loads");
+    let error_for = |path: &std::path::Path| {
+        report
+            .failed
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, e)| e)
+            .unwrap_or_else(|| panic!("{} should have failed", path.display()))
+    };
+    let err = error_for(&not_wasm);
+    assert!(matches!(err, LoadError::NotWasm { .. }), "{err}");
+    assert!(err.to_string().contains("wasm32-wasip2"), "{err}");
+    let err = error_for(&core);
+    assert!(matches!(err, LoadError::CoreModule { .. }), "{err}");
+    assert!(err.to_string().contains("not a component"), "{err}");
+    let err = error_for(&truncated);
+    assert!(matches!(err, LoadError::Compile { .. }), "{err}");
+    let err = error_for(&no_manifest);
+    assert!(matches!(err, LoadError::MissingManifest { .. }), "{err}");
+    assert!(err.to_string().contains("orphan.toml"), "{err}");
+    assert_eq!(runtime.problems().len(), 4);
+}
+
+use agent_host::Runtime;
+
+#[tokio::test]
+async fn a_plugin_for_another_contract_version_is_refused_naming_both_versions() {
+    let harness = Harness::new();
+    harness.install(test_plugin("wrong-version"));
+    let runtime = Runtime::new(harness.config.clone()).unwrap();
+    let err = runtime.load_plugin(&harness.plugins_dir().join("wrong-version.wasm")).await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, LoadError::UnsupportedContract { .. }), "{message}");
+    assert!(message.contains("agent:plugin@9.0.0") && message.contains("agent:plugin@0.1.0"), "{message}");
+    assert!(runtime.tools().is_empty());
+}
+
+#[tokio::test]
+async fn a_component_for_another_world_is_refused() {
+    let harness = Harness::new();
+    harness.install(test_plugin("other-world"));
+    let runtime = Runtime::new(harness.config.clone()).unwrap();
+    let err = runtime.load_plugin(&harness.plugins_dir().join("other-world.wasm")).await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, LoadError::WrongWorld { .. }), "{message}");
+    assert!(message.contains("example:greeter/greet") && message.contains("agent:plugin/tool@0.1.0"), "{message}");
+}
+
+#[tokio::test]
+async fn malformed_manifests_name_the_problem() {
+    let harness = Harness::new();
+    harness.install(test_plugin("echo"));
+    let runtime = Runtime::new(harness.config.clone()).unwrap();
+    let wasm = harness.plugins_dir().join("echo.wasm");
+    for (text, expected) in [
+        ("[plugin\nname = ", "TOML"),
+        ("[plugin]\nname = \"echo\"\n", "version"),
+        ("[plugin]\nname = \"Echo!\"\nversion = \"0.1.0\"\n", "plugin.name"),
+        ("[plugin]\nname = \"echo\"\nversion = \"0.1.0\"\n[limits]\nmemory_mb = \"lots\"\n", "memory_mb"),
+        ("[plugin]\nname = \"echo\"\nversion = \"0.1.0\"\n[capabilities]\nnetworks = []\n", "networks"),
+    ] {
+        harness.write("echo.toml", text.as_bytes());
+        let err = runtime.load_plugin(&wasm).await.unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, LoadError::Manifest { .. }), "{message}");
+        assert!(message.contains("echo.toml"), "{message}");
+        if expected != "TOML" {
+            assert!(message.contains(expected), "manifest {text:?}: {message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tool_name_clash_is_reported_never_shadowed() {
+    let harness = Harness::new();
+    harness.install(test_plugin("dup-a"));
+    harness.install(test_plugin("dup-b"));
+    let runtime = Runtime::new(harness.config.clone()).unwrap();
+    let report = runtime.load_plugin_dirs().await;
+    assert_eq!(report.loaded, vec!["dup-a".to_string()]);
+    let (_, err) = &report.failed[0];
+    let message = err.to_string();
+    assert!(matches!(err, LoadError::DuplicateTool { .. }), "{message}");
+    assert!(message.contains("dup-a") && message.contains("dup-b") && message.contains("duplicate"), "{message}");
+    let output = runtime
+        .call_tool("duplicate", &json!({}), CallOptions::default())
+        .await
+        .unwrap();
+    assert!(output.to_text().contains("dup-a"), "{}", output.to_text());
+}
+
+#[tokio::test]
+async fn arguments_that_break_the_schema_never_reach_the_plugin() {
+    let harness = Harness::new();
+    harness.install(test_plugin("echo"));
+    let runtime = harness.runtime().await;
+    for (args, expected) in [
+        (json!({}), "\"text\" is a required property"),
+        (json!({"text": 7}), "/text"),
+        (json!({"text": "x", "repeat": 0}), "/repeat"),
+        (json!({"text": "x", "repeat": "many"}), "/repeat"),
+        (json!("not an object"), "object"),
+    ] {
+        let err = runtime.call_tool("echo", &args, CallOptions::default()).await.unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, CallError::InvalidArguments { .. }), "{message}");
+        assert!(message.contains(expected), "args {args}: {message}");
+    }
+    let err = runtime.call_tool("nope", &json!({}), CallOptions::default()).await.unwrap_err();
+    assert!(matches!(err, CallError::UnknownTool { .. }));
+    assert!(err.to_string().contains("echo"), "{err}");
+}

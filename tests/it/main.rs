@@ -1,0 +1,7 @@
+//! The one integration-test binary: real components, a real sled store in a temp dir, real loopback HTTP.
+
+mod cli;
+mod examples;
+mod hostile;
+mod loading;
+mod support;

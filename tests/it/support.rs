@@ -1,0 +1,119 @@
+//! Test harness: paths of the built plugins, temp plugin and data dirs, and a loopback HTTP server.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use agent_host::config::Grant;
+use agent_host::{HostConfig, Runtime};
+
+/// Where `make plugins` lays out the built plugins.
+fn build_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../build")
+}
+
+fn plugin_files(kind: &str, name: &str) -> (PathBuf, PathBuf) {
+    let wasm = build_dir().join(kind).join(format!("{name}.wasm"));
+    assert!(
+        wasm.is_file(),
+        "{} is missing: run `make plugins` (or `make test`) before `cargo test`",
+        wasm.display()
+    );
+    (wasm.clone(), wasm.with_extension("toml"))
+}
+
+/// A test-only plugin (tests/plugins/<name>).
+pub fn test_plugin(name: &str) -> (PathBuf, PathBuf) {
+    plugin_files("test-plugins", name)
+}
+
+/// An example plugin (plugins/<name>).
+pub fn example_plugin(name: &str) -> (PathBuf, PathBuf) {
+    plugin_files("plugins", name)
+}
+
+/// A temp plugin dir and data dir, and a config to run a runtime over them.
+pub struct Harness {
+    pub tmp: tempfile::TempDir,
+    pub config: HostConfig,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let plugins = tmp.path().join("plugins");
+        std::fs::create_dir(&plugins).unwrap();
+        let mut config = HostConfig::new(vec![plugins], tmp.path().join("data"));
+        // Keep runaway-plugin tests short.
+        config.sandbox.max_timeout_ms = 1000;
+        config.sandbox.default_timeout_ms = 1000;
+        config.sandbox.max_instances = 16;
+        Self { tmp, config }
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.config.plugin_dirs[0].clone()
+    }
+
+    /// Copies a built plugin (wasm + manifest) into the plugin dir.
+    pub fn install(&self, (wasm, manifest): (PathBuf, PathBuf)) -> &Self {
+        let stem = wasm.file_stem().unwrap().to_owned();
+        let dir = self.plugins_dir();
+        std::fs::copy(&wasm, dir.join(&stem).with_extension("wasm")).unwrap();
+        std::fs::copy(&manifest, dir.join(&stem).with_extension("toml")).unwrap();
+        self
+    }
+
+    /// Writes a file into the plugin dir.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.plugins_dir().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    pub fn grant(&mut self, plugin: &str, grant: Grant) -> &mut Self {
+        self.config.grants.insert(plugin.to_owned(), grant);
+        self
+    }
+
+    /// A runtime with every plugin in the plugin dir loaded.
+    pub async fn runtime(&self) -> Runtime {
+        let runtime = Runtime::new(self.config.clone()).unwrap();
+        runtime.load_plugin_dirs().await;
+        runtime
+    }
+}
+
+/// A one-thread HTTP/1.1 server on 127.0.0.1 that answers every request with
+/// 200 and a fixed body, and stops after `max_requests`.
+pub fn http_server(body: &'static str, max_requests: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(max_requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+/// A TCP listener on 127.0.0.1 that accepts and drops connections.
+pub fn tcp_listener() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || for _stream in listener.incoming().take(16) {});
+    port
+}
