@@ -30,6 +30,9 @@ plugins: wasm-target
 		cp $(WASM_OUT)/test_plugin_$$(echo $$p | tr - _).wasm $(DIST)/test-plugins/$$p.wasm; \
 		cp tests/plugins/$$p/manifest.toml $(DIST)/test-plugins/$$p.toml; \
 	done
+	@# A second build of the versioned test plugin, for hot-reload tests.
+	TEST_PLUGIN_VERSION=v2 $(CARGO) build --release --target $(WASM_TARGET) -p test-plugin-versioned
+	cp $(WASM_OUT)/test_plugin_versioned.wasm $(DIST)/test-plugins/versioned-v2.wasm.bin
 	@echo "plugins ready in $(DIST)/plugins (test plugins in $(DIST)/test-plugins)"
 
 host:
@@ -39,11 +42,13 @@ demo: plugins host
 	./examples/demo.sh $(TARGET_DIR)/release/agent-host $(DIST)/plugins
 
 test: plugins
-	$(CARGO) test -p agent-host -p agent-host-tests
+	$(CARGO) test -p agent-host
 
-lint:
+lint: wasm-target
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy -p agent-host -p agent-host-tests --all-targets -- -D warnings
+	$(CARGO) clippy -p agent-host --all-targets -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) -p agent-plugin-sdk \
+		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS)) -- -D warnings
 
 clean:
 	rm -rf $(DIST)

@@ -7,11 +7,13 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{CallContext, HostImports, LogLevel, ToolPlugin, ToolPluginPre, TypesImports};
+use crate::bindings::{
+    CallContext, HostImports, LogLevel, ToolPlugin, ToolPluginPre, TypesImports,
+};
 use crate::runtime::{CallOptions, Runtime};
 
 /// Timing summary of one path, in microseconds.
@@ -99,9 +101,9 @@ pub async fn compare_call_paths(
     args: &serde_json::Value,
     iterations: usize,
 ) -> Result<CallBenchReport, String> {
-    let info = runtime
-        .tool(tool)
-        .ok_or_else(|| format!("no tool named '{tool}' is loaded; pass --plugins with a directory that has it"))?;
+    let info = runtime.tool(tool).ok_or_else(|| {
+        format!("no tool named '{tool}' is loaded; pass --plugins with a directory that has it")
+    })?;
     let plugin = runtime
         .plugins()
         .into_iter()
@@ -110,11 +112,12 @@ pub async fn compare_call_paths(
     let engine = runtime.engine().clone();
     let mut linker: Linker<BareState> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
-    ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s).map_err(|e| e.to_string())?;
+    ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)
+        .map_err(|e| e.to_string())?;
     let component = plugin.pre.instance_pre().component().clone();
-    let pre = linker
-        .instantiate_pre(&component)
-        .map_err(|e| format!("the bare path cannot link this plugin (it may need wasi:http): {e}"))?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| {
+        format!("the bare path cannot link this plugin (it may need wasi:http): {e}")
+    })?;
     let pre = ToolPluginPre::new(pre).map_err(|e| e.to_string())?;
     let args_json = args.to_string();
     let context = CallContext {
@@ -132,7 +135,10 @@ pub async fn compare_call_paths(
             },
         );
         store.set_epoch_deadline(u64::MAX / 2);
-        let instance = pre.instantiate_async(&mut store).await.map_err(|e| e.to_string())?;
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| e.to_string())?;
         instance
             .agent_plugin_tool()
             .call_invoke(&mut store, tool, &args_json, &context)

@@ -56,7 +56,9 @@ pub fn spec_from_wit(spec: wit::ToolSpec) -> Result<ToolSpec, BadSpec> {
 
 /// Converts a guest result into the host's types. JSON text that does not
 /// parse is kept as text rather than dropped, so the model still sees it.
-pub fn result_from_wit(result: Result<wit::ToolOutput, wit::ToolError>) -> Result<ToolOutput, ToolError> {
+pub fn result_from_wit(
+    result: Result<wit::ToolOutput, wit::ToolError>,
+) -> Result<ToolOutput, ToolError> {
     match result {
         Ok(output) => {
             let content = output
@@ -78,7 +80,10 @@ pub fn result_from_wit(result: Result<wit::ToolOutput, wit::ToolError>) -> Resul
             let structured = output
                 .structured
                 .and_then(|text| serde_json::from_str(&text).ok());
-            Ok(ToolOutput { content, structured })
+            Ok(ToolOutput {
+                content,
+                structured,
+            })
         }
         Err(wit::ToolError::InvalidArguments(msg)) => Err(ToolError::InvalidArguments(msg)),
         Err(wit::ToolError::Failed(msg)) => Err(ToolError::Failed(msg)),

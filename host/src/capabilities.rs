@@ -37,7 +37,10 @@ impl HostPattern {
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text == "*" {
-            return Ok(HostPattern { host: None, port: None });
+            return Ok(HostPattern {
+                host: None,
+                port: None,
+            });
         }
         let (host, port) = split_host_port(text)?;
         let host = match host.as_str() {
@@ -120,7 +123,9 @@ impl NetworkPolicy {
 
     /// Whether an HTTP request to `host:port` may be sent.
     pub fn allows_host(&self, host: &str, port: u16) -> bool {
-        self.allowed.iter().any(|pattern| pattern.allows(host, port))
+        self.allowed
+            .iter()
+            .any(|pattern| pattern.allows(host, port))
     }
 
     /// Whether a raw socket may connect to `ip:port`. Only IP grants (or `*`)
@@ -149,7 +154,10 @@ pub struct Limits {
 }
 
 mod millis {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
@@ -172,7 +180,11 @@ pub struct Capabilities {
 /// Returns an error only when the grant itself is unusable (a granted host
 /// directory that does not exist); anything merely not granted is listed in
 /// `not_granted` and denied.
-pub fn grant(manifest: &Manifest, grant: &Grant, sandbox: &SandboxConfig) -> Result<Capabilities, String> {
+pub fn grant(
+    manifest: &Manifest,
+    grant: &Grant,
+    sandbox: &SandboxConfig,
+) -> Result<Capabilities, String> {
     let mut not_granted = Vec::new();
 
     let mut dirs = Vec::new();
@@ -243,7 +255,9 @@ pub fn grant(manifest: &Manifest, grant: &Grant, sandbox: &SandboxConfig) -> Res
     let fuel = match (sandbox.fuel, limits_request.fuel) {
         (true, fuel) => Some(fuel.unwrap_or(u64::MAX)),
         (false, Some(fuel)) => {
-            not_granted.push(format!("fuel limit {fuel} (fuel metering is off in this host; the timeout applies)"));
+            not_granted.push(format!(
+                "fuel limit {fuel} (fuel metering is off in this host; the timeout applies)"
+            ));
             None
         }
         (false, None) => None,
@@ -281,7 +295,10 @@ mod tests {
     use crate::config::DirGrant;
 
     fn manifest(extra: &str) -> Manifest {
-        Manifest::parse(&format!("[plugin]\nname = \"p\"\nversion = \"0.1.0\"\n{extra}")).unwrap()
+        Manifest::parse(&format!(
+            "[plugin]\nname = \"p\"\nversion = \"0.1.0\"\n{extra}"
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -379,7 +396,10 @@ mod tests {
     fn host_patterns_parse_and_reject_nonsense() {
         assert_eq!(HostPattern::parse("*").unwrap().to_string(), "*");
         assert_eq!(HostPattern::parse("a.b:81").unwrap().port, Some(81));
-        assert_eq!(HostPattern::parse("[::1]:80").unwrap().host.as_deref(), Some("::1"));
+        assert_eq!(
+            HostPattern::parse("[::1]:80").unwrap().host.as_deref(),
+            Some("::1")
+        );
         assert_eq!(HostPattern::parse("::1").unwrap().port, None);
         assert!(HostPattern::parse("a.b:http").is_err());
         assert!(HostPattern::parse(":80").is_err());

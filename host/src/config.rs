@@ -9,8 +9,24 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::CacheConfig;
 use crate::error::ConfigError;
 use crate::manifest::Access;
+
+/// The plugin-directory watcher of long-running hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Quiet time after the last file event before a plugin is reloaded, so
+    /// a file still being written is not loaded half-written.
+    pub debounce_ms: u64,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self { debounce_ms: 20 }
+    }
+}
 
 /// Limits applied to every call; a plugin's manifest may ask for less or
 /// more, but never more than the `max_*` values.
@@ -75,6 +91,8 @@ struct ConfigFile {
     plugin_dirs: Vec<PathBuf>,
     data_dir: Option<PathBuf>,
     sandbox: SandboxConfig,
+    cache: CacheConfig,
+    watch: WatchConfig,
     grants: BTreeMap<String, Grant>,
 }
 
@@ -95,6 +113,8 @@ pub struct HostConfig {
     pub plugin_dirs: Vec<PathBuf>,
     pub data_dir: PathBuf,
     pub sandbox: SandboxConfig,
+    pub cache: CacheConfig,
+    pub watch: WatchConfig,
     pub grants: BTreeMap<String, Grant>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
@@ -107,6 +127,8 @@ impl HostConfig {
             plugin_dirs,
             data_dir,
             sandbox: SandboxConfig::default(),
+            cache: CacheConfig::default(),
+            watch: WatchConfig::default(),
             grants: BTreeMap::new(),
             config_file: None,
         }
@@ -154,6 +176,8 @@ impl HostConfig {
             plugin_dirs,
             data_dir,
             sandbox: file.sandbox,
+            cache: file.cache,
+            watch: file.watch,
             grants,
             config_file: file_path,
         };
@@ -166,8 +190,16 @@ impl HostConfig {
         let sandbox = &self.sandbox;
         let pairs = [
             ("memory", sandbox.default_memory_mb, sandbox.max_memory_mb),
-            ("timeout", sandbox.default_timeout_ms, sandbox.max_timeout_ms),
-            ("output", sandbox.default_max_output_kb, sandbox.max_output_kb),
+            (
+                "timeout",
+                sandbox.default_timeout_ms,
+                sandbox.max_timeout_ms,
+            ),
+            (
+                "output",
+                sandbox.default_max_output_kb,
+                sandbox.max_output_kb,
+            ),
         ];
         for (what, default, max) in pairs {
             if default == 0 || max == 0 {
@@ -296,7 +328,10 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("max_memory_mb"), "{err}");
 
-        let path = write(tmp.path(), "[sandbox]\ndefault_timeout_ms = 10\nmax_timeout_ms = 5\n");
+        let path = write(
+            tmp.path(),
+            "[sandbox]\ndefault_timeout_ms = 10\nmax_timeout_ms = 5\n",
+        );
         let err = HostConfig::resolve(ConfigSources {
             config_file: Some(path),
             ..Default::default()

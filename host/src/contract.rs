@@ -14,12 +14,16 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// that say what to build instead.
 pub fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
-        return Err(LoadError::NotWasm { path: path.to_owned() });
+        return Err(LoadError::NotWasm {
+            path: path.to_owned(),
+        });
     }
     // Bytes 4..8 are the version and layer: 1,0,0,0 is a core module;
     // components use a different version with layer 1.
     if bytes[4..8] == [1, 0, 0, 0] {
-        return Err(LoadError::CoreModule { path: path.to_owned() });
+        return Err(LoadError::CoreModule {
+            path: path.to_owned(),
+        });
     }
     Ok(())
 }
@@ -35,7 +39,10 @@ fn contract_version(name: &str) -> Option<&str> {
 fn is_compatible(version: &str) -> bool {
     let minor_of = |v: &str| {
         let mut parts = v.split('.');
-        (parts.next().map(str::to_owned), parts.next().map(str::to_owned))
+        (
+            parts.next().map(str::to_owned),
+            parts.next().map(str::to_owned),
+        )
     };
     let (major, minor) = minor_of(version);
     let (our_major, our_minor) = minor_of(CONTRACT_VERSION);
@@ -47,15 +54,30 @@ fn is_compatible(version: &str) -> bool {
 
 /// Verifies the component exports the tool interface of a supported contract
 /// version and imports nothing from another version of it.
-pub fn check_world(engine: &Engine, component: &Component, path: &Path, interface: &str) -> Result<(), LoadError> {
+pub fn check_world(
+    engine: &Engine,
+    component: &Component,
+    path: &Path,
+    interface: &str,
+) -> Result<(), LoadError> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_owned()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
 
     let unsupported = |found: &str| LoadError::UnsupportedContract {
         path: path.to_owned(),
         package: CONTRACT_PACKAGE.to_owned(),
-        found: if found.is_empty() { "(unversioned)".to_owned() } else { found.to_owned() },
+        found: if found.is_empty() {
+            "(unversioned)".to_owned()
+        } else {
+            found.to_owned()
+        },
         supported: CONTRACT_VERSION.to_owned(),
     };
     for name in exports.iter().chain(&imports) {
@@ -86,9 +108,18 @@ mod tests {
     #[test]
     fn headers_are_classified() {
         let p = Path::new("x.wasm");
-        assert!(matches!(check_header(p, b"hello world"), Err(LoadError::NotWasm { .. })));
-        assert!(matches!(check_header(p, b"\0asm"), Err(LoadError::NotWasm { .. })));
-        assert!(matches!(check_header(p, b"\0asm\x01\0\0\0"), Err(LoadError::CoreModule { .. })));
+        assert!(matches!(
+            check_header(p, b"hello world"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header(p, b"\0asm"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header(p, b"\0asm\x01\0\0\0"),
+            Err(LoadError::CoreModule { .. })
+        ));
         assert!(check_header(p, b"\0asm\x0d\0\x01\0").is_ok());
     }
 

@@ -68,7 +68,9 @@ pub fn start_epoch_ticker(engine: &Engine) {
             }
         });
     if let Err(err) = spawned {
-        tracing::error!("cannot start the epoch ticker thread ({err}); deadlines will rely on timers only");
+        tracing::error!(
+            "cannot start the epoch ticker thread ({err}); deadlines will rely on timers only"
+        );
     }
 }
 

@@ -19,7 +19,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid: {message}\n  fix the file, or see docs/configuration.md")]
+    #[error(
+        "config file {path} is not valid: {message}\n  fix the file, or see docs/configuration.md"
+    )]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
@@ -33,7 +35,9 @@ pub enum StoreError {
         holder = match pid { Some(pid) => format!(" (pid {pid})"), None => String::new() }
     )]
     Locked { path: PathBuf, pid: Option<u32> },
-    #[error("cannot open the database in {path}: {message}\n  if it is corrupt, move the directory away and start again")]
+    #[error(
+        "cannot open the database in {path}: {message}\n  if it is corrupt, move the directory away and start again"
+    )]
     Open { path: PathBuf, message: String },
     #[error("cannot create data dir {path}: {source}")]
     CreateDir {
@@ -53,7 +57,9 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a WebAssembly file (no \\0asm header); a plugin must be a component built for wasm32-wasip2")]
+    #[error(
+        "{path} is not a WebAssembly file (no \\0asm header); a plugin must be a component built for wasm32-wasip2"
+    )]
     NotWasm { path: PathBuf },
     #[error(
         "{path} is a core WebAssembly module, not a component; build it for the wasm32-wasip2 target (or wrap it with `wasm-tools component new`)"

@@ -42,19 +42,24 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
         detail,
     };
     let host = HostContext::new(plugin.name(), call.tool, call.kv, call.progress);
-    let (mut store, probe) = sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|message| {
-        CallError::Host {
-            tool: call.tool.to_owned(),
-            message,
-        }
-    })?;
+    let (mut store, probe) =
+        sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|message| {
+            CallError::Host {
+                tool: call.tool.to_owned(),
+                message,
+            }
+        })?;
     let context = CallContext {
         call_id: call.call_id,
         session_id: call.session_id,
         timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let run = async {
-        let instance = plugin.pre.instantiate_async(&mut store).await.map_err(Stage::Instantiate)?;
+        let instance = plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(Stage::Instantiate)?;
         let result = instance
             .agent_plugin_tool()
             .call_invoke(&mut store, call.tool, &call.args_json, &context)
@@ -127,7 +132,13 @@ enum Stage {
     Run(wasmtime::Error),
 }
 
-fn classify(err: &wasmtime::Error, probe: &CallProbe, memory_bytes: u64, fuel: Option<u64>, timeout: FailureKind) -> FailureKind {
+fn classify(
+    err: &wasmtime::Error,
+    probe: &CallProbe,
+    memory_bytes: u64,
+    fuel: Option<u64>,
+    timeout: FailureKind,
+) -> FailureKind {
     if err.is::<DeadlineExceeded>() {
         return timeout;
     }
@@ -138,7 +149,9 @@ fn classify(err: &wasmtime::Error, probe: &CallProbe, memory_bytes: u64, fuel: O
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => FailureKind::StackOverflow,
-        Some(Trap::OutOfFuel) => FailureKind::FuelExhausted { fuel: fuel.unwrap_or(0) },
+        Some(Trap::OutOfFuel) => FailureKind::FuelExhausted {
+            fuel: fuel.unwrap_or(0),
+        },
         Some(Trap::Interrupt) => timeout,
         Some(trap) => FailureKind::Trap {
             message: trap.to_string(),
@@ -153,7 +166,10 @@ fn classify(err: &wasmtime::Error, probe: &CallProbe, memory_bytes: u64, fuel: O
 fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String {
     let (stdout, stdout_dropped) = probe.stdout.take();
     let (stderr, stderr_dropped) = probe.stderr.take();
-    for (stream, text, dropped) in [("stdout", &stdout, stdout_dropped), ("stderr", &stderr, stderr_dropped)] {
+    for (stream, text, dropped) in [
+        ("stdout", &stdout, stdout_dropped),
+        ("stderr", &stderr, stderr_dropped),
+    ] {
         if !text.is_empty() {
             tracing::debug!(target: "plugin", %plugin, %tool, stream, "{}", text.trim_end());
         }
@@ -166,7 +182,11 @@ fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String {
 
 /// The panic message from a Rust guest's stderr, or its last line.
 fn panic_message(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     if let Some(at) = lines.iter().position(|line| line.contains("panicked at")) {
         let message = lines.get(at + 1).copied().unwrap_or("");
         return Some(format!("{} {message}", lines[at]).trim().to_owned());

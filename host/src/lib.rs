@@ -6,6 +6,7 @@
 
 pub mod bench;
 mod bindings;
+pub mod cache;
 pub mod capabilities;
 pub mod config;
 mod contract;
@@ -22,10 +23,12 @@ mod sandbox;
 mod schema;
 pub mod spec;
 pub mod store;
+pub mod watcher;
 
 pub use config::HostConfig;
 pub use error::{CallError, ConfigError, FailureKind, HostError, LoadError, StoreError};
-pub use runtime::{CallOptions, Runtime};
+pub use loader::CompileObserver;
+pub use runtime::{CallOptions, PluginEvent, Runtime};
 pub use spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};
 
 /// The contract version this host implements (the `agent:plugin` WIT package).

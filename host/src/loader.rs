@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 
 use crate::bindings::{self, ToolPluginPre};
+use crate::cache::{CacheLevel, ComponentCache};
 use crate::capabilities::{self, Capabilities};
 use crate::config::HostConfig;
 use crate::contract;
@@ -38,7 +39,12 @@ pub struct LoadedPlugin {
     /// blake3 of the component bytes, hex.
     pub content_hash: String,
     pub size: u64,
+    /// Time spent compiling for this load (zero when a cache answered).
     pub compile_time: Duration,
+    /// Which cache level provided the compiled component.
+    pub cache_level: CacheLevel,
+    /// Total load time: read, verify, compile or fetch, link, describe.
+    pub load_time: Duration,
     pub tools: Vec<LoadedTool>,
     pub(crate) pre: ToolPluginPre<CallState>,
 }
@@ -63,12 +69,21 @@ impl LoadedPlugin {
     }
 }
 
+/// Something that wants to know when a real compilation starts and ends
+/// (the CLI shows a spinner for slow ones).
+pub trait CompileObserver: Send + Sync {
+    fn started(&self, plugin: &str);
+    fn finished(&self, plugin: &str, took: Duration);
+}
+
 /// Everything loading needs from the runtime.
 pub struct LoadContext<'a> {
     pub engine: &'a Engine,
     pub linker: &'a Linker<CallState>,
     pub config: &'a HostConfig,
     pub store: &'a Store,
+    pub cache: &'a Arc<ComponentCache>,
+    pub observer: Option<Arc<dyn CompileObserver>>,
 }
 
 /// Whether `name` is a legal tool name (the rule OpenAI and MCP clients share).
@@ -82,6 +97,7 @@ pub fn is_valid_tool_name(name: &str) -> bool {
 
 /// Loads the plugin at `wasm_path`. Compilation runs on a blocking thread.
 pub async fn load(cx: &LoadContext<'_>, wasm_path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
+    let started = Instant::now();
     let manifest_path = manifest::manifest_path_for(wasm_path);
     if !manifest_path.is_file() {
         return Err(LoadError::MissingManifest {
@@ -96,29 +112,46 @@ pub async fn load(cx: &LoadContext<'_>, wasm_path: &Path) -> Result<Arc<LoadedPl
         source,
     })?;
     contract::check_header(wasm_path, &bytes)?;
-    let capabilities = capabilities::grant(&manifest, &cx.config.grant_for(&name), &cx.config.sandbox)
-        .map_err(|message| LoadError::Grant {
-            plugin: name.clone(),
-            message,
-        })?;
-    let content_hash = blake3::hash(&bytes).to_hex().to_string();
+    let capabilities =
+        capabilities::grant(&manifest, &cx.config.grant_for(&name), &cx.config.sandbox).map_err(
+            |message| LoadError::Grant {
+                plugin: name.clone(),
+                message,
+            },
+        )?;
+    let content_hash = crate::cache::content_hash(&bytes);
     let size = bytes.len() as u64;
 
-    let started = Instant::now();
-    let engine = cx.engine.clone();
+    let cache = cx.cache.clone();
     let path = wasm_path.to_owned();
-    let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-        .await
-        .map_err(|err| LoadError::Compile {
-            path: path.clone(),
-            message: format!("compiler thread failed: {err}"),
-        })?
-        .map_err(|err| LoadError::Compile {
-            path: path.clone(),
-            message: format!("{err:#}"),
-        })?;
-    let compile_time = started.elapsed();
-    tracing::debug!(plugin = %name, ms = compile_time.as_secs_f64() * 1e3, "compiled");
+    let observer = cx.observer.clone();
+    let plugin_name = name.clone();
+    let hash = content_hash.clone();
+    let compiled = tokio::task::spawn_blocking(move || {
+        let on_compile = || {
+            if let Some(observer) = &observer {
+                observer.started(&plugin_name);
+            }
+        };
+        let result = cache.get_or_compile(&path, &bytes, &hash, &on_compile);
+        if let (Some(observer), Ok(compiled)) = (&observer, &result)
+            && compiled.level == CacheLevel::Compiled
+        {
+            observer.finished(&plugin_name, compiled.compile_time);
+        }
+        result
+    })
+    .await
+    .map_err(|err| LoadError::Compile {
+        path: wasm_path.to_owned(),
+        message: format!("compiler thread failed: {err}"),
+    })?
+    .map_err(|message| LoadError::Compile {
+        path: wasm_path.to_owned(),
+        message,
+    })?;
+    let component = compiled.component;
+    tracing::debug!(plugin = %name, level = ?compiled.level, ms = compiled.compile_time.as_secs_f64() * 1e3, "component ready");
 
     contract::check_world(cx.engine, &component, wasm_path, "tool")?;
     let instance_pre = cx
@@ -133,7 +166,18 @@ pub async fn load(cx: &LoadContext<'_>, wasm_path: &Path) -> Result<Arc<LoadedPl
         message: format!("{err:#}"),
     })?;
 
-    let specs = describe(cx, &pre, &capabilities, &name).await?;
+    // Specs are a pure function of the component, so a version described
+    // once is never instantiated just to be listed again.
+    let specs = match cx.store.tool_specs(&content_hash) {
+        Some(specs) => specs,
+        None => {
+            let specs = describe(cx, &pre, &capabilities, &name).await?;
+            if let Err(err) = cx.store.put_tool_specs(&content_hash, &specs) {
+                tracing::warn!(plugin = %name, "cannot persist tool specs: {err}");
+            }
+            specs
+        }
+    };
     let tools = validate_specs(&name, specs)?;
     Ok(Arc::new(LoadedPlugin {
         manifest,
@@ -142,7 +186,9 @@ pub async fn load(cx: &LoadContext<'_>, wasm_path: &Path) -> Result<Arc<LoadedPl
         capabilities,
         content_hash,
         size,
-        compile_time,
+        compile_time: compiled.compile_time,
+        cache_level: compiled.level,
+        load_time: started.elapsed(),
         tools,
         pre,
     }))
@@ -172,7 +218,12 @@ async fn describe(
             let (stderr, _) = probe.stderr.take();
             return Err(describe_error(format!("{err:#} {}", stderr.trim())));
         }
-        Err(_) => return Err(describe_error(format!("no answer within {:?}", caps.limits.timeout))),
+        Err(_) => {
+            return Err(describe_error(format!(
+                "no answer within {:?}",
+                caps.limits.timeout
+            )));
+        }
     };
     specs
         .into_iter()
@@ -198,15 +249,25 @@ fn validate_specs(plugin: &str, specs: Vec<ToolSpec>) -> Result<Vec<LoadedTool>,
     let mut tools: Vec<LoadedTool> = Vec::with_capacity(specs.len());
     for spec in specs {
         if !is_valid_tool_name(&spec.name) {
-            return Err(bad(&spec.name, "a tool name must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'".to_owned()));
+            return Err(bad(
+                &spec.name,
+                "a tool name must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'".to_owned(),
+            ));
         }
         if tools.iter().any(|tool| tool.spec.name == spec.name) {
-            return Err(bad(&spec.name, "the plugin declares this tool twice".to_owned()));
+            return Err(bad(
+                &spec.name,
+                "the plugin declares this tool twice".to_owned(),
+            ));
         }
         if spec.description.trim().is_empty() {
-            return Err(bad(&spec.name, "the description is empty; the model needs it to choose the tool".to_owned()));
+            return Err(bad(
+                &spec.name,
+                "the description is empty; the model needs it to choose the tool".to_owned(),
+            ));
         }
-        let validator = ArgsValidator::compile(&spec.input_schema).map_err(|reason| bad(&spec.name, reason))?;
+        let validator =
+            ArgsValidator::compile(&spec.input_schema).map_err(|reason| bad(&spec.name, reason))?;
         tools.push(LoadedTool { spec, validator });
     }
     Ok(tools)

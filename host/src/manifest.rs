@@ -95,7 +95,8 @@ impl Manifest {
 
     /// Parses and validates manifest text; the error says which field is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let manifest: Manifest = toml::from_str(text).map_err(|err| err.to_string().trim().to_owned())?;
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|err| err.to_string().trim().to_owned())?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -134,7 +135,9 @@ impl Manifest {
         }
         for var in &self.capabilities.env {
             if var.is_empty() || var.contains('=') || var.contains('\0') {
-                return Err(format!("capabilities.env entry '{var}' is not a variable name"));
+                return Err(format!(
+                    "capabilities.env entry '{var}' is not a variable name"
+                ));
             }
         }
         for host in &self.capabilities.network {
@@ -152,7 +155,9 @@ impl Manifest {
             ("limits.max_output_kb", limits.max_output_kb),
         ] {
             if value == Some(0) {
-                return Err(format!("{field} must be greater than 0 (omit it for the default)"));
+                return Err(format!(
+                    "{field} must be greater than 0 (omit it for the default)"
+                ));
             }
         }
         Ok(())
@@ -202,19 +207,43 @@ mod tests {
     #[test]
     fn rejects_bad_fields_with_their_names() {
         let cases = [
-            ("[plugin]\nname = \"Bad Name\"\nversion = \"0.1.0\"", "plugin.name"),
-            ("[plugin]\nname = \"x\"\nversion = \"one\"", "plugin.version"),
-            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\ndirs = [{ path = \"rel\", access = \"read\" }]", "absolute"),
-            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\ndirs = [{ path = \"/a\", access = \"all\" }]", "access"),
-            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\nnetwork = [\"https://a.com/\"]", "not a URL"),
-            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[limits]\nmemory_mb = 0", "limits.memory_mb"),
-            ("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\nsurprise = 1", "surprise"),
+            (
+                "[plugin]\nname = \"Bad Name\"\nversion = \"0.1.0\"",
+                "plugin.name",
+            ),
+            (
+                "[plugin]\nname = \"x\"\nversion = \"one\"",
+                "plugin.version",
+            ),
+            (
+                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\ndirs = [{ path = \"rel\", access = \"read\" }]",
+                "absolute",
+            ),
+            (
+                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\ndirs = [{ path = \"/a\", access = \"all\" }]",
+                "access",
+            ),
+            (
+                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\nnetwork = [\"https://a.com/\"]",
+                "not a URL",
+            ),
+            (
+                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[limits]\nmemory_mb = 0",
+                "limits.memory_mb",
+            ),
+            (
+                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\nsurprise = 1",
+                "surprise",
+            ),
             ("[plugin\nname", "TOML"),
         ];
         for (text, expected) in cases {
             let err = Manifest::parse(text).unwrap_err();
             let matches = err.contains(expected) || (expected == "TOML" && !err.is_empty());
-            assert!(matches, "error for {text:?} should mention {expected:?}: {err}");
+            assert!(
+                matches,
+                "error for {text:?} should mention {expected:?}: {err}"
+            );
         }
     }
 }

@@ -67,6 +67,21 @@ impl Registry {
         Some(removed)
     }
 
+    /// Unregisters the plugin loaded from `path`, returning its name.
+    pub fn remove_by_path(&mut self, path: &std::path::Path) -> Option<String> {
+        let name = self
+            .plugins
+            .values()
+            .find(|plugin| plugin.wasm_path == path)
+            .map(|plugin| plugin.name().to_owned())?;
+        self.remove(&name);
+        Some(name)
+    }
+
+    pub fn clear_problem(&mut self, path: &std::path::Path) {
+        self.problems.retain(|p| p.path != path);
+    }
+
     pub fn record_problem(&mut self, problem: LoadProblem) {
         self.problems.retain(|p| p.path != problem.path);
         self.problems.push(problem);

@@ -10,12 +10,13 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::ToolPlugin;
+use crate::cache::{CacheStatsSnapshot, ComponentCache};
 use crate::config::HostConfig;
 use crate::engine;
 use crate::error::{CallError, HostError, LoadError};
 use crate::host_api::ProgressSink;
 use crate::invoke::{self, Invocation};
-use crate::loader::{self, LoadContext, LoadedPlugin};
+use crate::loader::{self, CompileObserver, LoadContext, LoadedPlugin};
 use crate::registry::{LoadProblem, Registry};
 use crate::sandbox::CallState;
 use crate::spec::{ToolOutput, ToolSpec};
@@ -55,8 +56,29 @@ struct Inner {
     linker: Linker<CallState>,
     config: HostConfig,
     store: Store,
+    cache: Arc<ComponentCache>,
+    observer: RwLock<Option<Arc<dyn CompileObserver>>>,
+    /// Counters already added to the persisted totals.
+    persisted: std::sync::Mutex<CacheStatsSnapshot>,
     registry: RwLock<Registry>,
     next_call: AtomicU64,
+    events: tokio::sync::broadcast::Sender<PluginEvent>,
+}
+
+/// What happened to a plugin while the runtime was running (hot reload).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum PluginEvent {
+    /// A plugin was loaded or replaced by a new version.
+    Loaded {
+        plugin: String,
+        path: PathBuf,
+        content_hash: String,
+    },
+    /// A plugin file was removed and its tools unregistered.
+    Removed { plugin: String, path: PathBuf },
+    /// A new version failed to load; the previous version (if any) keeps serving.
+    Failed { path: PathBuf, error: String },
 }
 
 /// The agent-host runtime. Cheap to clone; clones share everything.
@@ -67,7 +89,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("config", &self.inner.config).finish()
+        f.debug_struct("Runtime")
+            .field("config", &self.inner.config)
+            .finish()
     }
 }
 
@@ -79,14 +103,21 @@ impl Runtime {
         let store = Store::open(&config.data_dir)?;
         let engine = engine::shared_engine(&config.sandbox).map_err(HostError::Engine)?;
         let linker = build_linker(&engine).map_err(HostError::Engine)?;
+        let cache =
+            ComponentCache::new(&engine, &store, &config.cache).map_err(HostError::Engine)?;
+        let (events, _) = tokio::sync::broadcast::channel(256);
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 config,
                 store,
+                cache: Arc::new(cache),
+                observer: RwLock::new(None),
+                persisted: std::sync::Mutex::new(CacheStatsSnapshot::default()),
                 registry: RwLock::new(Registry::default()),
                 next_call: AtomicU64::new(1),
+                events,
             }),
         })
     }
@@ -109,7 +140,143 @@ impl Runtime {
             linker: &self.inner.linker,
             config: &self.inner.config,
             store: &self.inner.store,
+            cache: &self.inner.cache,
+            observer: self
+                .inner
+                .observer
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
+    }
+
+    /// Reports real compilations (not cache hits) to `observer`.
+    pub fn set_compile_observer(&self, observer: Arc<dyn CompileObserver>) {
+        *self
+            .inner
+            .observer
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(observer);
+    }
+
+    /// Subscribes to plugin load, reload, removal and failure events.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<PluginEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Counters of this process's cache use, with current sizes.
+    pub fn cache_stats(&self) -> CacheStatsSnapshot {
+        self.inner.cache.stats()
+    }
+
+    /// Counters summed over every run that saved them, including this one's
+    /// saved so far.
+    pub fn cache_totals(&self) -> CacheStatsSnapshot {
+        self.inner.store.cache_totals()
+    }
+
+    /// Adds the counters gained since the last call to the persisted totals
+    /// (sled writes them out in the background and on close).
+    pub fn persist_cache_stats(&self) {
+        let current = self.cache_stats();
+        let mut persisted = self
+            .inner
+            .persisted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut totals = self.inner.store.cache_totals();
+        totals.accumulate(&current.since(&persisted));
+        *persisted = current;
+        if let Err(err) = self.inner.store.put_cache_totals(&totals) {
+            tracing::warn!("cannot save cache statistics: {err}");
+        }
+    }
+
+    /// Empties the memory and disk caches and the persisted tool specs.
+    pub fn clear_cache(&self) -> Result<(), String> {
+        self.inner.cache.clear()
+    }
+
+    /// The on-disk artifact for a content hash (for tests and tooling).
+    pub fn artifact_path(&self, content_hash: &str) -> PathBuf {
+        self.inner.cache.disk().artifact_path(content_hash)
+    }
+
+    /// Reloads whatever changed at `path` (a .wasm or its manifest): loads
+    /// the new version and swaps it in atomically, unregisters a deleted
+    /// plugin, or keeps the old version serving if the new one fails.
+    /// Calls in flight finish on the version they started with.
+    pub async fn reload_path(&self, path: &Path) -> Option<PluginEvent> {
+        let wasm = if path.extension().is_some_and(|ext| ext == "toml") {
+            path.with_extension("wasm")
+        } else if path.extension().is_some_and(|ext| ext == "wasm") {
+            path.to_owned()
+        } else {
+            return None;
+        };
+        let event = if wasm.is_file() {
+            match loader::load(&self.load_context(), &wasm).await {
+                Ok(plugin) => {
+                    let hash = plugin.content_hash.clone();
+                    match self.register(plugin) {
+                        Ok(name) => {
+                            self.clear_problem(&wasm);
+                            tracing::info!(plugin = %name, "plugin loaded from {}", wasm.display());
+                            PluginEvent::Loaded {
+                                plugin: name,
+                                path: wasm,
+                                content_hash: hash,
+                            }
+                        }
+                        Err(err) => PluginEvent::Failed {
+                            path: wasm,
+                            error: err.to_string(),
+                        },
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "update of {} not applied, previous version keeps serving: {err}",
+                        wasm.display()
+                    );
+                    self.record_problem(&wasm, &err);
+                    PluginEvent::Failed {
+                        path: wasm,
+                        error: err.to_string(),
+                    }
+                }
+            }
+        } else {
+            let removed = {
+                let mut registry = self
+                    .inner
+                    .registry
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                registry.clear_problem(&wasm);
+                registry.remove_by_path(&wasm)
+            };
+            let plugin = removed?;
+            tracing::info!(%plugin, "plugin removed");
+            PluginEvent::Removed { plugin, path: wasm }
+        };
+        let _ = self.inner.events.send(event.clone());
+        Some(event)
+    }
+
+    /// Starts hot reload: watches the plugin directories for as long as the
+    /// returned handle lives.
+    pub fn watch(&self) -> Result<crate::watcher::PluginWatcher, String> {
+        crate::watcher::watch(self)
+    }
+
+    fn clear_problem(&self, path: &Path) {
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        registry.clear_problem(path);
     }
 
     /// Every `.wasm` file in the configured plugin directories, sorted.
@@ -179,7 +346,11 @@ impl Runtime {
 
     fn register(&self, plugin: Arc<LoadedPlugin>) -> Result<String, LoadError> {
         let name = plugin.name().to_owned();
-        let mut registry = self.inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         match registry.insert(plugin.clone()) {
             Ok(()) => Ok(name),
             Err(err) => {
@@ -197,7 +368,11 @@ impl Runtime {
         let plugin = crate::manifest::Manifest::load(&crate::manifest::manifest_path_for(path))
             .ok()
             .map(|m| m.plugin.name);
-        let mut registry = self.inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         registry.record_problem(LoadProblem {
             path: path.to_owned(),
             plugin,
@@ -207,13 +382,21 @@ impl Runtime {
 
     /// Loaded plugins, by name.
     pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         registry.plugins().cloned().collect()
     }
 
     /// Plugin files that failed to load, with the reason.
     pub fn problems(&self) -> Vec<LoadProblem> {
-        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         registry.problems().to_vec()
     }
 
@@ -235,7 +418,11 @@ impl Runtime {
 
     /// The tool called `name`, if registered.
     pub fn tool(&self, name: &str) -> Option<ToolInfo> {
-        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let plugin = registry.plugin_for_tool(name)?;
         let tool = plugin.tool(name)?;
         Some(ToolInfo {
@@ -245,28 +432,44 @@ impl Runtime {
     }
 
     fn lookup(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
-        let registry = self.inner.registry.read().unwrap_or_else(|e| e.into_inner());
-        registry.plugin_for_tool(name).ok_or_else(|| CallError::UnknownTool {
-            name: name.to_owned(),
-            known: registry.tool_names(),
-        })
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        registry
+            .plugin_for_tool(name)
+            .ok_or_else(|| CallError::UnknownTool {
+                name: name.to_owned(),
+                known: registry.tool_names(),
+            })
     }
 
     /// Calls a tool: looks it up, validates the arguments against its schema,
     /// and runs it in a fresh sandbox under its plugin's limits.
-    pub async fn call_tool(&self, name: &str, args: &serde_json::Value, options: CallOptions) -> Result<ToolOutput, CallError> {
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        args: &serde_json::Value,
+        options: CallOptions,
+    ) -> Result<ToolOutput, CallError> {
         let plugin = self.lookup(name)?;
         let tool = plugin.tool(name).ok_or_else(|| CallError::Host {
             tool: name.to_owned(),
             message: "registry and plugin disagree about this tool".to_owned(),
         })?;
-        tool.validator.check(args).map_err(|problems| CallError::InvalidArguments {
-            tool: name.to_owned(),
-            problems,
-        })?;
-        let call_id = options
-            .call_id
-            .unwrap_or_else(|| format!("call-{}", self.inner.next_call.fetch_add(1, Ordering::Relaxed)));
+        tool.validator
+            .check(args)
+            .map_err(|problems| CallError::InvalidArguments {
+                tool: name.to_owned(),
+                problems,
+            })?;
+        let call_id = options.call_id.unwrap_or_else(|| {
+            format!(
+                "call-{}",
+                self.inner.next_call.fetch_add(1, Ordering::Relaxed)
+            )
+        });
         invoke::invoke(Invocation {
             engine: &self.inner.engine,
             plugin: &plugin,
@@ -288,14 +491,17 @@ fn build_linker(engine: &Engine) -> Result<Linker<CallState>, String> {
     // always linked; what a plugin can reach is decided per call by its
     // capabilities, not by what is linked.
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|err| err.to_string())?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|err| err.to_string())?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(|err| err.to_string())?;
     ToolPlugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
         .map_err(|err| err.to_string())?;
     Ok(linker)
 }
 
 /// Awaits futures concurrently on the current task, keeping their order.
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -308,8 +514,15 @@ async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = 
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
-    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -31,7 +32,12 @@ pub struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
             self.hit.store(true, Ordering::Relaxed);
             // Refuse the grow: the guest sees -1 and decides (Rust guests abort).
@@ -40,7 +46,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -72,7 +83,11 @@ impl WasiHttpHooks for HttpPolicy {
         let host = uri.host().unwrap_or("").to_owned();
         let port = uri
             .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+            .unwrap_or(if uri.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
         if !self.network.allows_host(&host, port) {
             tracing::warn!(%host, port, "plugin HTTP request denied: host not granted");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
@@ -82,7 +97,8 @@ impl WasiHttpHooks for HttpPolicy {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                Box::new(io)
+                    as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
             ))
         })
     }
@@ -152,15 +168,27 @@ pub fn new_store(
             Access::ReadWrite => FsPerms::ReadWrite,
         };
         wasi.preopened_dir(&dir.host, &dir.guest, perms)
-            .map_err(|err| format!("cannot open granted directory {}: {err}", dir.host.display()))?;
+            .map_err(|err| {
+                format!(
+                    "cannot open granted directory {}: {err}",
+                    dir.host.display()
+                )
+            })?;
     }
     if !caps.network.is_empty() {
         let policy = caps.network.clone();
         wasi.allow_tcp(true);
-        wasi.socket_addr_check(move |addr, _use| {
-            let allowed = policy.allows_addr(addr.ip(), addr.port());
+        wasi.socket_addr_check(move |addr, usage| {
+            let allowed = match usage {
+                SocketAddrUse::TcpConnect => policy.allows_addr(addr.ip(), addr.port()),
+                // A connect first binds implicitly to an ephemeral local port;
+                // that bind is allowed, binding a chosen port is not.
+                SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                // Listening, accepting and UDP are never granted.
+                _ => false,
+            };
             if !allowed {
-                tracing::warn!(%addr, "plugin socket connection denied: address not granted");
+                tracing::warn!(%addr, ?usage, "plugin socket use denied: not granted");
             }
             Box::pin(async move { allowed })
         });

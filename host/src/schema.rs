@@ -37,14 +37,22 @@ impl ArgsValidator {
             total += 1;
             if problems.len() < MAX_REPORTED {
                 let path = error.instance_path().to_string();
-                let at = if path.is_empty() { "arguments".to_owned() } else { format!("field {path}") };
+                let at = if path.is_empty() {
+                    "arguments".to_owned()
+                } else {
+                    format!("field {path}")
+                };
                 problems.push(format!("{at}: {error}"));
             }
         }
         if total > MAX_REPORTED {
             problems.push(format!("and {} more", total - MAX_REPORTED));
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -68,23 +76,40 @@ mod tests {
 
     #[test]
     fn valid_arguments_pass() {
-        assert!(validator().check(&json!({"text": "hi", "repeat": 2})).is_ok());
+        assert!(
+            validator()
+                .check(&json!({"text": "hi", "repeat": 2}))
+                .is_ok()
+        );
     }
 
     #[test]
     fn problems_name_the_field_and_rule() {
-        let problems = validator().check(&json!({"text": 5, "repeat": 0})).unwrap_err();
+        let problems = validator()
+            .check(&json!({"text": 5, "repeat": 0}))
+            .unwrap_err();
         let all = problems.join("\n");
-        assert!(all.contains("field /text") && all.contains("string"), "{all}");
-        assert!(all.contains("field /repeat") && all.contains("minimum"), "{all}");
+        assert!(
+            all.contains("field /text") && all.contains("string"),
+            "{all}"
+        );
+        assert!(
+            all.contains("field /repeat") && all.contains("minimum"),
+            "{all}"
+        );
 
         let problems = validator().check(&json!({})).unwrap_err();
-        assert!(problems[0].contains("\"text\" is a required property"), "{problems:?}");
+        assert!(
+            problems[0].contains("\"text\" is a required property"),
+            "{problems:?}"
+        );
 
         let problems = validator().check(&json!({"text": "toolong"})).unwrap_err();
         assert!(problems[0].contains("longer than 5"), "{problems:?}");
 
-        let problems = validator().check(&json!({"text": "a", "extra": 1})).unwrap_err();
+        let problems = validator()
+            .check(&json!({"text": "a", "extra": 1}))
+            .unwrap_err();
         assert!(problems[0].contains("extra"), "{problems:?}");
     }
 

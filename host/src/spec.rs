@@ -1,9 +1,9 @@
 //! Plain Rust types for tool descriptions and results, independent of the generated bindings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Behaviour hints a tool declares about itself (MCP annotations plus `parallel_safe`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolHints {
     pub read_only: bool,
     pub destructive: bool,
@@ -32,7 +32,7 @@ impl ToolHints {
 }
 
 /// What a tool says about itself.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolSpec {
     pub name: String,
     pub title: Option<String>,
@@ -47,9 +47,18 @@ pub struct ToolSpec {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
-    Text { text: String },
-    Json { json: serde_json::Value },
-    Binary { mime_type: String, size: usize, #[serde(skip)] data: Vec<u8> },
+    Text {
+        text: String,
+    },
+    Json {
+        json: serde_json::Value,
+    },
+    Binary {
+        mime_type: String,
+        size: usize,
+        #[serde(skip)]
+        data: Vec<u8>,
+    },
 }
 
 /// A successful tool result.
@@ -70,9 +79,9 @@ impl ToolOutput {
                 ContentPart::Json { json } => {
                     parts.push(serde_json::to_string_pretty(json).unwrap_or_default())
                 }
-                ContentPart::Binary { mime_type, size, .. } => {
-                    parts.push(format!("[{mime_type}, {size} bytes]"))
-                }
+                ContentPart::Binary {
+                    mime_type, size, ..
+                } => parts.push(format!("[{mime_type}, {size} bytes]")),
             }
         }
         parts.join("\n")

@@ -15,12 +15,31 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 
 const PID_FILE: &str = "agent-host.pid";
 const KV_TREE: &str = "plugin-kv";
+const ARTIFACT_TREE: &str = "artifacts";
+const SPEC_TREE: &str = "tool-specs";
+const META_TREE: &str = "meta";
+const CACHE_TOTALS_KEY: &str = "cache-totals";
+
+/// What the host recorded about a compiled artifact it wrote to disk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ArtifactRecord {
+    /// blake3 of the artifact file, checked before every deserialization.
+    pub integrity: String,
+    pub size: u64,
+    /// What compiling it cost, to report the time a hit saves.
+    pub compile_ms: f64,
+    /// Unix seconds of last use, for pruning.
+    pub last_used: u64,
+}
 
 /// A handle to the open database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     kv: sled::Tree,
+    artifacts: sled::Tree,
+    specs: sled::Tree,
+    meta: sled::Tree,
     dir: PathBuf,
 }
 
@@ -42,9 +61,15 @@ impl Store {
         // We hold sled's lock now, so the pid file is ours to write.
         let _ = std::fs::write(data_dir.join(PID_FILE), std::process::id().to_string());
         let kv = db.open_tree(KV_TREE)?;
+        let artifacts = db.open_tree(ARTIFACT_TREE)?;
+        let specs = db.open_tree(SPEC_TREE)?;
+        let meta = db.open_tree(META_TREE)?;
         Ok(Self {
             db,
             kv,
+            artifacts,
+            specs,
+            meta,
             dir: data_dir.to_owned(),
         })
     }
@@ -60,6 +85,79 @@ impl Store {
             tree: self.kv.clone(),
             prefix: format!("{plugin}\0").into_bytes(),
         }
+    }
+
+    /// The record of a compiled artifact, by file name.
+    pub fn artifact(&self, name: &str) -> Option<ArtifactRecord> {
+        let bytes = self.artifacts.get(name).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn put_artifact(&self, name: &str, record: &ArtifactRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        self.artifacts.insert(name, bytes)?;
+        Ok(())
+    }
+
+    pub fn remove_artifact(&self, name: &str) -> Result<(), StoreError> {
+        self.artifacts.remove(name)?;
+        Ok(())
+    }
+
+    /// Every recorded artifact.
+    pub fn artifacts(&self) -> Vec<(String, ArtifactRecord)> {
+        self.artifacts
+            .iter()
+            .flatten()
+            .filter_map(|(key, value)| {
+                let record = serde_json::from_slice(&value).ok()?;
+                Some((String::from_utf8_lossy(&key).into_owned(), record))
+            })
+            .collect()
+    }
+
+    /// Tool specs a plugin version described, by its content hash: listing
+    /// tools on a warm cache needs no instance.
+    pub fn tool_specs(&self, content_hash: &str) -> Option<Vec<crate::spec::ToolSpec>> {
+        let bytes = self.specs.get(content_hash).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn put_tool_specs(
+        &self,
+        content_hash: &str,
+        specs: &[crate::spec::ToolSpec],
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(specs).unwrap_or_default();
+        self.specs.insert(content_hash, bytes)?;
+        Ok(())
+    }
+
+    /// Forgets every cached artifact record and tool spec.
+    pub fn clear_cache_records(&self) -> Result<(), StoreError> {
+        self.artifacts.clear()?;
+        self.specs.clear()?;
+        self.meta.remove(CACHE_TOTALS_KEY)?;
+        Ok(())
+    }
+
+    /// Cache counters summed over every run.
+    pub fn cache_totals(&self) -> crate::cache::CacheStatsSnapshot {
+        self.meta
+            .get(CACHE_TOTALS_KEY)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn put_cache_totals(
+        &self,
+        totals: &crate::cache::CacheStatsSnapshot,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(totals).unwrap_or_default();
+        self.meta.insert(CACHE_TOTALS_KEY, bytes)?;
+        Ok(())
     }
 
     /// Writes everything to disk.
@@ -85,7 +183,9 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 fn classify_open_error(data_dir: &Path, err: sled::Error) -> StoreError {
     let message = err.to_string();
     let locked = match &err {
-        sled::Error::Io(io) => io.kind() == std::io::ErrorKind::WouldBlock || message.contains("lock"),
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock || message.contains("lock")
+        }
         _ => false,
     };
     if locked {
@@ -134,7 +234,10 @@ impl PluginKv {
     /// Stores a value; the error text is shown to the plugin.
     pub fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
         if key.is_empty() || key.len() > MAX_KEY_BYTES {
-            return Err(format!("key must be 1-{MAX_KEY_BYTES} bytes, got {}", key.len()));
+            return Err(format!(
+                "key must be 1-{MAX_KEY_BYTES} bytes, got {}",
+                key.len()
+            ));
         }
         if value.len() > MAX_VALUE_BYTES {
             return Err(format!(
@@ -182,7 +285,11 @@ mod tests {
         assert!(!a.delete("k1").unwrap());
         assert!(a.set("", b"x").is_err());
         assert!(a.set(&"x".repeat(MAX_KEY_BYTES + 1), b"x").is_err());
-        assert!(a.set("big", &vec![0; MAX_VALUE_BYTES + 1]).unwrap_err().contains("at most"));
+        assert!(
+            a.set("big", &vec![0; MAX_VALUE_BYTES + 1])
+                .unwrap_err()
+                .contains("at most")
+        );
     }
 
     #[test]
@@ -194,6 +301,9 @@ mod tests {
             store.flush().unwrap();
         }
         let store = Store::open(tmp.path()).unwrap();
-        assert_eq!(store.plugin_kv("p").get("k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(
+            store.plugin_kv("p").get("k").unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
     }
 }

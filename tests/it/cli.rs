@@ -38,10 +38,18 @@ fn tools_list_and_call_with_json_output() {
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["calc", "echo"]);
 
-    let (code, stdout, _) = run(agent_host(&harness).args(["tools", "call", "echo", "--args", r#"{"text":"hey"}"#]));
+    let (code, stdout, _) =
+        run(agent_host(&harness).args(["tools", "call", "echo", "--args", r#"{"text":"hey"}"#]));
     assert_eq!((code, stdout.trim()), (0, "hey"));
 
-    let (code, stdout, _) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression":"6*7"}"#, "--json"]));
+    let (code, stdout, _) = run(agent_host(&harness).args([
+        "tools",
+        "call",
+        "calc",
+        "--args",
+        r#"{"expression":"6*7"}"#,
+        "--json",
+    ]));
     assert_eq!(code, 0);
     let result: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(result["ok"], true);
@@ -58,28 +66,46 @@ fn exit_codes_separate_tool_errors_from_usage_errors() {
     let harness = Harness::new();
     harness.install(example_plugin("calc"));
     // Tool error: 1.
-    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression":"1/0"}"#]));
+    let (code, _, stderr) = run(agent_host(&harness).args([
+        "tools",
+        "call",
+        "calc",
+        "--args",
+        r#"{"expression":"1/0"}"#,
+    ]));
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("calc"), "{stderr}");
     // Unknown tool, bad JSON, schema violation: 2, each saying what to do.
     let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "nope"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("tools list"), "{stderr}");
-    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", "{not json"]));
+    let (code, _, stderr) =
+        run(agent_host(&harness).args(["tools", "call", "calc", "--args", "{not json"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("--args is not valid JSON"), "{stderr}");
-    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression": 5}"#]));
+    let (code, _, stderr) =
+        run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression": 5}"#]));
     assert_eq!(code, 2);
     assert!(stderr.contains("/expression"), "{stderr}");
     // --json reports the error as data and keeps the exit code.
-    let (code, stdout, _) = run(agent_host(&harness).args(["tools", "call", "calc", "--args", r#"{"expression":"1/0"}"#, "--json"]));
+    let (code, stdout, _) = run(agent_host(&harness).args([
+        "tools",
+        "call",
+        "calc",
+        "--args",
+        r#"{"expression":"1/0"}"#,
+        "--json",
+    ]));
     assert_eq!(code, 1);
     let result: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(result["error"]["kind"], "tool_error");
     // Bad config file: 2.
     let bad = harness.tmp.path().join("bad.toml");
     std::fs::write(&bad, "[sandbox]\nmax_memory_mb = -1\n").unwrap();
-    let (code, _, stderr) = run(agent_host(&harness).arg("--config").arg(&bad).args(["tools", "list"]));
+    let (code, _, stderr) = run(agent_host(&harness)
+        .arg("--config")
+        .arg(&bad)
+        .args(["tools", "list"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("bad.toml"), "{stderr}");
 }
@@ -89,21 +115,32 @@ fn plugins_check_and_list_show_status_and_requests() {
     let harness = Harness::new();
     harness.install(test_plugin("hostile"));
     harness.install(test_plugin("wrong-version"));
-    let (code, stdout, stderr) = run(agent_host(&harness).arg("plugins").arg("check").arg(harness.plugins_dir().join("hostile.wasm")));
+    let (code, stdout, stderr) = run(agent_host(&harness)
+        .arg("plugins")
+        .arg("check")
+        .arg(harness.plugins_dir().join("hostile.wasm")));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("dir /sandbox (read)"), "{stdout}");
     assert!(stdout.contains("NOT granted: env SECRET_VAR"), "{stdout}");
     assert!(stdout.contains("memory 32 MiB"), "{stdout}");
 
-    let (code, _, stderr) = run(agent_host(&harness).arg("plugins").arg("check").arg(harness.plugins_dir().join("wrong-version.wasm")));
+    let (code, _, stderr) = run(agent_host(&harness)
+        .arg("plugins")
+        .arg("check")
+        .arg(harness.plugins_dir().join("wrong-version.wasm")));
     assert_eq!(code, 2);
-    assert!(stderr.contains("9.0.0") && stderr.contains("0.1.0"), "{stderr}");
+    assert!(
+        stderr.contains("9.0.0") && stderr.contains("0.1.0"),
+        "{stderr}"
+    );
 
     let (code, stdout, _) = run(agent_host(&harness).args(["plugins", "list", "--json"]));
     assert_eq!(code, 0);
     let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
     let status = |name: &str| {
-        rows.iter().find(|r| r["name"] == name).map(|r| r["status"].as_str().unwrap().to_owned())
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["status"].as_str().unwrap().to_owned())
     };
     assert_eq!(status("hostile").as_deref(), Some("ok"));
     assert_eq!(status("wrong-version").as_deref(), Some("error"));
@@ -121,7 +158,13 @@ fn only_granted_environment_variables_are_visible() {
             .arg(&config)
             .env("GRANTED_VAR", "visible-value")
             .env("SECRET_VAR", "hidden-value")
-            .args(["tools", "call", "get_env", "--args", &format!(r#"{{"name":"{name}"}}"#)]))
+            .args([
+                "tools",
+                "call",
+                "get_env",
+                "--args",
+                &format!(r#"{{"name":"{name}"}}"#),
+            ]))
     };
     let (code, stdout, stderr) = get("GRANTED_VAR");
     assert_eq!((code, stdout.trim()), (0, "visible-value"), "{stderr}");
@@ -138,16 +181,31 @@ fn a_data_dir_in_use_names_the_holder() {
     let _held = agent_host::store::Store::open(&harness.config.data_dir).unwrap();
     let (code, _, stderr) = run(agent_host(&harness).args(["tools", "list"]));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("in use by another agent-host process"), "{stderr}");
-    assert!(stderr.contains(&format!("pid {}", std::process::id())), "{stderr}");
+    assert!(
+        stderr.contains("in use by another agent-host process"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn guest_output_never_reaches_the_terminal() {
     let harness = Harness::new();
     harness.install(test_plugin("hostile"));
-    let (code, stdout, stderr) = run(agent_host(&harness).args(["tools", "call", "flood_stdout", "--args", r#"{"mb":1}"#]));
+    let (code, stdout, stderr) =
+        run(agent_host(&harness).args(["tools", "call", "flood_stdout", "--args", r#"{"mb":1}"#]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.len() < 1024, "guest stdout leaked: {} bytes", stdout.len());
-    assert!(stderr.len() < 64 * 1024, "guest output leaked to stderr: {} bytes", stderr.len());
+    assert!(
+        stdout.len() < 1024,
+        "guest stdout leaked: {} bytes",
+        stdout.len()
+    );
+    assert!(
+        stderr.len() < 64 * 1024,
+        "guest output leaked to stderr: {} bytes",
+        stderr.len()
+    );
 }

@@ -60,7 +60,9 @@ fn assert_failed(result: Result<String, CallError>, what: &str) -> (FailureKind,
     match result {
         Err(err @ CallError::Failed { .. }) => {
             let message = err.to_string();
-            let CallError::Failed { kind, plugin, .. } = err else { unreachable!() };
+            let CallError::Failed { kind, plugin, .. } = err else {
+                unreachable!()
+            };
             assert_eq!(plugin, "hostile");
             assert!(message.contains("hostile"), "{message}");
             (kind, message)
@@ -73,7 +75,9 @@ fn assert_failed(result: Result<String, CallError>, what: &str) -> (FailureKind,
 async fn files_outside_the_granted_directory_cannot_be_read() {
     let (harness, runtime) = hostile_runtime(vec![]).await;
     assert_eq!(
-        call(&runtime, "read_file", json!({"path": "/sandbox/hello.txt"})).await.unwrap(),
+        call(&runtime, "read_file", json!({"path": "/sandbox/hello.txt"}))
+            .await
+            .unwrap(),
         "hello from the sandbox"
     );
     let secret = harness.tmp.path().join("secret.txt");
@@ -88,7 +92,10 @@ async fn files_outside_the_granted_directory_cannot_be_read() {
     ] {
         let result = call(&runtime, "read_file", json!({ "path": path })).await;
         if let Ok(text) = &result {
-            assert!(!text.contains("top secret") && !text.contains("root:"), "{path} leaked: {text}");
+            assert!(
+                !text.contains("top secret") && !text.contains("root:"),
+                "{path} leaked: {text}"
+            );
         }
         assert_tool_failed(result, &path);
         assert_still_serving(&runtime).await;
@@ -98,10 +105,17 @@ async fn files_outside_the_granted_directory_cannot_be_read() {
 #[tokio::test]
 async fn a_read_only_grant_cannot_be_written() {
     let (harness, runtime) = hostile_runtime(vec![]).await;
-    let result = call(&runtime, "write_file", json!({"path": "/sandbox/new.txt", "content": "x"})).await;
+    let result = call(
+        &runtime,
+        "write_file",
+        json!({"path": "/sandbox/new.txt", "content": "x"}),
+    )
+    .await;
     assert_tool_failed(result, "write to read-only dir");
     assert!(!harness.tmp.path().join("sandbox/new.txt").exists());
-    let listing = call(&runtime, "list_dir", json!({"path": "/sandbox"})).await.unwrap();
+    let listing = call(&runtime, "list_dir", json!({"path": "/sandbox"}))
+        .await
+        .unwrap();
     assert!(listing.contains("hello.txt"), "{listing}");
     assert_still_serving(&runtime).await;
 }
@@ -110,20 +124,46 @@ async fn a_read_only_grant_cannot_be_written() {
 async fn network_is_denied_unless_granted() {
     let port = tcp_listener();
     let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let result = call(&runtime, "tcp_connect", json!({"addr": format!("127.0.0.1:{port}")})).await;
+    let result = call(
+        &runtime,
+        "tcp_connect",
+        json!({"addr": format!("127.0.0.1:{port}")}),
+    )
+    .await;
     assert_tool_failed(result, "tcp connect without grant");
-    let result = call(&runtime, "http_get", json!({"url": format!("http://127.0.0.1:{port}/")})).await;
+    let result = call(
+        &runtime,
+        "http_get",
+        json!({"url": format!("http://127.0.0.1:{port}/")}),
+    )
+    .await;
     assert_tool_failed(result, "http without grant");
     assert_still_serving(&runtime).await;
 
     // Granted to one port: that port works, another is still refused.
     let (_harness, runtime) = hostile_runtime(vec![format!("127.0.0.1:{port}")]).await;
-    let connected = call(&runtime, "tcp_connect", json!({"addr": format!("127.0.0.1:{port}")})).await.unwrap();
+    let connected = call(
+        &runtime,
+        "tcp_connect",
+        json!({"addr": format!("127.0.0.1:{port}")}),
+    )
+    .await
+    .unwrap();
     assert_eq!(connected, "connected");
     let other = tcp_listener();
-    let result = call(&runtime, "tcp_connect", json!({"addr": format!("127.0.0.1:{other}")})).await;
+    let result = call(
+        &runtime,
+        "tcp_connect",
+        json!({"addr": format!("127.0.0.1:{other}")}),
+    )
+    .await;
     assert_tool_failed(result, "tcp connect to a port not granted");
-    let result = call(&runtime, "http_get", json!({"url": format!("http://127.0.0.1:{other}/")})).await;
+    let result = call(
+        &runtime,
+        "http_get",
+        json!({"url": format!("http://127.0.0.1:{other}/")}),
+    )
+    .await;
     assert_tool_failed(result, "http to a port not granted");
     assert_still_serving(&runtime).await;
 }
@@ -136,7 +176,10 @@ async fn memory_past_the_cap_fails_the_call_with_the_limit_named() {
     assert!(message.contains("memory limit of 32 MiB"), "{message}");
     assert_still_serving(&runtime).await;
     // Within the cap, allocation works.
-    assert_eq!(call(&runtime, "alloc", json!({"mb": 4})).await.unwrap(), "allocated");
+    assert_eq!(
+        call(&runtime, "alloc", json!({"mb": 4})).await.unwrap(),
+        "allocated"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +194,10 @@ async fn an_infinite_loop_hits_the_deadline() {
 #[tokio::test]
 async fn stack_overflow_is_contained() {
     let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let (kind, message) = assert_failed(call(&runtime, "recurse", json!({"depth": 100_000_000u64})).await, "recurse");
+    let (kind, message) = assert_failed(
+        call(&runtime, "recurse", json!({"depth": 100_000_000u64})).await,
+        "recurse",
+    );
     assert_eq!(kind, FailureKind::StackOverflow, "{message}");
     assert_still_serving(&runtime).await;
 }
@@ -164,27 +210,43 @@ async fn flooding_stdout_and_stderr_never_reaches_the_terminal() {
         // the deadline stops it; both are contained.
         match call(&runtime, tool, json!({"mb": 4096})).await {
             Ok(_) => {}
-            Err(CallError::Failed { kind: FailureKind::Timeout { .. }, .. }) => {}
+            Err(CallError::Failed {
+                kind: FailureKind::Timeout { .. },
+                ..
+            }) => {}
             other => panic!("{tool}: unexpected {other:?}"),
         }
         assert_still_serving(&runtime).await;
     }
     // A small flood completes.
-    assert!(call(&runtime, "flood_stdout", json!({"mb": 1})).await.is_ok());
+    assert!(
+        call(&runtime, "flood_stdout", json!({"mb": 1}))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn a_huge_result_is_refused_by_the_output_cap() {
     let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let (kind, message) = assert_failed(call(&runtime, "huge_result", json!({"mb": 4})).await, "huge_result");
-    assert!(matches!(kind, FailureKind::OutputTooLarge { .. }), "{message}");
+    let (kind, message) = assert_failed(
+        call(&runtime, "huge_result", json!({"mb": 4})).await,
+        "huge_result",
+    );
+    assert!(
+        matches!(kind, FailureKind::OutputTooLarge { .. }),
+        "{message}"
+    );
     assert_still_serving(&runtime).await;
 }
 
 #[tokio::test]
 async fn a_panic_is_a_failed_call_with_the_panic_message() {
     let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let (kind, message) = assert_failed(call(&runtime, "panic", json!({"message": "boom-123"})).await, "panic");
+    let (kind, message) = assert_failed(
+        call(&runtime, "panic", json!({"message": "boom-123"})).await,
+        "panic",
+    );
     assert!(matches!(kind, FailureKind::Trap { .. }), "{message}");
     assert!(message.contains("boom-123"), "{message}");
     assert_still_serving(&runtime).await;
@@ -209,7 +271,9 @@ async fn concurrent_calls_are_isolated() {
         let runtime = runtime.clone();
         tasks.push(tokio::spawn(async move {
             if i % 2 == 0 {
-                call(&runtime, "panic", json!({"message": "x"})).await.is_err()
+                call(&runtime, "panic", json!({"message": "x"}))
+                    .await
+                    .is_err()
             } else {
                 call(&runtime, "ok", json!({})).await.is_ok()
             }

@@ -15,7 +15,11 @@ async fn a_good_plugin_loads_and_answers() {
     assert_eq!(tools[0].spec.name, "echo");
     assert!(tools[0].spec.hints.parallel_safe && tools[0].spec.hints.read_only);
     let output = runtime
-        .call_tool("echo", &json!({"text": "hi", "repeat": 2}), CallOptions::default())
+        .call_tool(
+            "echo",
+            &json!({"text": "hi", "repeat": 2}),
+            CallOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(output.to_text(), "hihi");
@@ -33,13 +37,20 @@ async fn bad_files_are_refused_with_what_to_do() {
     let core = harness.write("core.wasm", b"\0asm\x01\0\0\0");
     harness.write("core.toml", named("core").as_bytes());
     let truncated_bytes = std::fs::read(test_plugin("echo").0).unwrap();
-    let truncated = harness.write("truncated.wasm", &truncated_bytes[..truncated_bytes.len() / 2]);
+    let truncated = harness.write(
+        "truncated.wasm",
+        &truncated_bytes[..truncated_bytes.len() / 2],
+    );
     harness.write("truncated.toml", named("truncated").as_bytes());
     let no_manifest = harness.write("orphan.wasm", &truncated_bytes);
 
     let runtime = Runtime::new(harness.config.clone()).unwrap();
     let report = runtime.load_plugin_dirs().await;
-    assert_eq!(report.loaded, vec!["echo".to_string()], "the good plugin still loads");
+    assert_eq!(
+        report.loaded,
+        vec!["echo".to_string()],
+        "the good plugin still loads"
+    );
     let error_for = |path: &std::path::Path| {
         report
             .failed
@@ -69,10 +80,19 @@ async fn a_plugin_for_another_contract_version_is_refused_naming_both_versions()
     let harness = Harness::new();
     harness.install(test_plugin("wrong-version"));
     let runtime = Runtime::new(harness.config.clone()).unwrap();
-    let err = runtime.load_plugin(&harness.plugins_dir().join("wrong-version.wasm")).await.unwrap_err();
+    let err = runtime
+        .load_plugin(&harness.plugins_dir().join("wrong-version.wasm"))
+        .await
+        .unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, LoadError::UnsupportedContract { .. }), "{message}");
-    assert!(message.contains("agent:plugin@9.0.0") && message.contains("agent:plugin@0.1.0"), "{message}");
+    assert!(
+        matches!(err, LoadError::UnsupportedContract { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("agent:plugin@9.0.0") && message.contains("agent:plugin@0.1.0"),
+        "{message}"
+    );
     assert!(runtime.tools().is_empty());
 }
 
@@ -81,10 +101,16 @@ async fn a_component_for_another_world_is_refused() {
     let harness = Harness::new();
     harness.install(test_plugin("other-world"));
     let runtime = Runtime::new(harness.config.clone()).unwrap();
-    let err = runtime.load_plugin(&harness.plugins_dir().join("other-world.wasm")).await.unwrap_err();
+    let err = runtime
+        .load_plugin(&harness.plugins_dir().join("other-world.wasm"))
+        .await
+        .unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{message}");
-    assert!(message.contains("example:greeter/greet") && message.contains("agent:plugin/tool@0.1.0"), "{message}");
+    assert!(
+        message.contains("example:greeter/greet") && message.contains("agent:plugin/tool@0.1.0"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -96,9 +122,18 @@ async fn malformed_manifests_name_the_problem() {
     for (text, expected) in [
         ("[plugin\nname = ", "TOML"),
         ("[plugin]\nname = \"echo\"\n", "version"),
-        ("[plugin]\nname = \"Echo!\"\nversion = \"0.1.0\"\n", "plugin.name"),
-        ("[plugin]\nname = \"echo\"\nversion = \"0.1.0\"\n[limits]\nmemory_mb = \"lots\"\n", "memory_mb"),
-        ("[plugin]\nname = \"echo\"\nversion = \"0.1.0\"\n[capabilities]\nnetworks = []\n", "networks"),
+        (
+            "[plugin]\nname = \"Echo!\"\nversion = \"0.1.0\"\n",
+            "plugin.name",
+        ),
+        (
+            "[plugin]\nname = \"echo\"\nversion = \"0.1.0\"\n[limits]\nmemory_mb = \"lots\"\n",
+            "memory_mb",
+        ),
+        (
+            "[plugin]\nname = \"echo\"\nversion = \"0.1.0\"\n[capabilities]\nnetworks = []\n",
+            "networks",
+        ),
     ] {
         harness.write("echo.toml", text.as_bytes());
         let err = runtime.load_plugin(&wasm).await.unwrap_err();
@@ -122,7 +157,10 @@ async fn a_tool_name_clash_is_reported_never_shadowed() {
     let (_, err) = &report.failed[0];
     let message = err.to_string();
     assert!(matches!(err, LoadError::DuplicateTool { .. }), "{message}");
-    assert!(message.contains("dup-a") && message.contains("dup-b") && message.contains("duplicate"), "{message}");
+    assert!(
+        message.contains("dup-a") && message.contains("dup-b") && message.contains("duplicate"),
+        "{message}"
+    );
     let output = runtime
         .call_tool("duplicate", &json!({}), CallOptions::default())
         .await
@@ -142,12 +180,21 @@ async fn arguments_that_break_the_schema_never_reach_the_plugin() {
         (json!({"text": "x", "repeat": "many"}), "/repeat"),
         (json!("not an object"), "object"),
     ] {
-        let err = runtime.call_tool("echo", &args, CallOptions::default()).await.unwrap_err();
+        let err = runtime
+            .call_tool("echo", &args, CallOptions::default())
+            .await
+            .unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, CallError::InvalidArguments { .. }), "{message}");
+        assert!(
+            matches!(err, CallError::InvalidArguments { .. }),
+            "{message}"
+        );
         assert!(message.contains(expected), "args {args}: {message}");
     }
-    let err = runtime.call_tool("nope", &json!({}), CallOptions::default()).await.unwrap_err();
+    let err = runtime
+        .call_tool("nope", &json!({}), CallOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, CallError::UnknownTool { .. }));
     assert!(err.to_string().contains("echo"), "{err}");
 }

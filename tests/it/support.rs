@@ -22,6 +22,17 @@ fn plugin_files(kind: &str, name: &str) -> (PathBuf, PathBuf) {
     (wasm.clone(), wasm.with_extension("toml"))
 }
 
+/// Any file under build/ (for extra plugin builds such as versioned-v2).
+pub fn build_file(relative: &str) -> PathBuf {
+    let path = build_dir().join(relative);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make plugins` first",
+        path.display()
+    );
+    path
+}
+
 /// A test-only plugin (tests/plugins/<name>).
 pub fn test_plugin(name: &str) -> (PathBuf, PathBuf) {
     plugin_files("test-plugins", name)

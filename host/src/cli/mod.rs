@@ -1,9 +1,12 @@
 //! Command-line flags, shared setup (config, logging, runtime) and dispatch to one file per subcommand.
 
 mod bench;
+mod cache;
 mod plugins;
+mod progress;
 mod render;
 mod tools;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -47,13 +50,24 @@ environment variables, network hosts) is what its manifest requests AND the host
 )]
 pub struct Cli {
     /// Plugin directory (repeatable). Default: from the config file, else $XDG_DATA_HOME/agent-host/plugins.
-    #[arg(long = "plugins", value_name = "DIR", global = true, env = "AGENT_HOST_PLUGINS", value_delimiter = ':')]
+    #[arg(
+        long = "plugins",
+        value_name = "DIR",
+        global = true,
+        env = "AGENT_HOST_PLUGINS",
+        value_delimiter = ':'
+    )]
     pub plugins: Vec<PathBuf>,
     /// Config file. Default: $XDG_CONFIG_HOME/agent-host/config.toml if it exists.
     #[arg(long, value_name = "FILE", global = true, env = "AGENT_HOST_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory (database, plugin state). Default: $XDG_DATA_HOME/agent-host.
-    #[arg(long = "data-dir", value_name = "DIR", global = true, env = "AGENT_HOST_DATA_DIR")]
+    #[arg(
+        long = "data-dir",
+        value_name = "DIR",
+        global = true,
+        env = "AGENT_HOST_DATA_DIR"
+    )]
     pub data_dir: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -70,6 +84,9 @@ pub enum Command {
     /// List loaded plugins or check a plugin file.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Inspect or clear the compiled-component cache.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Measure a trivial tool call: bare wasmtime versus the full host path.
     Bench(bench::BenchArgs),
 }
@@ -104,7 +121,11 @@ fn config_from(cli: &Cli) -> Result<HostConfig, Failure> {
 async fn start(cli: &Cli, quiet_problems: bool) -> Result<Runtime, Failure> {
     let config = config_from(cli)?;
     let runtime = Runtime::new(config).map_err(Failure::usage)?;
+    if let Some(spinners) = progress::CompileSpinners::for_terminal() {
+        runtime.set_compile_observer(spinners);
+    }
     let report = runtime.load_plugin_dirs().await;
+    runtime.persist_cache_stats();
     if !quiet_problems && !report.failed.is_empty() {
         eprintln!(
             "warning: {} plugin file(s) could not be loaded; `agent-host plugins list` shows why",
@@ -118,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::Tools(command) => tools::run(&cli, command).await,
         Command::Plugins(command) => plugins::run(&cli, command).await,
+        Command::Cache(command) => cache::run(&cli, command).await,
         Command::Bench(args) => bench::run(&cli, args).await,
     }
 }

@@ -1,6 +1,6 @@
 //! `agent-host plugins list | check`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use serde_json::json;
@@ -17,6 +17,12 @@ pub enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Load the plugin directories, then reload plugins as their files change (a plugin author's loop).
+    Watch {
+        /// Print one JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a plugin file and its manifest; print what it exports and requests.
     Check {
         /// Path to the plugin's .wasm (its manifest is the .toml next to it).
@@ -30,6 +36,7 @@ pub async fn run(cli: &Cli, command: &PluginsCommand) -> Result<u8, Failure> {
     match command {
         PluginsCommand::List { json } => list(cli, *json).await,
         PluginsCommand::Check { path, json } => check(cli, path, *json).await,
+        PluginsCommand::Watch { json } => super::watch::run(cli, *json).await,
     }
 }
 
@@ -37,12 +44,27 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
     let runtime = start(cli, true).await?;
     let plugins = runtime.plugins();
     let problems = runtime.problems();
+    // A problem at the path of a loaded plugin is a failed update: the
+    // previous version keeps serving.
+    let update_error = |path: &std::path::Path| {
+        problems
+            .iter()
+            .find(|p| p.path == path)
+            .map(|p| p.error.clone())
+    };
+    let problems: Vec<_> = problems
+        .iter()
+        .filter(|problem| !plugins.iter().any(|p| p.wasm_path == problem.path))
+        .cloned()
+        .collect();
     if json {
         let mut rows: Vec<serde_json::Value> = plugins
             .iter()
             .map(|p| {
+                let error = update_error(&p.wasm_path);
                 json!({
-                    "name": p.name(), "version": p.manifest.plugin.version, "status": "ok",
+                    "name": p.name(), "version": p.manifest.plugin.version,
+                    "status": if error.is_some() { "stale" } else { "ok" }, "update_error": error,
                     "path": p.wasm_path, "tools": p.tools.iter().map(|t| &t.spec.name).collect::<Vec<_>>(),
                     "content_hash": p.content_hash, "size": p.size,
                 })
@@ -55,22 +77,45 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     if plugins.is_empty() && problems.is_empty() {
-        println!("no plugins found; put <name>.wasm + <name>.toml in a plugin directory, or pass --plugins DIR");
+        println!(
+            "no plugins found; put <name>.wasm + <name>.toml in a plugin directory, or pass --plugins DIR"
+        );
         return Ok(EXIT_OK);
     }
-    println!("{:16} {:9} {:7} TOOLS / ERROR", "PLUGIN", "VERSION", "STATUS");
+    println!(
+        "{:16} {:9} {:7} TOOLS / ERROR",
+        "PLUGIN", "VERSION", "STATUS"
+    );
     for plugin in &plugins {
         let tools: Vec<&str> = plugin.tools.iter().map(|t| t.spec.name.as_str()).collect();
-        println!("{:16} {:9} {:7} {}", plugin.name(), plugin.manifest.plugin.version, "ok", tools.join(", "));
+        match update_error(&plugin.wasm_path) {
+            None => println!(
+                "{:16} {:9} {:7} {}",
+                plugin.name(),
+                plugin.manifest.plugin.version,
+                "ok",
+                tools.join(", ")
+            ),
+            Some(error) => println!(
+                "{:16} {:9} {:7} {} (update failed, this version keeps serving: {error})",
+                plugin.name(),
+                plugin.manifest.plugin.version,
+                "stale",
+                tools.join(", ")
+            ),
+        }
     }
     for problem in &problems {
-        let name = problem.plugin.clone().unwrap_or_else(|| problem.path.display().to_string());
+        let name = problem
+            .plugin
+            .clone()
+            .unwrap_or_else(|| problem.path.display().to_string());
         println!("{:16} {:9} {:7} {}", name, "-", "error", problem.error);
     }
     Ok(EXIT_OK)
 }
 
-async fn check(cli: &Cli, path: &PathBuf, json: bool) -> Result<u8, Failure> {
+async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
     let config = config_from(cli)?;
     let runtime = Runtime::new(config).map_err(Failure::usage)?;
     let plugin = runtime.check_plugin(path).await.map_err(Failure::usage)?;
@@ -86,13 +131,31 @@ async fn check(cli: &Cli, path: &PathBuf, json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     let info = &plugin.manifest.plugin;
-    println!("ok: {} {} ({} bytes, compiled in {:.0} ms)", info.name, info.version, plugin.size, plugin.compile_time.as_secs_f64() * 1e3);
-    println!("contract: {}@{}", agent_host::CONTRACT_PACKAGE, agent_host::CONTRACT_VERSION);
+    println!(
+        "ok: {} {} ({} bytes, compiled in {:.0} ms)",
+        info.name,
+        info.version,
+        plugin.size,
+        plugin.compile_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "contract: {}@{}",
+        agent_host::CONTRACT_PACKAGE,
+        agent_host::CONTRACT_VERSION
+    );
     println!("tools:");
     for tool in &plugin.tools {
         let hints = tool.spec.hints.names();
-        println!("  {:20} {}{}", tool.spec.name, super::render::shorten(&tool.spec.description, 60),
-            if hints.is_empty() { String::new() } else { format!(" [{}]", hints.join(", ")) });
+        println!(
+            "  {:20} {}{}",
+            tool.spec.name,
+            super::render::shorten(&tool.spec.description, 60),
+            if hints.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", hints.join(", "))
+            }
+        );
     }
     let requested = &plugin.manifest.capabilities;
     println!("requests:");
@@ -110,7 +173,12 @@ async fn check(cli: &Cli, path: &PathBuf, json: bool) -> Result<u8, Failure> {
     }
     println!("granted by this host's config:");
     for dir in &caps.dirs {
-        println!("  dir {} -> {} ({})", dir.guest, dir.host.display(), dir.access);
+        println!(
+            "  dir {} -> {} ({})",
+            dir.guest,
+            dir.host.display(),
+            dir.access
+        );
     }
     for (var, _) in &caps.env {
         println!("  env {var}");

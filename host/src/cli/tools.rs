@@ -3,6 +3,11 @@
 use clap::Subcommand;
 use serde_json::json;
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use agent_host::runtime::ProgressUpdate;
 use agent_host::{CallError, CallOptions};
 
 use super::render::{print_json, shorten};
@@ -52,12 +57,30 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     if tools.is_empty() {
-        let dirs: Vec<String> = runtime.config().plugin_dirs.iter().map(|d| d.display().to_string()).collect();
-        println!("no tools loaded from {}; put <name>.wasm + <name>.toml there, or pass --plugins DIR", dirs.join(", "));
+        let dirs: Vec<String> = runtime
+            .config()
+            .plugin_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        println!(
+            "no tools loaded from {}; put <name>.wasm + <name>.toml there, or pass --plugins DIR",
+            dirs.join(", ")
+        );
         return Ok(EXIT_OK);
     }
-    let width = tools.iter().map(|t| t.spec.name.len()).max().unwrap_or(4).max(4);
-    let plugin_width = tools.iter().map(|t| t.plugin.len()).max().unwrap_or(6).max(6);
+    let width = tools
+        .iter()
+        .map(|t| t.spec.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let plugin_width = tools
+        .iter()
+        .map(|t| t.plugin.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     println!("{:width$}  {:plugin_width$}  DESCRIPTION", "TOOL", "PLUGIN");
     for tool in &tools {
         println!(
@@ -84,16 +107,36 @@ async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     let spec = &tool.spec;
-    println!("{}{}", spec.name, spec.title.as_ref().map(|t| format!(" — {t}")).unwrap_or_default());
+    println!(
+        "{}{}",
+        spec.name,
+        spec.title
+            .as_ref()
+            .map(|t| format!(" — {t}"))
+            .unwrap_or_default()
+    );
     println!("plugin: {}", tool.plugin);
     let hints = spec.hints.names();
-    println!("hints:  {}", if hints.is_empty() { "none".to_owned() } else { hints.join(", ") });
+    println!(
+        "hints:  {}",
+        if hints.is_empty() {
+            "none".to_owned()
+        } else {
+            hints.join(", ")
+        }
+    );
     println!("\n{}\n", spec.description);
     println!("arguments (JSON Schema):");
-    println!("{}", serde_json::to_string_pretty(&spec.input_schema).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&spec.input_schema).unwrap_or_default()
+    );
     if let Some(output) = &spec.output_schema {
         println!("output (JSON Schema):");
-        println!("{}", serde_json::to_string_pretty(output).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(output).unwrap_or_default()
+        );
     }
     Ok(EXIT_OK)
 }
@@ -106,12 +149,21 @@ async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failu
     })?;
     let runtime = start(cli, json).await?;
     let started = std::time::Instant::now();
-    let result = runtime.call_tool(name, &args, CallOptions::default()).await;
+    let options = CallOptions {
+        progress: progress_printer(),
+        ..CallOptions::default()
+    };
+    let result = runtime.call_tool(name, &args, options).await;
+    if options_printed_progress() {
+        eprintln!();
+    }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     match result {
         Ok(output) => {
             if json {
-                print_json(&json!({ "ok": true, "tool": name, "elapsed_ms": elapsed_ms, "output": output }));
+                print_json(
+                    &json!({ "ok": true, "tool": name, "elapsed_ms": elapsed_ms, "output": output }),
+                );
             } else {
                 println!("{}", output.to_text());
             }
@@ -119,8 +171,12 @@ async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failu
         }
         Err(err) => {
             let code = match &err {
-                CallError::Tool { .. } | CallError::Failed { .. } | CallError::Host { .. } => EXIT_TOOL,
-                CallError::UnknownTool { .. } | CallError::InvalidArguments { .. } => super::EXIT_USAGE,
+                CallError::Tool { .. } | CallError::Failed { .. } | CallError::Host { .. } => {
+                    EXIT_TOOL
+                }
+                CallError::UnknownTool { .. } | CallError::InvalidArguments { .. } => {
+                    super::EXIT_USAGE
+                }
             };
             if json {
                 print_json(&json!({
@@ -131,7 +187,9 @@ async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failu
             }
             let hint = match &err {
                 CallError::UnknownTool { .. } => "\n  see `agent-host tools list`",
-                CallError::InvalidArguments { .. } => "\n  see the schema with `agent-host tools describe NAME`",
+                CallError::InvalidArguments { .. } => {
+                    "\n  see the schema with `agent-host tools describe NAME`"
+                }
                 _ => "",
             };
             Err(Failure {
@@ -140,4 +198,30 @@ async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failu
             })
         }
     }
+}
+
+static PRINTED_PROGRESS: AtomicBool = AtomicBool::new(false);
+
+/// Shows a long call's progress reports on one stderr line, only when stderr
+/// is a terminal (scripts and `--json` consumers never see it).
+fn progress_printer() -> Option<agent_host::runtime::Progress> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    Some(Arc::new(|update: &ProgressUpdate| {
+        PRINTED_PROGRESS.store(true, Ordering::Relaxed);
+        let amount = match update.total {
+            Some(total) => format!("{}/{}", update.done, total),
+            None => update.done.to_string(),
+        };
+        let message = update.message.as_deref().unwrap_or("");
+        eprint!(
+            "\r\x1b[2K[{} {}] {amount} {message}",
+            update.plugin, update.tool
+        );
+    }))
+}
+
+fn options_printed_progress() -> bool {
+    PRINTED_PROGRESS.load(Ordering::Relaxed)
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job of `make demo`: load the example plugins and call several of
+# them through the sandbox, with real output.
+#   usage: examples/demo.sh path/to/agent-host path/to/plugins
+set -euo pipefail
+bin="$1"
+plugins="$2"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/workspace"
+cat > "$work/config.toml" <<TOML
+[grants.fs]
+dirs = [{ host = "workspace", guest = "/workspace", access = "read-write" }]
+TOML
+host() { "$bin" --plugins "$plugins" --data-dir "$work/data" --config "$work/config.toml" "$@"; }
+step() { printf '\n\033[1m$ agent-host %s\033[0m\n' "$*"; host "$@"; }
+
+step plugins list
+step tools list
+step tools call calc --args '{"expression": "2^10 + sqrt(144) * (3 - 1)"}'
+step tools call word_count --args '{"text": "WebAssembly tools, sandboxed by default.\nOne call, one fresh instance."}'
+step tools call slugify --args '{"text": "Hello, Agent Host!"}'
+step tools call regex_search --args '{"pattern": "\\b\\w+box\\w*", "text": "sandbox and toolbox and boxes"}'
+step tools call fs_write --args '{"path": "/workspace/hello.txt", "content": "written from inside the sandbox"}'
+step tools call fs_list --args '{"path": "/workspace"}'
+step tools call fs_read --args '{"path": "/workspace/hello.txt"}'
+printf '\n# the host file really exists, and nothing outside the grant is reachable:\n'
+cat "$work/workspace/hello.txt"; echo
+step tools call fs_read --args '{"path": "/etc/passwd"}' || echo "(exit $? — denied, as it should be)"
+step tools call note_add --args '{"title": "demo", "body": "notes persist in the host key-value store"}'
+step tools call note_list
+step tools call calc --args '{"expression": "1 / 0"}' || echo "(exit $? — a tool error, returned as data)"
+printf '\ndemo finished: every call above ran in a fresh, deny-by-default sandbox.\n'

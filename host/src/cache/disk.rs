@@ -1,0 +1,199 @@
+//! The on-disk level: serialized artifacts keyed by content hash + engine compatibility hash, verified before use.
+//!
+//! Deserializing is `unsafe` in wasmtime: a crafted artifact is native code.
+//! So only files this host wrote are loaded: each artifact's blake3 is
+//! recorded in the store when it is written and checked before it is
+//! deserialized; the directory is private (0700); writes are atomic (temp
+//! file + rename). A corrupt or truncated artifact is deleted and the
+//! component recompiled, never a crash.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::store::{ArtifactRecord, Store};
+
+/// Bumped when the artifact layout of this host changes.
+const FORMAT: u32 = 1;
+
+pub struct DiskCache {
+    engine: Engine,
+    dir: PathBuf,
+    engine_hash: String,
+    store: Store,
+    limit_bytes: u64,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A short hex digest of everything that makes an artifact loadable by
+/// this engine: wasmtime version, compiler settings, target, and our format.
+pub fn engine_hash(engine: &Engine) -> String {
+    let mut hasher = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    FORMAT.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+impl DiskCache {
+    pub fn open(engine: &Engine, store: &Store, limit_bytes: u64) -> Result<Self, String> {
+        let dir = store.dir().join("artifacts");
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|err| format!("cannot make {} private: {err}", dir.display()))?;
+        }
+        Ok(Self {
+            engine: engine.clone(),
+            dir,
+            engine_hash: engine_hash(engine),
+            store: store.clone(),
+            limit_bytes,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The artifact file for a content hash under this engine.
+    pub fn artifact_path(&self, content_hash: &str) -> PathBuf {
+        self.dir.join(self.artifact_name(content_hash))
+    }
+
+    fn artifact_name(&self, content_hash: &str) -> String {
+        format!("{content_hash}-{}.cwasm", self.engine_hash)
+    }
+
+    /// (entries, bytes) recorded on disk.
+    pub fn usage(&self) -> (usize, u64) {
+        let records = self.store.artifacts();
+        (records.len(), records.iter().map(|(_, r)| r.size).sum())
+    }
+
+    /// Loads a verified artifact, with the compile time it saves.
+    pub fn load(&self, content_hash: &str) -> Option<(Component, Duration)> {
+        let name = self.artifact_name(content_hash);
+        let path = self.dir.join(&name);
+        let record = self.store.artifact(&name)?;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::debug!("artifact {name} recorded but unreadable ({err}); recompiling");
+                let _ = self.store.remove_artifact(&name);
+                return None;
+            }
+        };
+        if blake3::hash(&bytes).to_hex().as_str() != record.integrity {
+            tracing::warn!(
+                "artifact {} is corrupt (integrity check failed); deleting it and recompiling",
+                path.display()
+            );
+            self.discard(&name);
+            return None;
+        }
+        drop(bytes);
+        // SAFETY: the file is in our private directory and its contents match
+        // the hash we recorded when this host serialized it, so it is an
+        // artifact produced by a compatible engine (the name includes the
+        // engine hash).
+        let loaded = unsafe { Component::deserialize_file(&self.engine, &path) };
+        match loaded {
+            Ok(component) => {
+                let mut record = record;
+                record.last_used = now_secs();
+                let _ = self.store.put_artifact(&name, &record);
+                Some((component, Duration::from_secs_f64(record.compile_ms / 1e3)))
+            }
+            Err(err) => {
+                tracing::warn!(
+                    "artifact {} cannot be loaded ({err}); deleting it and recompiling",
+                    path.display()
+                );
+                self.discard(&name);
+                None
+            }
+        }
+    }
+
+    /// Serializes a freshly compiled component and records it.
+    pub fn save(
+        &self,
+        content_hash: &str,
+        component: &Component,
+        compile_time: Duration,
+    ) -> Result<(), String> {
+        let bytes = component.serialize().map_err(|err| err.to_string())?;
+        let name = self.artifact_name(content_hash);
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let written = std::fs::File::create(&tmp).and_then(|mut file| {
+            file.write_all(&bytes)?;
+            file.sync_all()
+        });
+        if let Err(err) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!("cannot write {}: {err}", path.display()));
+        }
+        let record = ArtifactRecord {
+            integrity: blake3::hash(&bytes).to_hex().to_string(),
+            size: bytes.len() as u64,
+            compile_ms: compile_time.as_secs_f64() * 1e3,
+            last_used: now_secs(),
+        };
+        self.store
+            .put_artifact(&name, &record)
+            .map_err(|err| err.to_string())?;
+        self.prune();
+        Ok(())
+    }
+
+    fn discard(&self, name: &str) {
+        let _ = std::fs::remove_file(self.dir.join(name));
+        let _ = self.store.remove_artifact(name);
+    }
+
+    /// Deletes the least recently used artifacts until the total fits the limit.
+    fn prune(&self) {
+        let mut records = self.store.artifacts();
+        let mut total: u64 = records.iter().map(|(_, r)| r.size).sum();
+        if total <= self.limit_bytes {
+            return;
+        }
+        records.sort_by_key(|(_, record)| record.last_used);
+        for (name, record) in records {
+            if total <= self.limit_bytes {
+                break;
+            }
+            tracing::debug!("pruning artifact {name} ({} bytes)", record.size);
+            self.discard(&name);
+            total -= record.size;
+        }
+    }
+
+    /// Deletes every artifact and its record.
+    pub fn clear(&self) -> Result<(), String> {
+        for (name, _) in self.store.artifacts() {
+            self.discard(&name);
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        self.store
+            .clear_cache_records()
+            .map_err(|err| err.to_string())
+    }
+}

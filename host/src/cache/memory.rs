@@ -1,0 +1,134 @@
+//! The in-memory level: an LRU of compiled components by content hash, bounded by entries and bytes.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lru::LruCache;
+use wasmtime::component::Component;
+
+/// Identifies a file version cheaply: canonical path, mtime in ns, size.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    pub path: PathBuf,
+    pub mtime_ns: u128,
+    pub size: u64,
+}
+
+impl FileKey {
+    pub fn of(path: &Path) -> Result<Self, String> {
+        let path = path
+            .canonicalize()
+            .map_err(|err| format!("cannot resolve {}: {err}", path.display()))?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|err| format!("cannot stat {}: {err}", path.display()))?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Ok(Self {
+            path,
+            mtime_ns,
+            size: meta.len(),
+        })
+    }
+}
+
+struct Entry {
+    component: Component,
+    bytes: usize,
+    compile_time: Duration,
+}
+
+/// Compiled components by content hash, least recently used evicted first.
+pub struct MemoryCache {
+    entries: LruCache<String, Entry>,
+    max_bytes: u64,
+    bytes: u64,
+    keys: HashMap<PathBuf, (FileKey, String)>,
+}
+
+impl MemoryCache {
+    pub fn new(max_entries: usize, max_bytes: u64) -> Self {
+        let cap = NonZeroUsize::new(max_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            entries: LruCache::new(cap),
+            max_bytes,
+            bytes: 0,
+            keys: HashMap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The content hash last seen for this exact file version.
+    pub fn hash_for_key(&self, key: &FileKey) -> Option<&str> {
+        self.keys
+            .get(&key.path)
+            .filter(|(known, _)| known == key)
+            .map(|(_, hash)| hash.as_str())
+    }
+
+    pub fn remember_key(&mut self, key: FileKey, hash: &str) {
+        self.keys.insert(key.path.clone(), (key, hash.to_owned()));
+    }
+
+    pub fn get(&mut self, hash: &str) -> Option<(Component, Duration)> {
+        self.entries
+            .get(hash)
+            .map(|entry| (entry.component.clone(), entry.compile_time))
+    }
+
+    /// Inserts and returns how many entries were evicted to make room.
+    pub fn insert(
+        &mut self,
+        hash: &str,
+        component: Component,
+        bytes: usize,
+        compile_time: Duration,
+    ) -> u64 {
+        let mut evicted = 0;
+        if let Some(old) = self.entries.pop(hash) {
+            self.bytes -= old.bytes as u64;
+        }
+        while !self.entries.is_empty()
+            && (self.entries.len() >= self.entries.cap().get()
+                || self.bytes + bytes as u64 > self.max_bytes)
+        {
+            if let Some((_, old)) = self.entries.pop_lru() {
+                self.bytes -= old.bytes as u64;
+                evicted += 1;
+            }
+        }
+        self.bytes += bytes as u64;
+        self.entries.put(
+            hash.to_owned(),
+            Entry {
+                component,
+                bytes,
+                compile_time,
+            },
+        );
+        let entries = &self.entries;
+        self.keys.retain(|_, (_, hash)| entries.contains(hash));
+        evicted
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.keys.clear();
+        self.bytes = 0;
+    }
+}

@@ -1,0 +1,194 @@
+//! Compiled-component cache: memory LRU in front of serialized artifacts on disk, so each plugin version compiles once, ever.
+//!
+//! Lookup order: memory (by content hash, found through the file key
+//! `(canonical path, mtime, size)` or by hashing the bytes) -> disk artifact
+//! (verified against the integrity hash recorded in the store, then
+//! deserialized from the file so wasmtime can map it) -> compile, then write
+//! the artifact and remember it.
+
+mod disk;
+mod memory;
+mod stats;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+pub use disk::DiskCache;
+pub use memory::{FileKey, MemoryCache};
+pub use stats::{CacheStats, CacheStatsSnapshot};
+
+use crate::store::Store;
+
+/// The content hash used as the cache key: blake3 of the file, in hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// Where a component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheLevel {
+    Memory,
+    Disk,
+    Compiled,
+}
+
+/// Bounds of the caches.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Components kept compiled in memory.
+    pub memory_entries: usize,
+    /// Approximate bytes of compiled code kept in memory.
+    pub memory_mb: u64,
+    /// Serialized artifacts kept on disk; the least recently used go first.
+    pub disk_mb: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            memory_entries: 64,
+            memory_mb: 512,
+            disk_mb: 1024,
+        }
+    }
+}
+
+/// The compiled-component cache of one engine.
+pub struct ComponentCache {
+    engine: Engine,
+    memory: Mutex<MemoryCache>,
+    disk: DiskCache,
+    stats: CacheStats,
+}
+
+impl std::fmt::Debug for ComponentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentCache").finish_non_exhaustive()
+    }
+}
+
+/// A component with its content hash.
+#[derive(Clone)]
+pub struct Compiled {
+    pub component: Component,
+    pub content_hash: String,
+    pub level: CacheLevel,
+    /// Time spent compiling (zero when it came from a cache).
+    pub compile_time: Duration,
+}
+
+impl ComponentCache {
+    pub fn new(engine: &Engine, store: &Store, config: &CacheConfig) -> Result<Self, String> {
+        let disk = DiskCache::open(engine, store, config.disk_mb << 20)?;
+        Ok(Self {
+            engine: engine.clone(),
+            memory: Mutex::new(MemoryCache::new(
+                config.memory_entries,
+                config.memory_mb << 20,
+            )),
+            disk,
+            stats: CacheStats::default(),
+        })
+    }
+
+    pub fn stats(&self) -> CacheStatsSnapshot {
+        let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        self.stats
+            .snapshot(memory.len(), memory.bytes(), self.disk.usage())
+    }
+
+    pub fn disk(&self) -> &DiskCache {
+        &self.disk
+    }
+
+    /// Empties both levels.
+    pub fn clear(&self) -> Result<(), String> {
+        self.memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.disk.clear()
+    }
+
+    /// The compiled component for the file at `path` whose bytes are `bytes`.
+    /// `on_compile` is called just before a real compilation starts (for a
+    /// progress display).
+    /// `content_hash` is the blake3 of `bytes`, computed by the caller.
+    pub fn get_or_compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        content_hash: &str,
+        on_compile: &dyn Fn(),
+    ) -> Result<Compiled, String> {
+        let key = FileKey::of(path)?;
+        {
+            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            // The file key finds what this path held last time; the content
+            // hash confirms it. A rewrite within the same mtime changes the
+            // hash (a miss), a touch without a change keeps it (a hit).
+            let known = memory.hash_for_key(&key).is_some_and(|h| h == content_hash);
+            if let Some((component, compile_time)) = memory.get(content_hash) {
+                memory.remember_key(key, content_hash);
+                self.stats.memory_hit(compile_time);
+                tracing::trace!(path = %path.display(), by_key = known, "memory cache hit");
+                return Ok(Compiled {
+                    component,
+                    content_hash: content_hash.to_owned(),
+                    level: CacheLevel::Memory,
+                    compile_time: Duration::ZERO,
+                });
+            }
+            memory.remember_key(key, content_hash);
+        }
+        self.stats.memory_miss();
+        let content_hash = content_hash.to_owned();
+
+        if let Some((component, saved)) = self.disk.load(&content_hash) {
+            self.stats.disk_hit(saved);
+            self.memory_insert(&content_hash, &component, saved);
+            return Ok(Compiled {
+                component,
+                content_hash,
+                level: CacheLevel::Disk,
+                compile_time: Duration::ZERO,
+            });
+        }
+        self.stats.disk_miss();
+
+        on_compile();
+        let started = Instant::now();
+        let component = Component::new(&self.engine, bytes).map_err(|err| format!("{err:#}"))?;
+        let compile_time = started.elapsed();
+        self.stats.compiled(compile_time);
+        if let Err(err) = self.disk.save(&content_hash, &component, compile_time) {
+            tracing::warn!(
+                "cannot write the compiled artifact for {}: {err}",
+                path.display()
+            );
+        }
+        self.memory_insert(&content_hash, &component, compile_time);
+        Ok(Compiled {
+            component,
+            content_hash,
+            level: CacheLevel::Compiled,
+            compile_time,
+        })
+    }
+
+    fn memory_insert(&self, hash: &str, component: &Component, compile_time: Duration) {
+        let range = component.image_range();
+        let bytes = (range.end as usize).saturating_sub(range.start as usize);
+        let evicted = self
+            .memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash, component.clone(), bytes, compile_time);
+        self.stats.evicted(evicted);
+    }
+}

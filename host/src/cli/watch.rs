@@ -1,0 +1,49 @@
+//! `agent-host plugins watch`: load the plugin directories, then hot-reload on change and print each event.
+
+use agent_host::PluginEvent;
+
+use super::{Cli, EXIT_OK, Failure, start};
+
+pub async fn run(cli: &Cli, json: bool) -> Result<u8, Failure> {
+    let runtime = start(cli, json).await?;
+    let mut events = runtime.subscribe();
+    let _watcher = runtime
+        .watch()
+        .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?;
+    let dirs: Vec<String> = runtime
+        .config()
+        .plugin_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    if !json {
+        eprintln!(
+            "watching {} ({} tools loaded); Ctrl-C to stop",
+            dirs.join(", "),
+            runtime.tools().len()
+        );
+    }
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Ok(event) = event else { continue };
+                if json {
+                    println!("{}", serde_json::to_string(&event).unwrap_or_default());
+                } else {
+                    match &event {
+                        PluginEvent::Loaded { plugin, content_hash, .. } => {
+                            println!("loaded  {plugin} ({})", &content_hash[..12.min(content_hash.len())]);
+                        }
+                        PluginEvent::Removed { plugin, .. } => println!("removed {plugin}"),
+                        PluginEvent::Failed { path, error } => {
+                            println!("failed  {}: {error} (previous version keeps serving)", path.display());
+                        }
+                    }
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    runtime.persist_cache_stats();
+    Ok(EXIT_OK)
+}

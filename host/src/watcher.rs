@@ -1,0 +1,114 @@
+//! Watches the plugin directories and hot-swaps a plugin when its .wasm or manifest changes.
+//!
+//! Directories are watched, not files: a watch on a file misses a new file
+//! renamed into place. Events are debounced so a file still being written is
+//! loaded only once it has been quiet for `watch.debounce_ms`; loading runs
+//! on the watcher's own task, off every call's path, and the swap itself is
+//! a pointer exchange in the registry.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use notify_debouncer_full::notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+
+use crate::runtime::Runtime;
+
+/// A running watcher; dropping it stops watching.
+pub struct PluginWatcher {
+    _debouncer: Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PluginWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PluginWatcher")
+    }
+}
+
+impl Drop for PluginWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether a changed path can affect a plugin: `<name>.wasm` or `<name>.toml`,
+/// not hidden temporary files.
+fn is_plugin_file(path: &std::path::Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .is_none_or(|name| name.starts_with('.'));
+    !hidden
+        && path
+            .extension()
+            .is_some_and(|ext| ext == "wasm" || ext == "toml")
+}
+
+/// Starts watching the runtime's plugin directories. Must be called inside a
+/// tokio runtime.
+pub fn watch(runtime: &Runtime) -> Result<PluginWatcher, String> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
+    let debounce = Duration::from_millis(runtime.config().watch.debounce_ms.max(1));
+    let mut debouncer =
+        new_debouncer(
+            debounce,
+            None,
+            move |result: DebounceEventResult| match result {
+                Ok(events) => {
+                    let paths: Vec<PathBuf> = events
+                        .into_iter()
+                        .flat_map(|event| event.event.paths)
+                        .collect();
+                    let _ = sender.send(paths);
+                }
+                Err(errors) => {
+                    for error in errors {
+                        tracing::warn!("plugin directory watcher: {error}");
+                    }
+                }
+            },
+        )
+        .map_err(|err| format!("cannot start the file watcher: {err}"))?;
+    for dir in &runtime.config().plugin_dirs {
+        if let Err(err) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), "cannot watch plugin directory: {err}");
+        }
+    }
+    let runtime = runtime.clone();
+    let task = tokio::spawn(async move {
+        while let Some(paths) = receiver.recv().await {
+            // One reload per plugin however many events its files produced;
+            // a manifest change reloads its .wasm.
+            let changed: BTreeSet<PathBuf> = paths
+                .into_iter()
+                .filter(|path| is_plugin_file(path))
+                .map(|path| path.with_extension("wasm"))
+                .collect();
+            for path in changed {
+                runtime.reload_path(&path).await;
+            }
+        }
+    });
+    Ok(PluginWatcher {
+        _debouncer: debouncer,
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plugin_file;
+    use std::path::Path;
+
+    #[test]
+    fn only_plugin_files_trigger_reloads() {
+        assert!(is_plugin_file(Path::new("/p/calc.wasm")));
+        assert!(is_plugin_file(Path::new("/p/calc.toml")));
+        assert!(!is_plugin_file(Path::new("/p/.calc.wasm.tmp")));
+        assert!(!is_plugin_file(Path::new("/p/.calc.wasm")));
+        assert!(!is_plugin_file(Path::new("/p/calc.wasm.part")));
+        assert!(!is_plugin_file(Path::new("/p/README.md")));
+    }
+}
