@@ -20,12 +20,14 @@ wasm-target:
 # directory entry: <name>.wasm next to its <name>.toml manifest.
 plugins: wasm-target
 	$(CARGO) build --release --target $(WASM_TARGET) \
-		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS))
+		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS)) -p plugin-template
 	@mkdir -p $(DIST)/plugins $(DIST)/test-plugins
 	@for p in $(PLUGINS); do \
 		cp $(WASM_OUT)/plugin_$$(echo $$p | tr - _).wasm $(DIST)/plugins/$$p.wasm; \
 		cp plugins/$$p/manifest.toml $(DIST)/plugins/$$p.toml; \
 	done
+	@cp $(WASM_OUT)/plugin_template.wasm $(DIST)/plugins/template.wasm
+	@cp examples/plugin-template/manifest.toml $(DIST)/plugins/template.toml
 	@for p in $(TEST_PLUGINS); do \
 		cp $(WASM_OUT)/test_plugin_$$(echo $$p | tr - _).wasm $(DIST)/test-plugins/$$p.wasm; \
 		cp tests/plugins/$$p/manifest.toml $(DIST)/test-plugins/$$p.toml; \
@@ -43,12 +45,13 @@ demo: plugins host
 
 test: plugins
 	$(CARGO) test -p agent-host
+	$(CARGO) test -p agent-plugin-sdk -p plugin-calc -p plugin-text -p plugin-fs -p plugin-http
 
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -p agent-host --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p agent-plugin-sdk \
-		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS)) -- -D warnings
+		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS)) -p plugin-template -- -D warnings
 
 clean:
 	rm -rf $(DIST)

@@ -197,6 +197,11 @@ impl Runtime {
         self.inner.cache.clear()
     }
 
+    /// The compiled-component cache (for benchmarks and tooling).
+    pub fn component_cache(&self) -> &ComponentCache {
+        &self.inner.cache
+    }
+
     /// The on-disk artifact for a content hash (for tests and tooling).
     pub fn artifact_path(&self, content_hash: &str) -> PathBuf {
         self.inner.cache.disk().artifact_path(content_hash)

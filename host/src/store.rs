@@ -23,7 +23,7 @@ const CACHE_TOTALS_KEY: &str = "cache-totals";
 /// What the host recorded about a compiled artifact it wrote to disk.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ArtifactRecord {
-    /// blake3 of the artifact file, checked before every deserialization.
+    /// Integrity hash of the artifact file, checked before every deserialization.
     pub integrity: String,
     pub size: u64,
     /// What compiling it cost, to report the time a hit saves.

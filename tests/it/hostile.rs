@@ -133,7 +133,7 @@ async fn network_is_denied_unless_granted() {
     assert_tool_failed(result, "tcp connect without grant");
     let result = call(
         &runtime,
-        "http_get",
+        "fetch_url",
         json!({"url": format!("http://127.0.0.1:{port}/")}),
     )
     .await;
@@ -160,7 +160,7 @@ async fn network_is_denied_unless_granted() {
     assert_tool_failed(result, "tcp connect to a port not granted");
     let result = call(
         &runtime,
-        "http_get",
+        "fetch_url",
         json!({"url": format!("http://127.0.0.1:{other}/")}),
     )
     .await;

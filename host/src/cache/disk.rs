@@ -1,11 +1,17 @@
 //! The on-disk level: serialized artifacts keyed by content hash + engine compatibility hash, verified before use.
 //!
 //! Deserializing is `unsafe` in wasmtime: a crafted artifact is native code.
-//! So only files this host wrote are loaded: each artifact's blake3 is
-//! recorded in the store when it is written and checked before it is
+//! So only files this host wrote are loaded: each artifact's integrity hash
+//! is recorded in the store when it is written and checked before it is
 //! deserialized; the directory is private (0700); writes are atomic (temp
 //! file + rename). A corrupt or truncated artifact is deleted and the
 //! component recompiled, never a crash.
+//!
+//! The integrity hash is XXH3-128, not blake3: it runs at memory speed, so
+//! checking a cached artifact costs a fraction of loading it. It defends
+//! against corruption and against files this host did not write; it is not
+//! meant to resist someone who can already write our private directory and
+//! the database next to it (they could rewrite the record too).
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -41,6 +47,12 @@ pub fn engine_hash(engine: &Engine) -> String {
     engine.precompile_compatibility_hash().hash(&mut hasher);
     FORMAT.hash(&mut hasher);
     format!("{:016x}", hasher.finish())
+}
+
+/// XXH3-128 of an artifact, hex, prefixed with the algorithm so a change of
+/// algorithm reads as a mismatch rather than a false match.
+fn integrity_hash(bytes: &[u8]) -> String {
+    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
 impl DiskCache {
@@ -95,7 +107,7 @@ impl DiskCache {
                 return None;
             }
         };
-        if blake3::hash(&bytes).to_hex().as_str() != record.integrity {
+        if integrity_hash(&bytes) != record.integrity {
             tracing::warn!(
                 "artifact {} is corrupt (integrity check failed); deleting it and recompiling",
                 path.display()
@@ -147,7 +159,7 @@ impl DiskCache {
             return Err(format!("cannot write {}: {err}", path.display()));
         }
         let record = ArtifactRecord {
-            integrity: blake3::hash(&bytes).to_hex().to_string(),
+            integrity: integrity_hash(&bytes),
             size: bytes.len() as u64,
             compile_ms: compile_time.as_secs_f64() * 1e3,
             last_used: now_secs(),

@@ -57,7 +57,7 @@ impl Plugin for Hostile {
                 &["addr"],
             ),
             tool(
-                "http_get",
+                "fetch_url",
                 "GET a URL through wasi:http.",
                 json!({ "url": string }),
                 &["url"],
@@ -99,6 +99,18 @@ impl Plugin for Hostile {
                 json!({ "message": string }),
                 &["message"],
             ),
+            tool(
+                "log_flood",
+                "Send `lines` host log lines of `bytes` bytes each.",
+                json!({ "lines": count, "bytes": count }),
+                &["lines", "bytes"],
+            ),
+            tool(
+                "kv_big",
+                "Store a `kb` KiB value under `key` in the host kv state.",
+                json!({ "key": string, "kb": count }),
+                &["key", "kb"],
+            ),
             tool("ok", "Return \"ok\".", json!({}), &[]),
         ]
     }
@@ -118,7 +130,7 @@ impl Plugin for Hostile {
             "tcp_connect" => std::net::TcpStream::connect(args.str_field("addr")?)
                 .map(|_| Output::text("connected"))
                 .map_err(ToolError::failed),
-            "http_get" => http_get(args.str_field("url")?),
+            "fetch_url" => http_get(args.str_field("url")?),
             "alloc" => Ok(alloc(mib(&args)?)),
             "spin" => spin(),
             "recurse" => {
@@ -132,6 +144,21 @@ impl Plugin for Hostile {
             "flood_stderr" => flood(std::io::stderr(), mib(&args)?),
             "huge_result" => Ok(Output::text("x".repeat(mib(&args)?))),
             "panic" => panic!("{}", args.str_field("message")?),
+            "log_flood" => {
+                let lines = args.u64_field("lines")?;
+                let line = "l".repeat(args.u64_field("bytes")? as usize);
+                for _ in 0..lines {
+                    host::log(Level::Info, &line);
+                }
+                Ok(Output::text(format!("logged {lines} lines")))
+            }
+            // The host's refusal (a key or value over its limit) comes back
+            // as a failed tool error carrying the host's message.
+            "kv_big" => kv::set(
+                args.str_field("key")?,
+                &vec![b'v'; args.u64_field("kb")? as usize * 1024],
+            )
+            .map(|()| Output::text("stored")),
             "ok" => Ok(Output::text("ok")),
             _ => Err(ToolError::unknown_tool(name)),
         }
