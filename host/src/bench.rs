@@ -118,7 +118,10 @@ pub async fn compare_call_paths(
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
     ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)
         .map_err(|e| e.to_string())?;
-    let component = plugin.pre.instance_pre().component().clone();
+    let component = runtime
+        .prepared_component(&plugin)
+        .await
+        .map_err(|e| e.to_string())?;
     let pre = linker.instantiate_pre(&component).map_err(|e| {
         format!("the bare path cannot link this plugin (it may need wasi:http): {e}")
     })?;

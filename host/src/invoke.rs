@@ -5,11 +5,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wasmtime::{Engine, Trap};
 
-use crate::bindings::{self, CallContext};
+use crate::bindings::{self, CallContext, ToolPluginPre};
 use crate::error::{CallError, FailureKind};
 use crate::host_api::{HostContext, ProgressSink};
 use crate::loader::LoadedPlugin;
-use crate::sandbox::{self, CallProbe, DeadlineExceeded};
+use crate::sandbox::{self, CallProbe, CallState, DeadlineExceeded};
 use crate::spec::ToolOutput;
 use crate::store::PluginKv;
 
@@ -21,6 +21,7 @@ const TIMER_GRACE: Duration = Duration::from_millis(50);
 pub struct Invocation<'a> {
     pub engine: &'a Engine,
     pub plugin: &'a LoadedPlugin,
+    pub pre: &'a ToolPluginPre<CallState>,
     pub tool: &'a str,
     pub args_json: String,
     pub call_id: String,
@@ -55,7 +56,7 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
         timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let run = async {
-        let instance = plugin
+        let instance = call
             .pre
             .instantiate_async(&mut store)
             .await

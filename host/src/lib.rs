@@ -27,7 +27,7 @@ pub mod watcher;
 
 pub use config::HostConfig;
 pub use error::{CallError, ConfigError, FailureKind, HostError, LoadError, StoreError};
-pub use loader::CompileObserver;
+pub use loader::{CompileObserver, LoadMode};
 pub use runtime::{CallOptions, PluginEvent, Runtime};
 pub use spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};
 

@@ -39,14 +39,11 @@ pub struct LoadedPlugin {
     /// blake3 of the component bytes, hex.
     pub content_hash: String,
     pub size: u64,
-    /// Time spent compiling for this load (zero when a cache answered).
-    pub compile_time: Duration,
-    /// Which cache level provided the compiled component.
-    pub cache_level: CacheLevel,
-    /// Total load time: read, verify, compile or fetch, link, describe.
+    /// Total load time: read, verify, and (when eager) compile or fetch,
+    /// link, describe.
     pub load_time: Duration,
     pub tools: Vec<LoadedTool>,
-    pub(crate) pre: ToolPluginPre<CallState>,
+    prepared: tokio::sync::OnceCell<Prepared>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -95,8 +92,134 @@ pub fn is_valid_tool_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Loads the plugin at `wasm_path`. Compilation runs on a blocking thread.
-pub async fn load(cx: &LoadContext<'_>, wasm_path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
+/// How much of a plugin to prepare when loading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// Compile (or fetch from the cache), check and pre-instantiate now.
+    /// Hot reload uses this so a broken update is caught before the swap.
+    Eager,
+    /// When the tool specs of this exact file are already known, stop
+    /// there: the component is prepared on its first call. Listing tools on
+    /// a warm cache then neither compiles nor instantiates anything.
+    Lazy,
+}
+
+/// A component ready to instantiate, and where it came from.
+pub(crate) struct Prepared {
+    pub pre: ToolPluginPre<CallState>,
+    pub level: CacheLevel,
+    pub compile_time: Duration,
+}
+
+impl LoadedPlugin {
+    /// The pre-instantiated component, preparing it on first use.
+    pub(crate) async fn prepare(&self, cx: &LoadContext<'_>) -> Result<&Prepared, LoadError> {
+        self.prepared
+            .get_or_try_init(|| {
+                prepare_component(cx, &self.wasm_path, self.name(), None, &self.content_hash)
+            })
+            .await
+    }
+
+    /// Where the compiled component came from, once it has been prepared.
+    pub fn cache_level(&self) -> Option<CacheLevel> {
+        self.prepared.get().map(|p| p.level)
+    }
+
+    /// Time this process spent compiling it (zero when a cache answered).
+    pub fn compile_time(&self) -> Duration {
+        self.prepared
+            .get()
+            .map_or(Duration::ZERO, |p| p.compile_time)
+    }
+}
+
+/// The key tool specs are stored under: the component's content and the
+/// contract it was checked against.
+fn spec_key(content_hash: &str) -> String {
+    format!("{content_hash}@{}", crate::CONTRACT_VERSION)
+}
+
+/// Gets the compiled component (cache or compiler), checks its world, and
+/// pre-instantiates it. Without `bytes`, a cached artifact is used if there
+/// is one, else the file is read again and must still match `content_hash`.
+async fn prepare_component(
+    cx: &LoadContext<'_>,
+    wasm_path: &Path,
+    name: &str,
+    bytes: Option<Vec<u8>>,
+    content_hash: &str,
+) -> Result<Prepared, LoadError> {
+    let compile_error = |message: String| LoadError::Compile {
+        path: wasm_path.to_owned(),
+        message,
+    };
+    let cache = cx.cache.clone();
+    let path = wasm_path.to_owned();
+    let observer = cx.observer.clone();
+    let plugin_name = name.to_owned();
+    let hash = content_hash.to_owned();
+    let compiled = tokio::task::spawn_blocking(move || {
+        if bytes.is_none()
+            && let Some(compiled) = cache.get_cached(&hash)
+        {
+            return Ok(compiled);
+        }
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => {
+                let bytes =
+                    std::fs::read(&path).map_err(|err| format!("cannot read it again: {err}"))?;
+                if crate::cache::content_hash(&bytes) != hash {
+                    return Err(
+                        "the file changed since it was loaded; it will be reloaded".to_owned()
+                    );
+                }
+                bytes
+            }
+        };
+        let on_compile = || {
+            if let Some(observer) = &observer {
+                observer.started(&plugin_name);
+            }
+        };
+        let result = cache.get_or_compile(&path, &bytes, &hash, &on_compile);
+        if let (Some(observer), Ok(compiled)) = (&observer, &result)
+            && compiled.level == CacheLevel::Compiled
+        {
+            observer.finished(&plugin_name, compiled.compile_time);
+        }
+        result
+    })
+    .await
+    .map_err(|err| compile_error(format!("compiler thread failed: {err}")))?
+    .map_err(compile_error)?;
+    tracing::debug!(plugin = %name, level = ?compiled.level, ms = compiled.compile_time.as_secs_f64() * 1e3, "component ready");
+
+    contract::check_world(cx.engine, &compiled.component, wasm_path, "tool")?;
+    let link_error = |err: wasmtime::Error| LoadError::Link {
+        plugin: name.to_owned(),
+        message: format!("{err:#}"),
+    };
+    let instance_pre = cx
+        .linker
+        .instantiate_pre(&compiled.component)
+        .map_err(link_error)?;
+    let pre = ToolPluginPre::new(instance_pre).map_err(link_error)?;
+    Ok(Prepared {
+        pre,
+        level: compiled.level,
+        compile_time: compiled.compile_time,
+    })
+}
+
+/// Loads the plugin at `wasm_path`: manifest, header, grants, then the
+/// component (now or on first call, see [`LoadMode`]) and its tool specs.
+pub async fn load(
+    cx: &LoadContext<'_>,
+    wasm_path: &Path,
+    mode: LoadMode,
+) -> Result<Arc<LoadedPlugin>, LoadError> {
     let started = Instant::now();
     let manifest_path = manifest::manifest_path_for(wasm_path);
     if !manifest_path.is_file() {
@@ -122,59 +245,25 @@ pub async fn load(cx: &LoadContext<'_>, wasm_path: &Path) -> Result<Arc<LoadedPl
     let content_hash = crate::cache::content_hash(&bytes);
     let size = bytes.len() as u64;
 
-    let cache = cx.cache.clone();
-    let path = wasm_path.to_owned();
-    let observer = cx.observer.clone();
-    let plugin_name = name.clone();
-    let hash = content_hash.clone();
-    let compiled = tokio::task::spawn_blocking(move || {
-        let on_compile = || {
-            if let Some(observer) = &observer {
-                observer.started(&plugin_name);
-            }
-        };
-        let result = cache.get_or_compile(&path, &bytes, &hash, &on_compile);
-        if let (Some(observer), Ok(compiled)) = (&observer, &result)
-            && compiled.level == CacheLevel::Compiled
-        {
-            observer.finished(&plugin_name, compiled.compile_time);
-        }
-        result
-    })
-    .await
-    .map_err(|err| LoadError::Compile {
-        path: wasm_path.to_owned(),
-        message: format!("compiler thread failed: {err}"),
-    })?
-    .map_err(|message| LoadError::Compile {
-        path: wasm_path.to_owned(),
-        message,
-    })?;
-    let component = compiled.component;
-    tracing::debug!(plugin = %name, level = ?compiled.level, ms = compiled.compile_time.as_secs_f64() * 1e3, "component ready");
-
-    contract::check_world(cx.engine, &component, wasm_path, "tool")?;
-    let instance_pre = cx
-        .linker
-        .instantiate_pre(&component)
-        .map_err(|err| LoadError::Link {
-            plugin: name.clone(),
-            message: format!("{err:#}"),
-        })?;
-    let pre = ToolPluginPre::new(instance_pre).map_err(|err| LoadError::Link {
-        plugin: name.clone(),
-        message: format!("{err:#}"),
-    })?;
-
     // Specs are a pure function of the component, so a version described
     // once is never instantiated just to be listed again.
-    let specs = match cx.store.tool_specs(&content_hash) {
-        Some(specs) => specs,
-        None => {
-            let specs = describe(cx, &pre, &capabilities, &name).await?;
-            if let Err(err) = cx.store.put_tool_specs(&content_hash, &specs) {
-                tracing::warn!(plugin = %name, "cannot persist tool specs: {err}");
-            }
+    let known_specs = cx.store.tool_specs(&spec_key(&content_hash));
+    let prepared = tokio::sync::OnceCell::new();
+    let specs = match known_specs {
+        Some(specs) if mode == LoadMode::Lazy => specs,
+        known => {
+            let ready = prepare_component(cx, wasm_path, &name, Some(bytes), &content_hash).await?;
+            let specs = match known {
+                Some(specs) => specs,
+                None => {
+                    let specs = describe(cx, &ready.pre, &capabilities, &name).await?;
+                    if let Err(err) = cx.store.put_tool_specs(&spec_key(&content_hash), &specs) {
+                        tracing::warn!(plugin = %name, "cannot persist tool specs: {err}");
+                    }
+                    specs
+                }
+            };
+            let _ = prepared.set(ready);
             specs
         }
     };
@@ -186,11 +275,9 @@ pub async fn load(cx: &LoadContext<'_>, wasm_path: &Path) -> Result<Arc<LoadedPl
         capabilities,
         content_hash,
         size,
-        compile_time: compiled.compile_time,
-        cache_level: compiled.level,
         load_time: started.elapsed(),
         tools,
-        pre,
+        prepared,
     }))
 }
 

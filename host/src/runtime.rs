@@ -16,7 +16,7 @@ use crate::engine;
 use crate::error::{CallError, HostError, LoadError};
 use crate::host_api::ProgressSink;
 use crate::invoke::{self, Invocation};
-use crate::loader::{self, CompileObserver, LoadContext, LoadedPlugin};
+use crate::loader::{self, CompileObserver, LoadContext, LoadMode, LoadedPlugin};
 use crate::registry::{LoadProblem, Registry};
 use crate::sandbox::CallState;
 use crate::spec::{ToolOutput, ToolSpec};
@@ -197,6 +197,15 @@ impl Runtime {
         self.inner.cache.clear()
     }
 
+    /// The compiled component of a loaded plugin, preparing it if needed.
+    pub async fn prepared_component(
+        &self,
+        plugin: &LoadedPlugin,
+    ) -> Result<wasmtime::component::Component, LoadError> {
+        let prepared = plugin.prepare(&self.load_context()).await?;
+        Ok(prepared.pre.instance_pre().component().clone())
+    }
+
     /// The compiled-component cache (for benchmarks and tooling).
     pub fn component_cache(&self) -> &ComponentCache {
         &self.inner.cache
@@ -220,7 +229,7 @@ impl Runtime {
             return None;
         };
         let event = if wasm.is_file() {
-            match loader::load(&self.load_context(), &wasm).await {
+            match loader::load(&self.load_context(), &wasm, LoadMode::Eager).await {
                 Ok(plugin) => {
                     let hash = plugin.content_hash.clone();
                     match self.register(plugin) {
@@ -303,24 +312,42 @@ impl Runtime {
         found
     }
 
-    /// Loads every plugin in the plugin directories, compiling in parallel
-    /// (bounded by the number of cores). Failures are reported, recorded for
-    /// `plugins list`, and do not stop other plugins from loading.
+    /// Loads every plugin in the plugin directories, in parallel (bounded by
+    /// the number of cores). Plugins whose specs are cached are prepared on
+    /// their first call; see [`LoadMode`]. Failures are reported, recorded
+    /// for `plugins list`, and never stop other plugins from loading.
     pub async fn load_plugin_dirs(&self) -> LoadReport {
-        let paths = self.discover();
+        self.load_plugin_dirs_with(LoadMode::Lazy).await
+    }
+
+    /// [`Runtime::load_plugin_dirs`] with an explicit [`LoadMode`].
+    pub async fn load_plugin_dirs_with(&self, mode: LoadMode) -> LoadReport {
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let cx = self.load_context();
-        let mut results = Vec::with_capacity(paths.len());
-        for chunk in paths.chunks(parallel) {
-            let loads = chunk.iter().map(|path| loader::load(&cx, path));
-            results.extend(chunk.iter().cloned().zip(futures_join_all(loads).await));
-        }
+        let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
+        let loads: Vec<_> = self
+            .discover()
+            .into_iter()
+            .map(|path| {
+                let runtime = self.clone();
+                let permits = permits.clone();
+                tokio::spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    let result = loader::load(&runtime.load_context(), &path, mode).await;
+                    (path, result)
+                })
+            })
+            .collect();
         let mut report = LoadReport::default();
-        for (path, result) in results {
+        // Registered in path order whatever finished first, so a tool-name
+        // clash is always resolved the same way.
+        for load in loads {
+            let Ok((path, result)) = load.await else {
+                continue;
+            };
             match result.and_then(|plugin| self.register(plugin)) {
                 Ok(name) => report.loaded.push(name),
                 Err(err) => {
-                    tracing::warn!("{err}");
+                    tracing::debug!("{err}");
                     self.record_problem(&path, &err);
                     report.failed.push((path, err));
                 }
@@ -331,7 +358,7 @@ impl Runtime {
 
     /// Loads one plugin and registers its tools.
     pub async fn load_plugin(&self, wasm_path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let result = loader::load(&self.load_context(), wasm_path).await;
+        let result = loader::load(&self.load_context(), wasm_path, LoadMode::Eager).await;
         match result {
             Ok(plugin) => {
                 self.register(plugin.clone())?;
@@ -346,7 +373,7 @@ impl Runtime {
 
     /// Loads a plugin without registering it, to inspect it.
     pub async fn check_plugin(&self, wasm_path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
-        loader::load(&self.load_context(), wasm_path).await
+        loader::load(&self.load_context(), wasm_path, LoadMode::Eager).await
     }
 
     fn register(&self, plugin: Arc<LoadedPlugin>) -> Result<String, LoadError> {
@@ -469,6 +496,18 @@ impl Runtime {
                 tool: name.to_owned(),
                 problems,
             })?;
+        let prepared =
+            plugin
+                .prepare(&self.load_context())
+                .await
+                .map_err(|err| CallError::Failed {
+                    plugin: plugin.name().to_owned(),
+                    tool: name.to_owned(),
+                    kind: crate::error::FailureKind::Instantiate {
+                        message: err.to_string(),
+                    },
+                    detail: None,
+                })?;
         let call_id = options.call_id.unwrap_or_else(|| {
             format!(
                 "call-{}",
@@ -478,6 +517,7 @@ impl Runtime {
         invoke::invoke(Invocation {
             engine: &self.inner.engine,
             plugin: &plugin,
+            pre: &prepared.pre,
             tool: name,
             args_json: args.to_string(),
             call_id,
@@ -501,33 +541,4 @@ fn build_linker(engine: &Engine) -> Result<Linker<CallState>, String> {
     ToolPlugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
         .map_err(|err| err.to_string())?;
     Ok(linker)
-}
-
-/// Awaits futures concurrently on the current task, keeping their order.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future completed"))
-        .collect()
 }

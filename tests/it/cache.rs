@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use agent_host::cache::CacheStatsSnapshot;
-use agent_host::{CallError, CallOptions, PluginEvent, Runtime};
+use agent_host::{CallError, CallOptions, LoadMode, PluginEvent, Runtime};
 use serde_json::json;
 
 use crate::support::{Harness, build_file, test_plugin};
@@ -62,11 +62,20 @@ async fn a_restart_loads_from_disk_with_zero_compiles() {
         let runtime = harness.runtime().await;
         assert_eq!(runtime.cache_stats().compiles, 2);
     }
+    // Listing needs neither the compiler nor the artifacts: specs are stored.
     let runtime = harness.runtime().await;
-    let stats = runtime.cache_stats();
-    assert_eq!(counts(&stats), (0, 2, 0), "{stats:?}");
-    assert_eq!(stats.disk_entries, 2);
+    assert_eq!(runtime.tools().len(), 2);
+    assert_eq!(counts(&runtime.cache_stats()), (0, 0, 0));
+    // The first call loads the artifact from disk; nothing compiles.
     assert_eq!(version(&runtime).await.unwrap(), "v1");
+    let stats = runtime.cache_stats();
+    assert_eq!(counts(&stats), (0, 1, 0), "{stats:?}");
+    assert_eq!(stats.disk_entries, 2);
+    // Eager loading (hot reload, `plugins check`) also finds them on disk.
+    drop(runtime);
+    let runtime = Runtime::new(harness.config.clone()).unwrap();
+    runtime.load_plugin_dirs_with(LoadMode::Eager).await;
+    assert_eq!(counts(&runtime.cache_stats()), (0, 2, 0));
 }
 
 #[tokio::test]
@@ -89,9 +98,9 @@ async fn a_corrupt_artifact_is_deleted_and_recompiled() {
         corrupt(&mut bytes);
         std::fs::write(&artifact, &bytes).unwrap();
         let runtime = harness.runtime().await;
+        assert_eq!(version(&runtime).await.unwrap(), "v1");
         let stats = runtime.cache_stats();
         assert_eq!(counts(&stats), (0, 0, 1), "{stats:?}");
-        assert_eq!(version(&runtime).await.unwrap(), "v1");
         assert_ne!(
             std::fs::read(&artifact).unwrap(),
             bytes,
@@ -111,8 +120,8 @@ async fn a_different_engine_configuration_never_loads_a_stale_artifact() {
     // Fuel metering changes the generated code, so the compatibility hash.
     harness.config.sandbox.fuel = true;
     let runtime = harness.runtime().await;
-    assert_eq!(counts(&runtime.cache_stats()), (0, 0, 1));
     assert_eq!(version(&runtime).await.unwrap(), "v1");
+    assert_eq!(counts(&runtime.cache_stats()), (0, 0, 1));
 }
 
 #[tokio::test]

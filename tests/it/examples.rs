@@ -2,10 +2,10 @@
 
 use agent_host::config::{DirGrant, Grant};
 use agent_host::manifest::Access;
-use agent_host::{CallError, CallOptions, Runtime, ToolError};
+use agent_host::{CallError, CallOptions, Runtime};
 use serde_json::{Value, json};
 
-use crate::support::{Harness, example_plugin, http_server};
+use crate::support::{Harness, assert_tool_error, example_plugin, http_server};
 
 async fn call(runtime: &Runtime, tool: &str, args: Value) -> Result<String, CallError> {
     runtime
@@ -36,16 +36,7 @@ async fn calc_evaluates_and_reports_errors_to_the_model() {
     let err = call(&runtime, "calc", json!({"expression": "2 +* 3"}))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::Tool {
-                error: ToolError::InvalidArguments(_),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_tool_error(&err, "invalid_arguments");
 }
 
 #[tokio::test]
@@ -81,16 +72,7 @@ async fn text_tools_count_search_and_slugify() {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::Tool {
-                error: ToolError::InvalidArguments(_),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_tool_error(&err, "invalid_arguments");
     let slug = call(
         &runtime,
         "slugify",
@@ -141,16 +123,7 @@ async fn fs_works_inside_its_grant_only() {
     let err = call(&runtime, "fs_read", json!({"path": "/etc/passwd"}))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::Tool {
-                error: ToolError::Denied(_),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_tool_error(&err, "denied");
 }
 
 #[tokio::test]
@@ -161,16 +134,7 @@ async fn fs_without_a_grant_is_denied() {
     let err = call(&runtime, "fs_list", json!({"path": "/workspace"}))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::Tool {
-                error: ToolError::Denied(_),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_tool_error(&err, "denied");
 }
 
 #[tokio::test]
@@ -200,16 +164,7 @@ async fn http_reaches_granted_hosts_only() {
     let err = call(&runtime, "http_get", json!({"url": "http://127.0.0.1:1/"}))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::Tool {
-                error: ToolError::Denied(_),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_tool_error(&err, "denied");
 }
 
 #[tokio::test]

@@ -121,6 +121,28 @@ pub fn http_server(body: &'static str, max_requests: usize) -> u16 {
     port
 }
 
+/// Asserts that a call ended in a tool error of `kind` (`invalid_arguments`,
+/// `failed` or `denied`): data for the model, not a failed call.
+pub fn assert_tool_error(err: &agent_host::CallError, kind: &str) {
+    use agent_host::{CallError, ToolError};
+    let actual = match err {
+        CallError::Tool {
+            error: ToolError::InvalidArguments(_),
+            ..
+        } => "invalid_arguments",
+        CallError::Tool {
+            error: ToolError::Failed(_),
+            ..
+        } => "failed",
+        CallError::Tool {
+            error: ToolError::Denied(_),
+            ..
+        } => "denied",
+        _ => "not a tool error",
+    };
+    assert_eq!(actual, kind, "{err}");
+}
+
 /// A TCP listener on 127.0.0.1 that accepts and drops connections.
 pub fn tcp_listener() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use agent_host::Runtime;
+use agent_host::cache::CacheLevel;
 
 use super::render::print_json;
 use super::{Cli, EXIT_OK, Failure, config_from, start};
@@ -126,17 +127,23 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
             "contract": format!("{}@{}", agent_host::CONTRACT_PACKAGE, agent_host::CONTRACT_VERSION),
             "tools": plugin.tools.iter().map(|t| &t.spec).collect::<Vec<_>>(),
             "requested": plugin.manifest.capabilities, "granted": caps,
-            "compile_ms": plugin.compile_time.as_secs_f64() * 1e3,
+            "compile_ms": plugin.compile_time().as_secs_f64() * 1e3,
+            "from_cache": plugin.cache_level().is_some_and(|level| level != CacheLevel::Compiled),
         }));
         return Ok(EXIT_OK);
     }
     let info = &plugin.manifest.plugin;
+    let origin = match plugin.cache_level() {
+        Some(CacheLevel::Compiled) => format!(
+            "compiled in {:.0} ms",
+            plugin.compile_time().as_secs_f64() * 1e3
+        ),
+        Some(CacheLevel::Disk) => "loaded from the artifact cache".to_owned(),
+        _ => "loaded from the memory cache".to_owned(),
+    };
     println!(
-        "ok: {} {} ({} bytes, compiled in {:.0} ms)",
-        info.name,
-        info.version,
-        plugin.size,
-        plugin.compile_time.as_secs_f64() * 1e3
+        "ok: {} {} ({} bytes, {origin})",
+        info.name, info.version, plugin.size
     );
     println!(
         "contract: {}@{}",
