@@ -55,6 +55,23 @@ fn integrity_hash(bytes: &[u8]) -> String {
     format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
+/// [`integrity_hash`] of a file, streamed through a small buffer rather than
+/// read whole into a fresh allocation.
+fn integrity_hash_of_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(format!("xxh3-128:{:032x}", hasher.digest128()))
+}
+
 impl DiskCache {
     pub fn open(engine: &Engine, store: &Store, limit_bytes: u64) -> Result<Self, String> {
         let dir = store.dir().join("artifacts");
@@ -99,15 +116,15 @@ impl DiskCache {
         let name = self.artifact_name(content_hash);
         let path = self.dir.join(&name);
         let record = self.store.artifact(&name)?;
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let integrity = match integrity_hash_of_file(&path) {
+            Ok(integrity) => integrity,
             Err(err) => {
                 tracing::debug!("artifact {name} recorded but unreadable ({err}); recompiling");
                 let _ = self.store.remove_artifact(&name);
                 return None;
             }
         };
-        if integrity_hash(&bytes) != record.integrity {
+        if integrity != record.integrity {
             tracing::warn!(
                 "artifact {} is corrupt (integrity check failed); deleting it and recompiling",
                 path.display()
@@ -115,7 +132,6 @@ impl DiskCache {
             self.discard(&name);
             return None;
         }
-        drop(bytes);
         // SAFETY: the file is in our private directory and its contents match
         // the hash we recorded when this host serialized it, so it is an
         // artifact produced by a compatible engine (the name includes the
