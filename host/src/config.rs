@@ -13,6 +13,45 @@ use crate::cache::CacheConfig;
 use crate::error::ConfigError;
 use crate::manifest::Access;
 
+/// Which model answers, and how to reach it. Flags and environment
+/// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`) override it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// `openai`, `anthropic` or `scripted`; unset means scripted.
+    pub kind: Option<String>,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    /// Name of the environment variable that holds the API key.
+    pub api_key_env: Option<String>,
+    /// Script for the scripted provider.
+    pub script: Option<PathBuf>,
+    /// Overall deadline of one model call, retries included.
+    pub deadline_secs: Option<u64>,
+    pub max_retries: Option<u32>,
+    /// Use streaming responses (default true).
+    pub stream: Option<bool>,
+}
+
+/// The agent loop's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    pub system_prompt: Option<String>,
+    pub max_turns: usize,
+    pub max_parallel_tools: usize,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            system_prompt: None,
+            max_turns: 16,
+            max_parallel_tools: 4,
+        }
+    }
+}
+
 /// The plugin-directory watcher of long-running hosts.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -93,6 +132,8 @@ struct ConfigFile {
     sandbox: SandboxConfig,
     cache: CacheConfig,
     watch: WatchConfig,
+    provider: ProviderConfig,
+    agent: AgentSettings,
     grants: BTreeMap<String, Grant>,
 }
 
@@ -115,6 +156,8 @@ pub struct HostConfig {
     pub sandbox: SandboxConfig,
     pub cache: CacheConfig,
     pub watch: WatchConfig,
+    pub provider: ProviderConfig,
+    pub agent: AgentSettings,
     pub grants: BTreeMap<String, Grant>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
@@ -129,6 +172,8 @@ impl HostConfig {
             sandbox: SandboxConfig::default(),
             cache: CacheConfig::default(),
             watch: WatchConfig::default(),
+            provider: ProviderConfig::default(),
+            agent: AgentSettings::default(),
             grants: BTreeMap::new(),
             config_file: None,
         }
@@ -178,6 +223,11 @@ impl HostConfig {
             sandbox: file.sandbox,
             cache: file.cache,
             watch: file.watch,
+            provider: ProviderConfig {
+                script: file.provider.script.as_ref().map(|p| base.join(p)),
+                ..file.provider
+            },
+            agent: file.agent,
             grants,
             config_file: file_path,
         };

@@ -4,6 +4,7 @@
 //! registry and the store. Everything a caller sees is plain Rust types from
 //! [`spec`]; the generated component bindings stay inside [`bindings`].
 
+pub mod agent;
 pub mod bench;
 mod bindings;
 pub mod cache;
@@ -17,6 +18,7 @@ mod invoke;
 mod loader;
 pub mod manifest;
 mod output_capture;
+pub mod provider;
 pub mod registry;
 pub mod runtime;
 mod sandbox;

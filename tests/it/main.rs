@@ -1,5 +1,6 @@
 //! The one integration-test binary: real components, a real sled store in a temp dir, real loopback HTTP.
 
+mod agent;
 mod cache;
 mod cli;
 mod examples;

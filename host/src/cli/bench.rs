@@ -26,6 +26,8 @@ pub enum Suite {
     Reload,
     /// `agent-host tools list` as a whole process, cached plugins.
     List,
+    /// The agent loop: overhead of a turn with one tool call, and interrupt latency.
+    Agent,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +142,34 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
             );
         }
         report.insert("reload".into(), json!(r));
+    }
+    if wants(Suite::Agent) {
+        let r =
+            bench::measure_agent_loop(&runtime, &args.tool, &call_args, args.iterations.min(1000))
+                .await
+                .map_err(bench_error)?;
+        if !args.json {
+            header(&format!(
+                "agent loop, zero-latency in-process model, 1 call of '{}' per turn ({} runs)",
+                r.tool, r.iterations
+            ));
+            row("user message -> tool call -> answer", &r.run);
+            row("  of which the tool call (host path)", &r.tool_call);
+            row("  loop overhead (run - tool call)", &r.overhead);
+            row(
+                "interrupt while waiting on the model",
+                &r.interrupt_model.clone().in_millis(),
+            );
+            if let Some(tool) = &r.interrupt_tool {
+                row("interrupt while a tool spins", &tool.clone().in_millis());
+            }
+            println!(
+                "  overhead median {:.0} us (target <= 300 us); interrupt median {:.2} ms (target <= 5 ms)",
+                r.overhead.median,
+                r.interrupt_model.median / 1e3
+            );
+        }
+        report.insert("agent".into(), json!(r));
     }
     if wants(Suite::List) {
         let r = list_process(&runtime, args.rounds.max(5))?;

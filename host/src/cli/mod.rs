@@ -1,10 +1,13 @@
 //! Command-line flags, shared setup (config, logging, runtime) and dispatch to one file per subcommand.
 
+mod agent;
 mod bench;
 mod cache;
+mod chat;
 mod plugins;
 mod progress;
 mod render;
+mod run;
 mod tools;
 mod watch;
 
@@ -78,6 +81,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the agent on one prompt: the model calls tools, the answer streams.
+    Run(run::RunArgs),
+    /// Interactive agent session (line editing, history, /tools, /clear, /exit).
+    Chat(chat::ChatArgs),
     /// List, describe and call tools.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -137,6 +144,8 @@ async fn start(cli: &Cli, quiet_problems: bool) -> Result<Runtime, Failure> {
 
 pub async fn run(cli: Cli) -> Result<u8, Failure> {
     match &cli.command {
+        Command::Run(args) => run::run(&cli, args).await,
+        Command::Chat(args) => chat::run(&cli, args).await,
         Command::Tools(command) => tools::run(&cli, command).await,
         Command::Plugins(command) => plugins::run(&cli, command).await,
         Command::Cache(command) => cache::run(&cli, command).await,

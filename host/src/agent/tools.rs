@@ -1,0 +1,146 @@
+//! Runs one model turn's tool calls: parallel-safe ones concurrently (bounded), others in order, results in call order.
+
+use std::time::Instant;
+
+use futures_util::future::join_all;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{AgentEvent, elapsed_ms};
+use crate::error::{CallError, FailureKind};
+use crate::provider::{Message, ToolCall};
+use crate::runtime::{CallOptions, Runtime};
+
+/// Executes the calls and returns one tool-result message per call, in the
+/// model's order. Every failure becomes a result flagged as an error, so
+/// the model can react; a cancelled call is answered as cancelled.
+pub async fn run_calls(
+    runtime: &Runtime,
+    calls: &[ToolCall],
+    max_parallel: usize,
+    cancel: &CancellationToken,
+    events: &mpsc::UnboundedSender<AgentEvent>,
+) -> Vec<Message> {
+    let mut results: Vec<Option<Message>> = vec![None; calls.len()];
+    let mut index = 0;
+    while index < calls.len() {
+        // A run of consecutive parallel-safe calls goes together; any other
+        // call runs alone, so side effects keep the model's order.
+        let mut end = index + 1;
+        if is_parallel_safe(runtime, &calls[index]) {
+            while end < calls.len()
+                && end - index < max_parallel.max(1)
+                && is_parallel_safe(runtime, &calls[end])
+            {
+                end += 1;
+            }
+        }
+        // Each call of a batch runs as its own task so they really run at
+        // the same time on the runtime's worker threads.
+        let batch = calls[index..end].iter().map(|call| {
+            let _ = events.send(AgentEvent::ToolCallStarted {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            });
+            let (runtime, call, cancel, events) = (
+                runtime.clone(),
+                call.clone(),
+                cancel.clone(),
+                events.clone(),
+            );
+            tokio::spawn(async move { run_one(&runtime, &call, &cancel, &events).await })
+        });
+        let batch: Vec<_> = batch.collect();
+        for (offset, joined) in join_all(batch).await.into_iter().enumerate() {
+            let call = &calls[index + offset];
+            results[index + offset] = Some(joined.unwrap_or_else(|err| {
+                Message::tool_result(
+                    call.id.clone(),
+                    format!("the host lost this call: {err}"),
+                    true,
+                )
+            }));
+        }
+        index = end;
+    }
+    results.into_iter().flatten().collect()
+}
+
+fn is_parallel_safe(runtime: &Runtime, call: &ToolCall) -> bool {
+    runtime
+        .tool(&call.name)
+        .is_some_and(|tool| tool.spec.hints.parallel_safe)
+}
+
+async fn run_one(
+    runtime: &Runtime,
+    call: &ToolCall,
+    cancel: &CancellationToken,
+    events: &mpsc::UnboundedSender<AgentEvent>,
+) -> Message {
+    let started = Instant::now();
+    let (ok, output) = if cancel.is_cancelled() {
+        (false, "cancelled before it started".to_owned())
+    } else {
+        match parse_arguments(&call.arguments) {
+            Err(problem) => (false, problem),
+            Ok(args) => {
+                let options = CallOptions {
+                    call_id: Some(call.id.clone()),
+                    cancel: Some(cancel.clone()),
+                    ..CallOptions::default()
+                };
+                match runtime.call_tool(&call.name, &args, options).await {
+                    Ok(output) => (true, output.to_text()),
+                    Err(err) => (false, describe_error(&err)),
+                }
+            }
+        }
+    };
+    let _ = events.send(AgentEvent::ToolCallFinished {
+        id: call.id.clone(),
+        name: call.name.clone(),
+        ok,
+        duration_ms: elapsed_ms(started),
+        output: output.clone(),
+    });
+    Message::tool_result(call.id.clone(), output, !ok)
+}
+
+/// The model's argument text as a JSON value; empty means no arguments.
+fn parse_arguments(text: &str) -> Result<serde_json::Value, String> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::json!({}));
+    }
+    serde_json::from_str(text).map_err(|err| {
+        format!("the arguments are not valid JSON ({err}); send a JSON object that matches the tool's schema")
+    })
+}
+
+/// What the model is told when a call did not produce output.
+fn describe_error(err: &CallError) -> String {
+    match err {
+        CallError::Failed {
+            kind: FailureKind::Cancelled,
+            ..
+        } => "cancelled".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_arguments;
+
+    #[test]
+    fn arguments_parse_or_explain() {
+        assert_eq!(parse_arguments("").unwrap(), serde_json::json!({}));
+        assert_eq!(parse_arguments("{\"a\":1}").unwrap()["a"], 1);
+        assert!(
+            parse_arguments("{\"a\":")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! What `run` and `chat` share: choosing the provider from flags, env and config; rendering agent events; Ctrl-C.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use agent_host::HostConfig;
+use agent_host::agent::{AgentConfig, AgentEvent};
+use agent_host::provider::anthropic::{AnthropicConfig, AnthropicProvider};
+use agent_host::provider::openai::{OpenAiConfig, OpenAiProvider};
+use agent_host::provider::scripted::{Script, ScriptedProvider};
+use agent_host::provider::{HttpSettings, SharedProvider};
+
+use super::Failure;
+use super::render::shorten;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// OpenAI-compatible chat completions (OpenAI, Ollama, llama.cpp, vLLM).
+    Openai,
+    /// Anthropic messages API.
+    Anthropic,
+    /// Offline, deterministic replay of a script file (the default).
+    Scripted,
+}
+
+/// Flags that choose and tune the model.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Which API answers. Default: the config file's [provider] kind, else scripted.
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderKind>,
+    /// Model name sent to the provider.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// API base URL, e.g. http://localhost:11434/v1 for Ollama. Env: OPENAI_BASE_URL.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Script for the scripted provider (see examples/demo-script.json).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Model calls per message before stopping (reported when reached).
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<usize>,
+}
+
+/// A provider and a line describing it for the user.
+pub struct ChosenProvider {
+    pub provider: SharedProvider,
+    pub banner: String,
+    pub scripted: bool,
+}
+
+const BUILT_IN_SCRIPT: &str = r#"{ "turns": [ { "say": "This is agent-host's offline scripted model: no LLM is configured. Pass --provider openai or --provider anthropic (with OPENAI_API_KEY / ANTHROPIC_API_KEY), point --base-url at a local server such as Ollama, or give --script FILE to replay a script." } ] }"#;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Picks the provider: flags, then environment, then the config file.
+pub fn choose_provider(args: &ModelArgs, config: &HostConfig) -> Result<ChosenProvider, Failure> {
+    let file = &config.provider;
+    let kind = match (args.provider, file.kind.as_deref()) {
+        (Some(kind), _) => kind,
+        (None, Some("openai")) => ProviderKind::Openai,
+        (None, Some("anthropic")) => ProviderKind::Anthropic,
+        (None, Some("scripted") | None) => ProviderKind::Scripted,
+        (None, Some(other)) => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "config [provider] kind = \"{other}\" is not one of openai, anthropic, scripted"
+            )));
+        }
+    };
+    let mut http = HttpSettings::default();
+    if let Some(secs) = file.deadline_secs {
+        http.deadline = Duration::from_secs(secs);
+    }
+    if let Some(retries) = file.max_retries {
+        http.max_retries = retries;
+    }
+    let key_from = |default_var: &str| {
+        let var = file
+            .api_key_env
+            .clone()
+            .unwrap_or_else(|| default_var.to_owned());
+        env(&var)
+    };
+    let bad = |err: agent_host::provider::ProviderError| Failure::usage(anyhow::anyhow!(err));
+    match kind {
+        ProviderKind::Openai => {
+            let base_url = args
+                .base_url
+                .clone()
+                .or_else(|| env("OPENAI_BASE_URL"))
+                .or_else(|| file.base_url.clone())
+                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
+            let model = args
+                .model
+                .clone()
+                .or_else(|| file.model.clone())
+                .unwrap_or_else(|| "gpt-4o-mini".to_owned());
+            let api_key = key_from("OPENAI_API_KEY");
+            if api_key.is_none() && base_url.contains("api.openai.com") {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "OPENAI_API_KEY is not set; export it, or pass --base-url for a local server such as Ollama (http://localhost:11434/v1)"
+                )));
+            }
+            let banner = format!("model: {model} via OpenAI-compatible API at {base_url}");
+            let provider = OpenAiProvider::new(OpenAiConfig {
+                base_url,
+                api_key,
+                model,
+                stream: file.stream.unwrap_or(true),
+                http,
+            })
+            .map_err(bad)?;
+            Ok(ChosenProvider {
+                provider: Arc::new(provider),
+                banner,
+                scripted: false,
+            })
+        }
+        ProviderKind::Anthropic => {
+            let base_url = args
+                .base_url
+                .clone()
+                .or_else(|| file.base_url.clone())
+                .unwrap_or_else(|| "https://api.anthropic.com".to_owned());
+            let model = args
+                .model
+                .clone()
+                .or_else(|| file.model.clone())
+                .unwrap_or_else(|| "claude-sonnet-4-5".to_owned());
+            let api_key = key_from("ANTHROPIC_API_KEY");
+            if api_key.is_none() && base_url.contains("api.anthropic.com") {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "ANTHROPIC_API_KEY is not set; export it, or pass --base-url for a compatible server"
+                )));
+            }
+            let banner = format!("model: {model} via Anthropic API at {base_url}");
+            let provider = AnthropicProvider::new(AnthropicConfig {
+                base_url,
+                api_key,
+                model,
+                http,
+            })
+            .map_err(bad)?;
+            Ok(ChosenProvider {
+                provider: Arc::new(provider),
+                banner,
+                scripted: false,
+            })
+        }
+        ProviderKind::Scripted => {
+            let script = args.script.clone().or_else(|| file.script.clone());
+            let (provider, banner) = match script {
+                Some(path) => (
+                    ScriptedProvider::from_file(&path).map_err(bad)?,
+                    format!(
+                        "model: scripted replay of {} (offline, not a real LLM)",
+                        path.display()
+                    ),
+                ),
+                None => {
+                    let script: Script = serde_json::from_str(BUILT_IN_SCRIPT)
+                        .map_err(|err| Failure::usage(anyhow::anyhow!("built-in script: {err}")))?;
+                    (
+                        ScriptedProvider::new(script),
+                        "model: scripted (offline, not a real LLM; no provider is configured)"
+                            .to_owned(),
+                    )
+                }
+            };
+            Ok(ChosenProvider {
+                provider: Arc::new(provider),
+                banner,
+                scripted: true,
+            })
+        }
+    }
+}
+
+/// The loop settings from the config file and flags.
+pub fn agent_config(args: &ModelArgs, config: &HostConfig) -> AgentConfig {
+    let defaults = AgentConfig::default();
+    AgentConfig {
+        system_prompt: config
+            .agent
+            .system_prompt
+            .clone()
+            .or(defaults.system_prompt),
+        max_turns: args.max_turns.unwrap_or(config.agent.max_turns).max(1),
+        max_parallel_tools: config.agent.max_parallel_tools.max(1),
+        max_tokens: defaults.max_tokens,
+    }
+}
+
+/// Prints agent events as a readable transcript (or JSON lines).
+pub struct Renderer {
+    pub json: bool,
+    at_line_start: bool,
+}
+
+impl Renderer {
+    pub fn new(json: bool) -> Self {
+        Self {
+            json,
+            at_line_start: true,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        if !self.at_line_start {
+            println!();
+        }
+        println!("{text}");
+        self.at_line_start = true;
+    }
+
+    pub fn show(&mut self, event: &AgentEvent) {
+        if self.json {
+            println!("{}", serde_json::to_string(event).unwrap_or_default());
+            return;
+        }
+        match event {
+            AgentEvent::TextDelta { text } => {
+                print!("{text}");
+                let _ = std::io::stdout().flush();
+                self.at_line_start = text.ends_with('\n');
+            }
+            AgentEvent::ToolCallStarted {
+                name, arguments, ..
+            } => {
+                self.line(&format!("  -> {name} {}", shorten(arguments, 80)));
+            }
+            AgentEvent::ToolCallFinished {
+                name,
+                ok,
+                duration_ms,
+                output,
+                ..
+            } => {
+                let mark = if *ok { "ok" } else { "error" };
+                self.line(&format!(
+                    "  <- {name} {mark} in {duration_ms:.1} ms: {}",
+                    shorten(output, 100)
+                ));
+            }
+            AgentEvent::UserMessageDelivered { text } => {
+                self.line(&format!("(delivered your message: {})", shorten(text, 60)))
+            }
+            AgentEvent::TurnLimitReached { max_turns } => {
+                self.line(&format!("(stopped: the model used all {max_turns} turns; raise --max-turns to let it continue)"));
+            }
+            AgentEvent::Cancelled => self.line("(cancelled)"),
+            AgentEvent::Failed { message } => {
+                if !self.at_line_start {
+                    println!();
+                    self.at_line_start = true;
+                }
+                eprintln!("error: {message}");
+            }
+            AgentEvent::Finished { .. } => {
+                if !self.at_line_start {
+                    println!();
+                    self.at_line_start = true;
+                }
+            }
+            AgentEvent::TurnStarted { .. } | AgentEvent::Usage { .. } => {}
+        }
+    }
+}
+
+/// First Ctrl-C cancels the current turn through the token; a second one
+/// exits at once.
+pub fn cancel_on_ctrl_c(cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+            eprintln!("\n(cancelling; press Ctrl-C again to quit)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    })
+}

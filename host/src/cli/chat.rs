@@ -1,0 +1,153 @@
+//! `agent-host chat`: an interactive session with line editing, history, streaming output, slash commands and hot reload.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use rustyline::DefaultEditor;
+use rustyline::error::ReadlineError;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use agent_host::agent::{Agent, AgentEvent};
+use agent_host::provider::Message;
+
+use super::agent::{ModelArgs, Renderer, agent_config, choose_provider};
+use super::render::shorten;
+use super::{Cli, EXIT_OK, Failure, start};
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+const HELP: &str = "commands: /tools (list tools), /clear (forget the conversation), /help, /exit (or Ctrl-D). Ctrl-C cancels a running turn.";
+
+enum Line {
+    Text(String),
+    Exit,
+}
+
+/// Reads one line on a blocking thread so the async runtime keeps running.
+async fn read_line(
+    editor: std::sync::Arc<std::sync::Mutex<DefaultEditor>>,
+) -> Result<Line, Failure> {
+    tokio::task::spawn_blocking(move || {
+        let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match editor.readline("you> ") {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                    }
+                    return Ok(Line::Text(line));
+                }
+                // Ctrl-C at the prompt clears the line, as shells do.
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => return Ok(Line::Exit),
+                Err(err) => {
+                    return Err(Failure::usage(anyhow::anyhow!("cannot read input: {err}")));
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|err| Failure::usage(anyhow::anyhow!("input thread failed: {err}")))?
+}
+
+fn history_file(cli_data: &std::path::Path) -> PathBuf {
+    cli_data.join("chat-history.txt")
+}
+
+pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
+    let runtime = start(cli, false).await?;
+    let _watcher = runtime
+        .watch()
+        .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?;
+    let chosen = choose_provider(&args.model, runtime.config())?;
+    let agent = Agent::new(
+        runtime.clone(),
+        chosen.provider,
+        agent_config(&args.model, runtime.config()),
+    );
+    println!(
+        "{} | {} tools | {HELP}",
+        chosen.banner,
+        agent.tool_defs().len()
+    );
+
+    let editor = DefaultEditor::new()
+        .map_err(|err| Failure::usage(anyhow::anyhow!("cannot start line editing: {err}")))?;
+    let history_path = history_file(runtime.store().dir());
+    let editor = std::sync::Arc::new(std::sync::Mutex::new(editor));
+    {
+        let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = editor.load_history(&history_path);
+    }
+    let mut history: Vec<Message> = Vec::new();
+    let mut renderer = Renderer::new(false);
+    loop {
+        let line = match read_line(editor.clone()).await? {
+            Line::Exit => break,
+            Line::Text(line) => line,
+        };
+        let line = line.trim().to_owned();
+        match line.as_str() {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            "/help" => {
+                println!("{HELP}");
+                continue;
+            }
+            "/clear" => {
+                history.clear();
+                println!("(conversation cleared)");
+                continue;
+            }
+            "/tools" => {
+                for tool in runtime.tools() {
+                    println!(
+                        "  {:20} {}",
+                        tool.spec.name,
+                        shorten(&tool.spec.description, 70)
+                    );
+                }
+                continue;
+            }
+            command if command.starts_with('/') => {
+                println!("unknown command {command}; {HELP}");
+                continue;
+            }
+            _ => {}
+        }
+        let cancel = CancellationToken::new();
+        let (sender, mut receiver) = mpsc::unbounded_channel::<AgentEvent>();
+        let turn = {
+            let agent = agent.clone();
+            let cancel = cancel.clone();
+            let mut turn_history = std::mem::take(&mut history);
+            tokio::spawn(async move {
+                agent
+                    .run(&mut turn_history, line, &sender, &cancel, None)
+                    .await;
+                turn_history
+            })
+        };
+        loop {
+            tokio::select! {
+                event = receiver.recv() => match event {
+                    Some(event) => renderer.show(&event),
+                    None => break,
+                },
+                _ = tokio::signal::ctrl_c() => cancel.cancel(),
+            }
+        }
+        history = turn
+            .await
+            .map_err(|err| Failure::usage(anyhow::anyhow!("the agent task failed: {err}")))?;
+    }
+    let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = editor.save_history(&history_path);
+    runtime.persist_cache_stats();
+    Ok(EXIT_OK)
+}
