@@ -54,10 +54,7 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         create_private_dir(data_dir)?;
         let db_path = data_dir.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            .open()
-            .map_err(|err| classify_open_error(data_dir, err))?;
+        let db = open_db(data_dir, &db_path)?;
         // We hold sled's lock now, so the pid file is ours to write.
         let _ = std::fs::write(data_dir.join(PID_FILE), std::process::id().to_string());
         let kv = db.open_tree(KV_TREE)?;
@@ -178,6 +175,29 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
     Ok(())
+}
+
+/// How long to wait for a lock held by this same process: a dropped `Store`
+/// releases sled's file lock only when sled's background flusher lets go.
+const OWN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn open_db(data_dir: &Path, db_path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        match sled::Config::new().path(db_path).open() {
+            Ok(db) => return Ok(db),
+            Err(err) => match classify_open_error(data_dir, err) {
+                StoreError::Locked { pid: Some(pid), .. }
+                    if pid == std::process::id() && started.elapsed() < OWN_LOCK_WAIT =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                other => return Err(other),
+            },
+        }
+    }
 }
 
 fn classify_open_error(data_dir: &Path, err: sled::Error) -> StoreError {
