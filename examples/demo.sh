@@ -17,6 +17,10 @@ step() { printf '\n\033[1m$ agent-host %s\033[0m\n' "$*"; host "$@"; }
 
 step plugins list
 step tools list
+printf '\n\033[1m# An agent session on the offline scripted model (examples/demo-script.json).\033[0m\n'
+printf '# With a real model: add --provider openai (OPENAI_API_KEY), or --provider openai --base-url http://localhost:11434/v1 for Ollama.\n'
+step run "Our order is 4,250 with a 12% surcharge plus 380 shipping: what is the total? And how long is our tagline? Keep a note." --script "$(dirname "$0")/demo-script.json"
+printf '\n\033[1m# The same tools, called directly.\033[0m\n'
 step tools call calc --args '{"expression": "2^10 + sqrt(144) * (3 - 1)"}'
 step tools call word_count --args '{"text": "WebAssembly tools, sandboxed by default.\nOne call, one fresh instance."}'
 step tools call slugify --args '{"text": "Hello, Agent Host!"}'

@@ -209,3 +209,54 @@ fn guest_output_never_reaches_the_terminal() {
         stderr.len()
     );
 }
+
+#[test]
+fn run_streams_an_agent_session_as_json_events() {
+    let harness = Harness::new();
+    for name in ["calc", "text", "notes"] {
+        harness.install(example_plugin(name));
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo-script.json");
+    let (code, stdout, stderr) = run(agent_host(&harness)
+        .args(["run", "what is the order total?", "--json", "--script"])
+        .arg(&script));
+    assert_eq!(code, 0, "{stderr}");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(events[0]["type"], "session");
+    assert_eq!(events[0]["scripted"], true);
+    let mut finished_tools: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_call_finished" && e["ok"] == true)
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    // The first two run in parallel and may finish in either order.
+    finished_tools[..2].sort();
+    assert_eq!(finished_tools, vec!["calc", "word_count", "note_add"]);
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "finished");
+    assert!(last["text"].as_str().unwrap().contains("5,140"), "{last}");
+}
+
+#[test]
+fn run_reports_an_unreachable_provider_clearly() {
+    let harness = Harness::new();
+    harness.install(test_plugin("echo"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = harness.tmp.path().join("config.toml");
+    std::fs::write(&config, "[provider]\nmax_retries = 0\n").unwrap();
+    let (code, _, stderr) = run(agent_host(&harness)
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "hi", "--provider", "openai", "--base-url"])
+        .arg(format!("http://127.0.0.1:{port}/v1")));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+}

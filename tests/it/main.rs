@@ -6,4 +6,6 @@ mod cli;
 mod examples;
 mod hostile;
 mod loading;
+mod mock_llm;
+mod providers;
 mod support;

@@ -102,7 +102,8 @@ impl MockResponse {
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
         self
     }
 
@@ -366,7 +367,10 @@ pub fn openai_done() -> String {
 
 /// A whole streamed text answer.
 pub fn openai_text_stream(pieces: &[&str]) -> Vec<String> {
-    let mut events: Vec<String> = pieces.iter().map(|piece| openai_text_chunk(piece)).collect();
+    let mut events: Vec<String> = pieces
+        .iter()
+        .map(|piece| openai_text_chunk(piece))
+        .collect();
     events.extend([
         openai_finish_chunk("stop"),
         openai_usage_chunk(10, pieces.len() as u64),

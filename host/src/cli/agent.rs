@@ -157,6 +157,12 @@ pub fn choose_provider(args: &ModelArgs, config: &HostConfig) -> Result<ChosenPr
         }
         ProviderKind::Scripted => {
             let script = args.script.clone().or_else(|| file.script.clone());
+            // Streamed words are visible on a terminal; pipes get them at once.
+            let delay = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                Duration::from_millis(15)
+            } else {
+                Duration::ZERO
+            };
             let (provider, banner) = match script {
                 Some(path) => (
                     ScriptedProvider::from_file(&path).map_err(bad)?,
@@ -176,7 +182,7 @@ pub fn choose_provider(args: &ModelArgs, config: &HostConfig) -> Result<ChosenPr
                 }
             };
             Ok(ChosenProvider {
-                provider: Arc::new(provider),
+                provider: Arc::new(provider.with_chunk_delay(delay)),
                 banner,
                 scripted: true,
             })

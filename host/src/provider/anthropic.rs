@@ -175,7 +175,13 @@ fn request_body(request: &ChatRequest, default_model: &str) -> Value {
         body["tools"] = request
             .tools
             .iter()
-            .map(|tool| json!({ "name": tool.name, "description": tool.description, "input_schema": tool.parameters }))
+            .map(|tool| {
+                json!({
+                    "name": tool.name,
+                    "description": tool.description,
+                    "input_schema": tool.parameters,
+                })
+            })
             .collect();
     }
     body
@@ -192,7 +198,12 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
             Role::Assistant => {
                 let mut blocks: Vec<Value> = text_block(&message.content).into_iter().collect();
                 blocks.extend(message.tool_calls.iter().map(|call| {
-                    json!({ "type": "tool_use", "id": call.id, "name": call.name, "input": tool_input(&call.arguments) })
+                    json!({
+                        "type": "tool_use",
+                        "id": call.id,
+                        "name": call.name,
+                        "input": tool_input(&call.arguments),
+                    })
                 }));
                 ("assistant", blocks)
             }
@@ -423,10 +434,8 @@ impl StreamState {
             }
             StreamEvent::ContentBlockDelta { index, delta } => {
                 match (self.blocks.get_mut(&index), delta) {
-                    (_, BlockDelta::TextDelta { text }) => {
-                        if !text.is_empty() {
-                            events.push(ProviderEvent::TextDelta { text });
-                        }
+                    (_, BlockDelta::TextDelta { text }) if !text.is_empty() => {
+                        events.push(ProviderEvent::TextDelta { text });
                     }
                     (
                         Some(Block::ToolUse { input, .. }),

@@ -151,7 +151,7 @@ impl Call {
             provider,
             settings: settings.clone(),
             cancel,
-            deadline: Instant::now() + settings.deadline,
+            deadline: far_or(Instant::now(), settings.deadline),
             events,
         };
         (call, receiver)
@@ -237,7 +237,10 @@ impl Call {
                         if !is_retryable(status) {
                             return Err(err);
                         }
-                        let wait = retry_after.map_or_else(|| self.settings.backoff(retried), |after| after.min(self.settings.max_backoff));
+                        let wait = match retry_after {
+                            Some(after) => after.min(self.settings.max_backoff),
+                            None => self.settings.backoff(retried),
+                        };
                         (err, wait)
                     }
                     Err(err) if err.is_builder() => {
@@ -255,10 +258,15 @@ impl Call {
                         (err, self.settings.backoff(retried))
                     }
                 };
-                if retried >= self.settings.max_retries || Instant::now() + wait >= self.deadline {
+                if retried >= self.settings.max_retries
+                    || Instant::now()
+                        .checked_add(wait)
+                        .is_none_or(|end| end >= self.deadline)
+                {
                     return Err(err);
                 }
-                tracing::debug!(provider = self.provider, error = %err, wait_ms = wait.as_millis(), "retrying model request");
+                let wait_ms = wait.as_millis();
+                tracing::debug!(provider = self.provider, error = %err, wait_ms, "retrying");
                 tokio::time::sleep(wait).await;
                 retried += 1;
             }
@@ -282,6 +290,15 @@ impl Call {
             connect_message(err)
         ))
     }
+}
+
+/// `start + after`, or a moment decades away when a configured deadline is
+/// too large to represent (which means "no deadline").
+fn far_or(start: Instant, after: Duration) -> Instant {
+    start
+        .checked_add(after)
+        .or_else(|| start.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(start)
 }
 
 fn is_retryable(status: StatusCode) -> bool {
@@ -383,7 +400,8 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
         && ms.is_finite()
         && ms >= 0.0
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        // An absurd value is no reason to panic: it is capped like any other.
+        return Some(Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX));
     }
     let value = header(RETRY_AFTER.as_str())?;
     if let Ok(seconds) = value.parse::<u64>() {
@@ -414,7 +432,13 @@ fn parse_http_date(value: &str) -> Option<SystemTime> {
     else {
         return None;
     };
-    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    // The year bound also keeps the day arithmetic far from overflow.
+    if !(1970..=9999).contains(&year)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -522,6 +546,28 @@ mod tests {
     }
 
     #[test]
+    fn absurd_settings_and_headers_do_not_panic() {
+        let now = SystemTime::now();
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "1e300")]), now),
+            Some(Duration::MAX)
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "99999999999999999999")]), now),
+            None
+        );
+        let settings = HttpSettings {
+            deadline: Duration::MAX,
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            ..HttpSettings::default()
+        };
+        let _ = settings.backoff(u32::MAX);
+        let (call, _receiver) = Call::new("test", &settings, CancellationToken::new());
+        assert!(call.deadline > Instant::now());
+    }
+
+    #[test]
     fn http_dates() {
         assert_eq!(
             parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
@@ -535,6 +581,10 @@ mod tests {
         assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49 GMT"), None);
         assert_eq!(parse_http_date(""), None);
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 99999999999999999 08:49:37 GMT"),
+            None
+        );
     }
 
     #[test]

@@ -210,7 +210,11 @@ fn request_body(request: &ChatRequest, default_model: &str, stream: bool) -> Val
             .map(|tool| {
                 json!({
                     "type": "function",
-                    "function": { "name": tool.name, "description": tool.description, "parameters": tool.parameters },
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.parameters,
+                    },
                 })
             })
             .collect();
@@ -479,7 +483,11 @@ impl StreamState {
             self.done = true;
             self.finish_events()
         } else {
-            Err("the stream ended before the model finished (no finish_reason or [DONE]); the connection may have dropped".to_owned())
+            Err(concat!(
+                "the stream ended before the model finished (no finish_reason or [DONE]); ",
+                "the connection may have dropped"
+            )
+            .to_owned())
         }
     }
 }
