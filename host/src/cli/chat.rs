@@ -139,7 +139,14 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                     Some(event) => renderer.show(&event),
                     None => break,
                 },
-                _ = tokio::signal::ctrl_c() => cancel.cancel(),
+                _ = tokio::signal::ctrl_c() => {
+                    // First Ctrl-C cancels the turn; a second one quits.
+                    if cancel.is_cancelled() {
+                        std::process::exit(130);
+                    }
+                    cancel.cancel();
+                    eprintln!("\n(cancelling; press Ctrl-C again to quit)");
+                }
             }
         }
         history = turn
