@@ -44,6 +44,14 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the database in {path} was written by a newer agent-host (schema {found}; this build reads up to {supported}); upgrade agent-host or use another --data-dir"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("database error: {0}")]
     Db(#[from] sled::Error),
 }

@@ -19,6 +19,11 @@ const ARTIFACT_TREE: &str = "artifacts";
 const SPEC_TREE: &str = "tool-specs";
 const META_TREE: &str = "meta";
 const CACHE_TOTALS_KEY: &str = "cache-totals";
+const SESSION_TREE: &str = "sessions";
+const SCHEMA_KEY: &str = "schema-version";
+/// Version of the data layout this build writes. A database written by a
+/// newer build is refused rather than misread.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// What the host recorded about a compiled artifact it wrote to disk.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +45,7 @@ pub struct Store {
     artifacts: sled::Tree,
     specs: sled::Tree,
     meta: sled::Tree,
+    sessions: sled::Tree,
     dir: PathBuf,
 }
 
@@ -61,12 +67,15 @@ impl Store {
         let artifacts = db.open_tree(ARTIFACT_TREE)?;
         let specs = db.open_tree(SPEC_TREE)?;
         let meta = db.open_tree(META_TREE)?;
+        check_schema(&meta, data_dir)?;
+        let sessions = db.open_tree(SESSION_TREE)?;
         Ok(Self {
             db,
             kv,
             artifacts,
             specs,
             meta,
+            sessions,
             dir: data_dir.to_owned(),
         })
     }
@@ -157,6 +166,11 @@ impl Store {
         Ok(())
     }
 
+    /// The tree holding sessions and their messages (owned by `sessions`).
+    pub(crate) fn session_tree(&self) -> &sled::Tree {
+        &self.sessions
+    }
+
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
@@ -175,6 +189,30 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
     Ok(())
+}
+
+/// Records the schema version of a new database and refuses a newer one.
+fn check_schema(meta: &sled::Tree, data_dir: &Path) -> Result<(), StoreError> {
+    match meta.get(SCHEMA_KEY)? {
+        None => {
+            meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            Ok(())
+        }
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .unwrap_or(u32::MAX);
+            if found > SCHEMA_VERSION {
+                Err(StoreError::NewerSchema {
+                    path: data_dir.to_owned(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                })
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 /// How long to wait for a lock held by this same process: a dropped `Store`

@@ -8,4 +8,5 @@ mod hostile;
 mod loading;
 mod mock_llm;
 mod providers;
+mod sessions;
 mod support;

@@ -219,23 +219,38 @@ impl Renderer {
         }
     }
 
+    /// Writes to stdout, ignoring a closed pipe (`| head`): the session must
+    /// still be saved after the reader went away.
+    fn out(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    /// Prints text as it is (banners).
+    pub fn raw(&self, text: &str) {
+        self.out(text);
+    }
+
     fn line(&mut self, text: &str) {
         if !self.at_line_start {
-            println!();
+            self.out("\n");
         }
-        println!("{text}");
+        self.out(&format!("{text}\n"));
         self.at_line_start = true;
     }
 
     pub fn show(&mut self, event: &AgentEvent) {
         if self.json {
-            println!("{}", serde_json::to_string(event).unwrap_or_default());
+            self.out(&format!(
+                "{}\n",
+                serde_json::to_string(event).unwrap_or_default()
+            ));
             return;
         }
         match event {
             AgentEvent::TextDelta { text } => {
-                print!("{text}");
-                let _ = std::io::stdout().flush();
+                self.out(text);
                 self.at_line_start = text.ends_with('\n');
             }
             AgentEvent::ToolCallStarted {
@@ -265,14 +280,14 @@ impl Renderer {
             AgentEvent::Cancelled => self.line("(cancelled)"),
             AgentEvent::Failed { message } => {
                 if !self.at_line_start {
-                    println!();
+                    self.out("\n");
                     self.at_line_start = true;
                 }
                 eprintln!("error: {message}");
             }
             AgentEvent::Finished { .. } => {
                 if !self.at_line_start {
-                    println!();
+                    self.out("\n");
                     self.at_line_start = true;
                 }
             }

@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use agent_host::agent::{Agent, AgentEvent};
-use agent_host::provider::Message;
+use agent_host::provider::{Message, Usage};
+use agent_host::sessions::{SessionRecord, Sessions, WriterConfig};
 
 use super::agent::{ModelArgs, Renderer, agent_config, choose_provider};
 use super::render::shorten;
@@ -19,6 +20,9 @@ use super::{Cli, EXIT_OK, Failure, start};
 pub struct ChatArgs {
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Continue a stored session (see `agent-host sessions list`).
+    #[arg(long, value_name = "ID")]
+    pub resume: Option<String>,
 }
 
 const HELP: &str = "commands: /tools (list tools), /clear (forget the conversation), /help, /exit (or Ctrl-D). Ctrl-C cancels a running turn.";
@@ -84,7 +88,20 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());
         let _ = editor.load_history(&history_path);
     }
-    let mut history: Vec<Message> = Vec::new();
+    let sessions = Sessions::open(runtime.store(), WriterConfig::default());
+    let (mut record, mut history): (Option<SessionRecord>, Vec<Message>) = match &args.resume {
+        Some(id) => {
+            let record = sessions.get(id).ok_or_else(|| {
+                Failure::usage(anyhow::anyhow!(
+                    "no session '{id}'; `agent-host sessions list` shows the sessions"
+                ))
+            })?;
+            let history = sessions.messages(id);
+            println!("(resumed session {id}: {} messages)", history.len());
+            (Some(record), history)
+        }
+        None => (None, Vec::new()),
+    };
     let mut renderer = Renderer::new(false);
     loop {
         let line = match read_line(editor.clone()).await? {
@@ -101,7 +118,8 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
             }
             "/clear" => {
                 history.clear();
-                println!("(conversation cleared)");
+                record = None;
+                println!("(conversation cleared; the next message starts a new session)");
                 continue;
             }
             "/tools" => {
@@ -120,6 +138,10 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
             }
             _ => {}
         }
+        let session = record.get_or_insert_with(|| {
+            sessions.create(&line, agent.provider().name(), agent.provider().model())
+        });
+        let already_stored = history.len();
         let cancel = CancellationToken::new();
         let (sender, mut receiver) = mpsc::unbounded_channel::<AgentEvent>();
         let turn = {
@@ -127,10 +149,10 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
             let cancel = cancel.clone();
             let mut turn_history = std::mem::take(&mut history);
             tokio::spawn(async move {
-                agent
+                let outcome = agent
                     .run(&mut turn_history, line, &sender, &cancel, None)
                     .await;
-                turn_history
+                (outcome, turn_history)
             })
         };
         loop {
@@ -149,12 +171,28 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                 }
             }
         }
-        history = turn
+        let (outcome, turn_history) = turn
             .await
             .map_err(|err| Failure::usage(anyhow::anyhow!("the agent task failed: {err}")))?;
+        history = turn_history;
+        sessions.append(
+            session,
+            &history[already_stored..],
+            Usage::default(),
+            Some(&super::run::outcome_label(&outcome)),
+        );
     }
-    let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());
-    let _ = editor.save_history(&history_path);
+    {
+        let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = editor.save_history(&history_path);
+    }
+    sessions.close().await;
+    if let Some(record) = &record {
+        println!(
+            "(session {} saved; continue it with `agent-host chat --resume {}`)",
+            record.id, record.id
+        );
+    }
     runtime.persist_cache_stats();
     Ok(EXIT_OK)
 }

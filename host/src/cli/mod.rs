@@ -8,6 +8,7 @@ mod plugins;
 mod progress;
 mod render;
 mod run;
+mod sessions;
 mod tools;
 mod watch;
 
@@ -91,6 +92,9 @@ pub enum Command {
     /// List loaded plugins or check a plugin file.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// List, show, export and delete stored sessions.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
     /// Inspect or clear the compiled-component cache.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
@@ -149,6 +153,7 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Tools(command) => tools::run(&cli, command).await,
         Command::Plugins(command) => plugins::run(&cli, command).await,
         Command::Cache(command) => cache::run(&cli, command).await,
+        Command::Sessions(command) => sessions::run(&cli, command).await,
         Command::Bench(args) => bench::run(&cli, args).await,
     }
 }

@@ -7,6 +7,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use agent_host::agent::{Agent, AgentEvent, Outcome};
+use agent_host::provider::Usage;
+use agent_host::sessions::{Sessions, WriterConfig};
 
 use super::agent::{ModelArgs, Renderer, agent_config, cancel_on_ctrl_c, choose_provider};
 use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, start};
@@ -17,6 +19,9 @@ pub struct RunArgs {
     pub prompt: Option<String>,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Continue a stored session (see `agent-host sessions list`).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
     /// One JSON event per line instead of a transcript.
     #[arg(long)]
     pub json: bool,
@@ -45,39 +50,84 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
         chosen.provider,
         agent_config(&args.model, runtime.config()),
     );
+    let sessions = Sessions::open(runtime.store(), WriterConfig::default());
+    let (mut record, mut history) = match &args.session {
+        Some(id) => {
+            let record = sessions.get(id).ok_or_else(|| {
+                Failure::usage(anyhow::anyhow!(
+                    "no session '{id}'; `agent-host sessions list` shows the sessions"
+                ))
+            })?;
+            let history = sessions.messages(id);
+            (record, history)
+        }
+        None => (
+            sessions.create(&prompt, agent.provider().name(), agent.provider().model()),
+            Vec::new(),
+        ),
+    };
     let mut renderer = Renderer::new(args.json);
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"type": "session", "provider": agent.provider().name(), "model": agent.provider().model(), "scripted": chosen.scripted, "tools": agent.tool_defs().len()})
-        );
+        renderer.raw(&format!(
+            "{}\n",
+            serde_json::json!({"type": "session", "session_id": record.id, "provider": agent.provider().name(), "model": agent.provider().model(), "scripted": chosen.scripted, "tools": agent.tool_defs().len(), "resumed_messages": history.len()})
+        ));
     } else {
-        println!("{} | {} tools", chosen.banner, agent.tool_defs().len());
+        renderer.raw(&format!(
+            "{} | {} tools | session {}\n",
+            chosen.banner,
+            agent.tool_defs().len(),
+            record.id
+        ));
     }
+    let already_stored = history.len();
 
     let cancel = CancellationToken::new();
     let ctrl_c = cancel_on_ctrl_c(cancel.clone());
     let (sender, mut receiver) = mpsc::unbounded_channel::<AgentEvent>();
-    let mut history = Vec::new();
     let session = {
         let agent = agent.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            agent
+            let outcome = agent
                 .run(&mut history, prompt, &sender, &cancel, None)
-                .await
+                .await;
+            (outcome, history)
         })
     };
+    let mut usage = Usage::default();
     while let Some(event) = receiver.recv().await {
+        if let AgentEvent::Usage { usage: more } = &event {
+            usage.input_tokens += more.input_tokens;
+            usage.output_tokens += more.output_tokens;
+        }
         renderer.show(&event);
     }
     ctrl_c.abort();
-    let outcome = session
+    let (outcome, history) = session
         .await
         .map_err(|err| Failure::usage(anyhow::anyhow!("the agent task failed: {err}")))?;
+    // Everything new in this run, including a cancelled or failed turn.
+    sessions.append(
+        &mut record,
+        &history[already_stored..],
+        usage,
+        Some(&outcome_label(&outcome)),
+    );
+    sessions.close().await;
     Ok(match outcome {
         Outcome::Finished { .. } => EXIT_OK,
         Outcome::Cancelled => 130,
         Outcome::TurnLimit | Outcome::Failed(_) => EXIT_TOOL,
     })
+}
+
+/// How a turn ended, as recorded on the session.
+pub fn outcome_label(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Finished { .. } => "finished".to_owned(),
+        Outcome::TurnLimit => "turn_limit".to_owned(),
+        Outcome::Cancelled => "cancelled".to_owned(),
+        Outcome::Failed(message) => format!("failed: {message}"),
+    }
 }
