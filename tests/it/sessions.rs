@@ -178,3 +178,140 @@ fn run_resumes_a_session_with_its_full_history() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("sessions list"));
 }
+
+#[test]
+fn sigterm_cancels_the_turn_and_the_session_is_saved() {
+    let harness = Harness::new();
+    harness.install(example_plugin("calc"));
+    // A "model" that accepts the connection and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-host"))
+        .arg("--plugins")
+        .arg(harness.plugins_dir())
+        .arg("--data-dir")
+        .arg(&harness.config.data_dir)
+        .env("XDG_CONFIG_HOME", harness.tmp.path().join("no-config"))
+        .args(["run", "hello?", "--provider", "openai", "--base-url"])
+        .arg(format!("http://127.0.0.1:{port}/v1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_connection, _) = listener.accept().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130), "{exit:?}");
+
+    let store = Store::open(&harness.config.data_dir).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sessions = Sessions::open(&store, WriterConfig::default());
+        let listed = sessions.list();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].last_outcome.as_deref(), Some("cancelled"));
+        let messages = sessions.messages(&listed[0].id);
+        assert_eq!(messages[0].content, "hello?");
+        assert!(
+            messages
+                .last()
+                .unwrap()
+                .content
+                .ends_with(agent_host::agent::CANCELLED_NOTE)
+        );
+        sessions.close().await;
+    });
+}
+
+/// Runs as a child process (see the kill -9 test): appends messages forever,
+/// reporting on stdout how many are known durable after each flush.
+#[tokio::test]
+#[ignore = "helper process for kill_9_mid_writes_loses_at_most_what_was_not_flushed"]
+async fn child_session_writer() {
+    let Ok(dir) = std::env::var("AGENT_HOST_CHILD_DATA_DIR") else {
+        return;
+    };
+    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    let sessions = Sessions::open(&store, WriterConfig::default());
+    let mut record = sessions.create("kill -9", "test", "model");
+    // libtest has already printed "test name ... " without a newline.
+    println!("\nsession {}", record.id);
+    let mut appended = 0u64;
+    loop {
+        for _ in 0..50 {
+            sessions.append(
+                &mut record,
+                &[Message::user(format!("m{appended}"))],
+                Usage::default(),
+                None,
+            );
+            appended += 1;
+        }
+        sessions.flush().await;
+        println!("durable {appended}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[test]
+fn kill_9_mid_writes_loses_at_most_what_was_not_flushed() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sessions::child_session_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("AGENT_HOST_CHILD_DATA_DIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut session = String::new();
+    let mut durable = 0u64;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(id) = line.strip_prefix("session ") {
+            session = id.to_owned();
+        } else if let Some(count) = line.strip_prefix("durable ") {
+            durable = count.parse().unwrap();
+            if durable >= 2000 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!session.is_empty() && durable >= 2000);
+
+    let store = Store::open(tmp.path()).expect("the database reopens after kill -9");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sessions = Sessions::open(&store, WriterConfig::default());
+        let messages = sessions.messages(&session);
+        assert!(
+            messages.len() as u64 >= durable,
+            "{} messages survived, {durable} were flushed",
+            messages.len()
+        );
+        // They survive in order, with no holes.
+        for (i, message) in messages.iter().enumerate() {
+            assert_eq!(message.content, format!("m{i}"));
+        }
+        sessions.close().await;
+    });
+}

@@ -296,16 +296,40 @@ impl Renderer {
     }
 }
 
-/// First Ctrl-C cancels the current turn through the token; a second one
+/// First Ctrl-C (or SIGTERM) cancels the current turn through the token, so
+/// the session is recorded and flushed on the normal path; a second Ctrl-C
 /// exits at once.
 pub fn cancel_on_ctrl_c(cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
-            eprintln!("\n(cancelling; press Ctrl-C again to quit)");
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+        let terminate = async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut stream) => {
+                        stream.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
             }
+            #[cfg(not(unix))]
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => {
+                if result.is_err() {
+                    return;
+                }
+            }
+            () = terminate => {
+                cancel.cancel();
+                return;
+            }
+        }
+        cancel.cancel();
+        eprintln!("\n(cancelling; press Ctrl-C again to quit)");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
         }
     })
 }
