@@ -315,3 +315,47 @@ fn kill_9_mid_writes_loses_at_most_what_was_not_flushed() {
         sessions.close().await;
     });
 }
+
+#[tokio::test]
+async fn live_sessions_are_bounded_and_reload_after_eviction_or_expiry() {
+    use agent_host::sessions::LiveSessions;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let sessions = Arc::new(Sessions::open(&store, WriterConfig::default()));
+    let live = LiveSessions::new(sessions.clone(), 2, Duration::from_secs(3600));
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let session = live.create(name, "test", "model");
+        let mut session = session.lock().await;
+        live.append(
+            &mut session,
+            &[Message::user(format!("hello from {name}"))],
+            Usage::default(),
+            None,
+        );
+        ids.push(session.record.id.clone());
+    }
+    assert_eq!(live.len(), 2, "bounded by capacity");
+    assert_eq!(live.stats().evictions, 1);
+    // The evicted session comes back from the store with its history.
+    let a = live.get(&ids[0]).await.unwrap();
+    assert_eq!(a.lock().await.history[0].content, "hello from a");
+    assert_eq!(live.stats().loads, 1);
+    // A session in memory is a hit.
+    live.get(&ids[0]).await.unwrap();
+    assert_eq!(live.stats().hits, 1);
+    assert!(live.get("no-such-session").await.is_none());
+
+    // An idle session past its TTL is dropped and reloaded on next use.
+    let short = LiveSessions::new(sessions.clone(), 8, Duration::from_millis(20));
+    short.get(&ids[1]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let b = short.get(&ids[1]).await.unwrap();
+    assert_eq!(b.lock().await.history[0].content, "hello from b");
+    assert_eq!(short.stats().expirations, 1);
+    assert_eq!(short.stats().loads, 2);
+    sessions.close().await;
+}

@@ -3,6 +3,7 @@
 //! Layout in the `sessions` tree: `s/<id>` holds a [`SessionRecord`] and
 //! `m/<id>/<seq as 8 big-endian bytes>` holds each [`Message`] in order.
 
+mod live;
 mod writer;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use live::{LiveSession, LiveSessions, LiveStats};
 pub use writer::{WriterConfig, WriterStats};
 
 use crate::provider::{Message, Role, Usage};
