@@ -40,6 +40,10 @@ pub struct AgentSettings {
     pub system_prompt: Option<String>,
     pub max_turns: usize,
     pub max_parallel_tools: usize,
+    /// Summarise older turns past this many estimated tokens (off when unset).
+    pub context_budget_tokens: Option<usize>,
+    /// User turns kept verbatim when compressing.
+    pub keep_recent_turns: usize,
 }
 
 impl Default for AgentSettings {
@@ -48,6 +52,8 @@ impl Default for AgentSettings {
             system_prompt: None,
             max_turns: 16,
             max_parallel_tools: 4,
+            context_budget_tokens: None,
+            keep_recent_turns: 2,
         }
     }
 }

@@ -464,3 +464,72 @@ async fn a_message_sent_during_a_turn_is_delivered_at_the_next_checkpoint() {
     let first = &model.requests()[0].messages;
     assert!(first.iter().any(|m| m.content == "also, be brief"));
 }
+
+#[tokio::test]
+async fn an_over_budget_history_is_summarised_before_the_next_message() {
+    let model = StepModel::new(vec![
+        answer("Earlier we computed 6*7 = 42."),
+        answer("fine"),
+    ]);
+    let config = AgentConfig {
+        context_budget_tokens: Some(50),
+        keep_recent_turns: 1,
+        ..AgentConfig::default()
+    };
+    let (_h, agent) = agent_with(model.clone(), &[("echo", false)], config).await;
+    let mut history = Vec::new();
+    for i in 0..6 {
+        history.push(Message::user(format!(
+            "question {i} {}",
+            "padding ".repeat(10)
+        )));
+        history.push(Message::assistant(format!("answer {i}"), vec![]));
+    }
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let outcome = agent
+        .run(
+            &mut history,
+            "and now?".into(),
+            &sender,
+            &CancellationToken::new(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        outcome,
+        Outcome::Finished {
+            text: "fine".into()
+        }
+    );
+    drop(sender);
+    let mut compressed = None;
+    while let Some(event) = receiver.recv().await {
+        if let AgentEvent::Compressed {
+            removed_messages,
+            summary,
+        } = event
+        {
+            compressed = Some((removed_messages, summary));
+        }
+    }
+    let (removed, summary) = compressed.expect("a Compressed event");
+    assert_eq!(removed, 10);
+    assert!(summary.contains("42"));
+    // The summarising request saw the old turns and no tools.
+    let requests = model.requests();
+    assert!(requests[0].tools.is_empty());
+    assert!(requests[0].messages[0].content.contains("question 0"));
+    // The model then saw the summary in front of the kept turn.
+    let seen = &requests[1].messages;
+    assert!(
+        seen[0]
+            .content
+            .starts_with("(Summary of the earlier conversation: Earlier we computed")
+    );
+    assert!(
+        seen[0]
+            .content
+            .ends_with(&format!("question 5 {}", "padding ".repeat(10)))
+    );
+    assert_eq!(seen.last().unwrap().content, "and now?");
+}

@@ -7,6 +7,7 @@
 //! got wrong) goes back to the model as a tool result flagged as an error; a
 //! provider failure ends the turn with [`Outcome::Failed`].
 
+pub mod compress;
 mod tools;
 
 use std::time::Instant;
@@ -29,6 +30,11 @@ pub struct AgentConfig {
     /// Parallel-safe tool calls run at most this many at a time.
     pub max_parallel_tools: usize,
     pub max_tokens: u32,
+    /// Summarise older turns when the history passes this many (estimated)
+    /// tokens; `None` keeps everything.
+    pub context_budget_tokens: Option<usize>,
+    /// User turns kept verbatim when compressing.
+    pub keep_recent_turns: usize,
 }
 
 impl Default for AgentConfig {
@@ -41,6 +47,8 @@ impl Default for AgentConfig {
             max_turns: 16,
             max_parallel_tools: 4,
             max_tokens: 4096,
+            context_budget_tokens: None,
+            keep_recent_turns: 2,
         }
     }
 }
@@ -75,6 +83,12 @@ pub enum AgentEvent {
     /// A message the user sent while the turn ran, delivered at a checkpoint.
     UserMessageDelivered {
         text: String,
+    },
+    /// Older turns were replaced by a summary; the originals stay in the
+    /// caller's store.
+    Compressed {
+        removed_messages: usize,
+        summary: String,
     },
     Finished {
         text: String,
@@ -166,6 +180,9 @@ impl Agent {
         let emit = |event: AgentEvent| {
             let _ = events.send(event);
         };
+        // Compress only what earlier runs produced: those messages are
+        // already in the caller's store, so nothing summarised is lost.
+        self.compress_if_needed(history, cancel, &emit).await;
         history.push(Message::user(user_message));
         for turn in 1..=self.config.max_turns.max(1) {
             if let Some(inbox) = inbox.as_deref_mut() {
@@ -228,6 +245,35 @@ impl Agent {
             max_turns: self.config.max_turns,
         });
         Outcome::TurnLimit
+    }
+
+    /// Summarises older turns when the history is over budget. A failed
+    /// summary is reported and the turn goes on with the full history.
+    async fn compress_if_needed(
+        &self,
+        history: &mut Vec<Message>,
+        cancel: &CancellationToken,
+        emit: &impl Fn(AgentEvent),
+    ) {
+        let Some(budget) = self.config.context_budget_tokens else {
+            return;
+        };
+        if compress::estimate_tokens(history) <= budget {
+            return;
+        }
+        let Some(split) = compress::split_point(history, self.config.keep_recent_turns) else {
+            return;
+        };
+        match compress::summarise(&self.provider, &history[..split], cancel).await {
+            Ok(summary) => {
+                compress::apply(history, split, &summary);
+                emit(AgentEvent::Compressed {
+                    removed_messages: split,
+                    summary,
+                });
+            }
+            Err(err) => tracing::warn!("context compression skipped: {err}"),
+        }
     }
 
     async fn model_call(

@@ -202,6 +202,8 @@ pub fn agent_config(args: &ModelArgs, config: &HostConfig) -> AgentConfig {
         max_turns: args.max_turns.unwrap_or(config.agent.max_turns).max(1),
         max_parallel_tools: config.agent.max_parallel_tools.max(1),
         max_tokens: defaults.max_tokens,
+        context_budget_tokens: config.agent.context_budget_tokens,
+        keep_recent_turns: config.agent.keep_recent_turns.max(1),
     }
 }
 
@@ -278,6 +280,11 @@ impl Renderer {
                 self.line(&format!("(stopped: the model used all {max_turns} turns; raise --max-turns to let it continue)"));
             }
             AgentEvent::Cancelled => self.line("(cancelled)"),
+            AgentEvent::Compressed {
+                removed_messages, ..
+            } => {
+                self.line(&format!("(summarised {removed_messages} older messages to stay within the context budget)"));
+            }
             AgentEvent::Failed { message } => {
                 if !self.at_line_start {
                     self.out("\n");

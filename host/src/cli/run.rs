@@ -96,7 +96,9 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
         })
     };
     let mut usage = Usage::default();
+    let mut compressed = false;
     while let Some(event) = receiver.recv().await {
+        compressed |= matches!(event, AgentEvent::Compressed { .. });
         if let AgentEvent::Usage { usage: more } = &event {
             usage.input_tokens += more.input_tokens;
             usage.output_tokens += more.output_tokens;
@@ -107,13 +109,20 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     let (outcome, history) = session
         .await
         .map_err(|err| Failure::usage(anyhow::anyhow!("the agent task failed: {err}")))?;
-    // Everything new in this run, including a cancelled or failed turn.
-    sessions.append(
-        &mut record,
-        &history[already_stored..],
-        usage,
-        Some(&outcome_label(&outcome)),
-    );
+    let label = outcome_label(&outcome);
+    if compressed {
+        // The stored session keeps its original messages; the compressed
+        // history continues in a child session that names it as parent.
+        let mut child = sessions.create_child(&record);
+        sessions.append(&mut child, &history, usage, Some(&label));
+        renderer.raw(&format!(
+            "(continued in session {} after summarising)\n",
+            child.id
+        ));
+    } else {
+        // Everything new in this run, including a cancelled or failed turn.
+        sessions.append(&mut record, &history[already_stored..], usage, Some(&label));
+    }
     sessions.close().await;
     Ok(match outcome {
         Outcome::Finished { .. } => EXIT_OK,

@@ -124,6 +124,15 @@ impl Sessions {
         record
     }
 
+    /// Starts a session that continues `parent` (after context compression):
+    /// the parent keeps its original messages, the lineage is recorded.
+    pub fn create_child(&self, parent: &SessionRecord) -> SessionRecord {
+        let mut record = self.create(&parent.title, &parent.provider, &parent.model);
+        record.parent = Some(parent.id.clone());
+        self.put_record(&record);
+        record
+    }
+
     fn put_record(&self, record: &SessionRecord) {
         let value = serde_json::to_vec(record).unwrap_or_default();
         self.writer
