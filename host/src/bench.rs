@@ -91,6 +91,18 @@ impl HostImports for BareState {
     fn kv_list(&mut self, _prefix: String) -> Vec<String> {
         Vec::new()
     }
+    fn session_get(&mut self, _key: String) -> Option<Vec<u8>> {
+        None
+    }
+    fn session_set(&mut self, _key: String, _value: Vec<u8>) -> Result<(), String> {
+        Ok(())
+    }
+    fn session_delete(&mut self, _key: String) -> bool {
+        false
+    }
+    fn session_list(&mut self, _prefix: String) -> Vec<String> {
+        Vec::new()
+    }
     fn monotonic_now(&mut self) -> u64 {
         0
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::bindings::{HostImports, LogLevel, TypesImports};
 use crate::sandbox::CallState;
+use crate::session_state::SessionState;
 use crate::store::PluginKv;
 
 /// Longest log line kept from a plugin; the rest is cut.
@@ -34,6 +35,8 @@ pub struct HostContext {
     pub plugin: String,
     pub tool: String,
     kv: PluginKv,
+    /// This plugin's state in the current session, when there is one.
+    session: Option<Arc<SessionState>>,
     progress: Option<ProgressSink>,
     started: Instant,
     log_lines: u32,
@@ -45,10 +48,19 @@ impl HostContext {
             plugin: plugin.to_owned(),
             tool: tool.to_owned(),
             kv,
+            session: None,
             progress,
             started: Instant::now(),
             log_lines: 0,
         }
+    }
+}
+
+impl HostContext {
+    /// Gives the call access to the plugin's state in its session.
+    pub fn with_session(mut self, state: Option<Arc<SessionState>>) -> Self {
+        self.session = state;
+        self
     }
 }
 
@@ -123,6 +135,35 @@ impl HostImports for CallState {
             tracing::error!(plugin = %self.host.plugin, "kv-list failed: {err}");
             Vec::new()
         })
+    }
+
+    fn session_get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.host.session.as_ref()?.get(&key)
+    }
+
+    fn session_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        match &self.host.session {
+            Some(state) => state.set(&key, &value),
+            None => Err(
+                "this call is not part of an agent session, so there is no session state"
+                    .to_owned(),
+            ),
+        }
+    }
+
+    fn session_delete(&mut self, key: String) -> bool {
+        self.host
+            .session
+            .as_ref()
+            .is_some_and(|state| state.delete(&key))
+    }
+
+    fn session_list(&mut self, prefix: String) -> Vec<String> {
+        self.host
+            .session
+            .as_ref()
+            .map(|state| state.list(&prefix))
+            .unwrap_or_default()
     }
 
     fn monotonic_now(&mut self) -> u64 {

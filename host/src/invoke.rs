@@ -29,6 +29,7 @@ pub struct Invocation<'a> {
     pub kv: PluginKv,
     pub progress: Option<ProgressSink>,
     pub cancel: Option<CancellationToken>,
+    pub session_state: Option<std::sync::Arc<crate::session_state::SessionState>>,
 }
 
 /// Runs the call. The Store is dropped at the end whatever happened, so a
@@ -42,7 +43,8 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
         kind,
         detail,
     };
-    let host = HostContext::new(plugin.name(), call.tool, call.kv, call.progress);
+    let host = HostContext::new(plugin.name(), call.tool, call.kv, call.progress)
+        .with_session(call.session_state);
     let (mut store, probe) =
         sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|message| {
             CallError::Host {

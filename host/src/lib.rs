@@ -23,6 +23,7 @@ pub mod registry;
 pub mod runtime;
 mod sandbox;
 mod schema;
+pub mod session_state;
 pub mod sessions;
 pub mod spec;
 pub mod store;

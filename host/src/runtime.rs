@@ -57,6 +57,7 @@ struct Inner {
     config: HostConfig,
     store: Store,
     cache: Arc<ComponentCache>,
+    session_states: crate::session_state::SessionStates,
     observer: RwLock<Option<Arc<dyn CompileObserver>>>,
     /// Counters already added to the persisted totals.
     persisted: std::sync::Mutex<CacheStatsSnapshot>,
@@ -111,8 +112,9 @@ impl Runtime {
                 engine,
                 linker,
                 config,
-                store,
+                store: store.clone(),
                 cache: Arc::new(cache),
+                session_states: crate::session_state::SessionStates::new(&store, 1024),
                 observer: RwLock::new(None),
                 persisted: std::sync::Mutex::new(CacheStatsSnapshot::default()),
                 registry: RwLock::new(Registry::default()),
@@ -204,6 +206,12 @@ impl Runtime {
     ) -> Result<wasmtime::component::Component, LoadError> {
         let prepared = plugin.prepare(&self.load_context()).await?;
         Ok(prepared.pre.instance_pre().component().clone())
+    }
+
+    /// How many times per-session plugin state was read from the store
+    /// (each (plugin, session) once while it stays live).
+    pub fn session_state_loads(&self) -> u64 {
+        self.inner.session_states.loads()
     }
 
     /// The compiled-component cache (for benchmarks and tooling).
@@ -514,6 +522,10 @@ impl Runtime {
                 self.inner.next_call.fetch_add(1, Ordering::Relaxed)
             )
         });
+        let session_state = options
+            .session_id
+            .as_deref()
+            .map(|session| self.inner.session_states.state(plugin.name(), session));
         invoke::invoke(Invocation {
             engine: &self.inner.engine,
             plugin: &plugin,
@@ -525,6 +537,7 @@ impl Runtime {
             kv: self.inner.store.plugin_kv(plugin.name()),
             progress: options.progress,
             cancel: options.cancel,
+            session_state,
         })
         .await
     }

@@ -20,6 +20,7 @@ const SPEC_TREE: &str = "tool-specs";
 const META_TREE: &str = "meta";
 const CACHE_TOTALS_KEY: &str = "cache-totals";
 const SESSION_TREE: &str = "sessions";
+const SESSION_KV_TREE: &str = "session-kv";
 const SCHEMA_KEY: &str = "schema-version";
 /// Version of the data layout this build writes. A database written by a
 /// newer build is refused rather than misread.
@@ -46,6 +47,7 @@ pub struct Store {
     specs: sled::Tree,
     meta: sled::Tree,
     sessions: sled::Tree,
+    session_kv: sled::Tree,
     dir: PathBuf,
 }
 
@@ -69,6 +71,7 @@ impl Store {
         let meta = db.open_tree(META_TREE)?;
         check_schema(&meta, data_dir)?;
         let sessions = db.open_tree(SESSION_TREE)?;
+        let session_kv = db.open_tree(SESSION_KV_TREE)?;
         Ok(Self {
             db,
             kv,
@@ -76,6 +79,7 @@ impl Store {
             specs,
             meta,
             sessions,
+            session_kv,
             dir: data_dir.to_owned(),
         })
     }
@@ -83,6 +87,14 @@ impl Store {
     /// The data directory this store lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The state of one plugin in one session (namespaced by both).
+    pub fn session_kv(&self, plugin: &str, session: &str) -> PluginKv {
+        PluginKv {
+            tree: self.session_kv.clone(),
+            prefix: format!("{plugin}\0{session}\0").into_bytes(),
+        }
     }
 
     /// The key-value state of one plugin.

@@ -359,3 +359,74 @@ async fn live_sessions_are_bounded_and_reload_after_eviction_or_expiry() {
     assert_eq!(short.stats().loads, 2);
     sessions.close().await;
 }
+
+#[tokio::test]
+async fn plugin_state_is_per_session_and_loaded_once() {
+    use agent_host::{CallError, CallOptions};
+    use serde_json::json;
+
+    let harness = Harness::new();
+    harness.install(crate::support::test_plugin("memo"));
+    let runtime = harness.runtime().await;
+    let in_session = |id: &str| CallOptions {
+        session_id: Some(id.to_owned()),
+        ..CallOptions::default()
+    };
+    let call = |tool: &'static str, args: serde_json::Value, options: CallOptions| {
+        let runtime = runtime.clone();
+        async move {
+            runtime
+                .call_tool(tool, &args, options)
+                .await
+                .map(|o| o.to_text())
+        }
+    };
+    call("remember", json!({"text": "alpha"}), in_session("s1"))
+        .await
+        .unwrap();
+    call("remember", json!({"text": "beta"}), in_session("s2"))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            call("recall", json!({}), in_session("s1")).await.unwrap(),
+            "alpha"
+        );
+    }
+    assert_eq!(
+        call("recall", json!({}), in_session("s2")).await.unwrap(),
+        "beta"
+    );
+    assert_eq!(
+        call("recall", json!({}), in_session("s3")).await.unwrap(),
+        "nothing"
+    );
+    // Outside a session there is no session state.
+    assert_eq!(
+        call("recall", json!({}), CallOptions::default())
+            .await
+            .unwrap(),
+        "nothing"
+    );
+    let err = call("remember", json!({"text": "x"}), CallOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CallError::Tool { .. })
+            && err.to_string().contains("not part of an agent session"),
+        "{err}"
+    );
+    // Each (plugin, session) was read from the store once, not per call.
+    assert_eq!(runtime.session_state_loads(), 3);
+    runtime.store().flush().unwrap();
+    drop(runtime);
+
+    // It persists: a new runtime reads it back.
+    let runtime = harness.runtime().await;
+    let recalled = runtime
+        .call_tool("recall", &json!({}), in_session("s1"))
+        .await
+        .unwrap()
+        .to_text();
+    assert_eq!(recalled, "alpha");
+}

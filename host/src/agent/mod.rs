@@ -121,6 +121,8 @@ pub struct Agent {
     runtime: Runtime,
     provider: SharedProvider,
     config: AgentConfig,
+    /// Passed to tool calls so plugins can keep per-session state.
+    session_id: Option<String>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -138,7 +140,14 @@ impl Agent {
             runtime,
             provider,
             config,
+            session_id: None,
         }
+    }
+
+    /// The same agent, with tool calls attributed to a stored session.
+    pub fn with_session(mut self, session_id: impl Into<String>) -> Self {
+        self.session_id = Some(session_id.into());
+        self
     }
 
     pub fn provider(&self) -> &SharedProvider {
@@ -231,6 +240,7 @@ impl Agent {
                 &self.runtime,
                 &reply.tool_calls,
                 self.config.max_parallel_tools,
+                self.session_id.as_deref(),
                 cancel,
                 events,
             )

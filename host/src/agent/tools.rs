@@ -18,6 +18,7 @@ pub async fn run_calls(
     runtime: &Runtime,
     calls: &[ToolCall],
     max_parallel: usize,
+    session_id: Option<&str>,
     cancel: &CancellationToken,
     events: &mpsc::UnboundedSender<AgentEvent>,
 ) -> Vec<Message> {
@@ -49,7 +50,10 @@ pub async fn run_calls(
                 cancel.clone(),
                 events.clone(),
             );
-            tokio::spawn(async move { run_one(&runtime, &call, &cancel, &events).await })
+            let session_id = session_id.map(str::to_owned);
+            tokio::spawn(
+                async move { run_one(&runtime, &call, session_id, &cancel, &events).await },
+            )
         });
         let batch: Vec<_> = batch.collect();
         for (offset, joined) in join_all(batch).await.into_iter().enumerate() {
@@ -76,6 +80,7 @@ fn is_parallel_safe(runtime: &Runtime, call: &ToolCall) -> bool {
 async fn run_one(
     runtime: &Runtime,
     call: &ToolCall,
+    session_id: Option<String>,
     cancel: &CancellationToken,
     events: &mpsc::UnboundedSender<AgentEvent>,
 ) -> Message {
@@ -88,6 +93,7 @@ async fn run_one(
             Ok(args) => {
                 let options = CallOptions {
                     call_id: Some(call.id.clone()),
+                    session_id,
                     cancel: Some(cancel.clone()),
                     ..CallOptions::default()
                 };

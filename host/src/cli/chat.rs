@@ -145,7 +145,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         let cancel = CancellationToken::new();
         let (sender, mut receiver) = mpsc::unbounded_channel::<AgentEvent>();
         let turn = {
-            let agent = agent.clone();
+            let agent = agent.clone().with_session(session.id.clone());
             let cancel = cancel.clone();
             let mut turn_history = std::mem::take(&mut history);
             tokio::spawn(async move {

@@ -66,6 +66,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             Vec::new(),
         ),
     };
+    let agent = agent.with_session(record.id.clone());
     let mut renderer = Renderer::new(args.json);
     if args.json {
         renderer.raw(&format!(

@@ -37,6 +37,7 @@ mod error;
 pub mod host;
 pub mod kv;
 mod output;
+pub mod session;
 mod spec;
 
 pub use adapter::Adapter;
