@@ -58,6 +58,41 @@ impl Default for AgentSettings {
     }
 }
 
+/// How sessions are written and kept in memory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Writes per batch.
+    pub batch_size: usize,
+    /// Longest a write waits before its batch is applied and flushed; also
+    /// the most a kill -9 can lose.
+    pub flush_interval_ms: u64,
+    /// Sessions kept in memory by long-running hosts.
+    pub live_capacity: usize,
+    /// An idle live session is dropped from memory after this long.
+    pub live_ttl_secs: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            flush_interval_ms: 100,
+            live_capacity: 256,
+            live_ttl_secs: 1800,
+        }
+    }
+}
+
+impl SessionSettings {
+    pub fn writer(&self) -> crate::sessions::WriterConfig {
+        crate::sessions::WriterConfig {
+            batch_size: self.batch_size.max(1),
+            interval: std::time::Duration::from_millis(self.flush_interval_ms.max(1)),
+        }
+    }
+}
+
 /// The plugin-directory watcher of long-running hosts.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -140,6 +175,7 @@ struct ConfigFile {
     watch: WatchConfig,
     provider: ProviderConfig,
     agent: AgentSettings,
+    sessions: SessionSettings,
     grants: BTreeMap<String, Grant>,
 }
 
@@ -164,6 +200,7 @@ pub struct HostConfig {
     pub watch: WatchConfig,
     pub provider: ProviderConfig,
     pub agent: AgentSettings,
+    pub sessions: SessionSettings,
     pub grants: BTreeMap<String, Grant>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
@@ -180,6 +217,7 @@ impl HostConfig {
             watch: WatchConfig::default(),
             provider: ProviderConfig::default(),
             agent: AgentSettings::default(),
+            sessions: SessionSettings::default(),
             grants: BTreeMap::new(),
             config_file: None,
         }
@@ -234,6 +272,7 @@ impl HostConfig {
                 ..file.provider
             },
             agent: file.agent,
+            sessions: file.sessions,
             grants,
             config_file: file_path,
         };

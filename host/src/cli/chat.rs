@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use agent_host::agent::{Agent, AgentEvent};
 use agent_host::provider::{Message, Usage};
-use agent_host::sessions::{SessionRecord, Sessions, WriterConfig};
+use agent_host::sessions::{SessionRecord, Sessions};
 
 use super::agent::{ModelArgs, Renderer, agent_config, choose_provider};
 use super::render::shorten;
@@ -88,7 +88,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());
         let _ = editor.load_history(&history_path);
     }
-    let sessions = Sessions::open(runtime.store(), WriterConfig::default());
+    let sessions = Sessions::open(runtime.store(), runtime.config().sessions.writer());
     let (mut record, mut history): (Option<SessionRecord>, Vec<Message>) = match &args.resume {
         Some(id) => {
             let record = sessions.get(id).ok_or_else(|| {

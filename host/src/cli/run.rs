@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use agent_host::agent::{Agent, AgentEvent, Outcome};
 use agent_host::provider::Usage;
-use agent_host::sessions::{Sessions, WriterConfig};
+use agent_host::sessions::Sessions;
 
 use super::agent::{ModelArgs, Renderer, agent_config, cancel_on_ctrl_c, choose_provider};
 use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, start};
@@ -50,7 +50,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
         chosen.provider,
         agent_config(&args.model, runtime.config()),
     );
-    let sessions = Sessions::open(runtime.store(), WriterConfig::default());
+    let sessions = Sessions::open(runtime.store(), runtime.config().sessions.writer());
     let (mut record, mut history) = match &args.session {
         Some(id) => {
             let record = sessions.get(id).ok_or_else(|| {

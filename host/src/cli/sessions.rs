@@ -4,7 +4,7 @@ use clap::{Subcommand, ValueEnum};
 
 use agent_host::Runtime;
 use agent_host::provider::Role;
-use agent_host::sessions::{ExportFormat, Sessions, WriterConfig};
+use agent_host::sessions::{ExportFormat, Sessions};
 
 use super::render::{print_json, shorten};
 use super::{Cli, EXIT_OK, Failure, config_from};
@@ -42,7 +42,7 @@ fn unknown(id: &str) -> Failure {
 
 pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
     let runtime = Runtime::new(config_from(cli)?).map_err(Failure::usage)?;
-    let sessions = Sessions::open(runtime.store(), WriterConfig::default());
+    let sessions = Sessions::open(runtime.store(), runtime.config().sessions.writer());
     let code = match command {
         SessionsCommand::List { json } => {
             let records = sessions.list();
