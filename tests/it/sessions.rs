@@ -430,3 +430,16 @@ async fn plugin_state_is_per_session_and_loaded_once() {
         .to_text();
     assert_eq!(recalled, "alpha");
 }
+
+#[tokio::test]
+async fn session_ids_are_unique_even_in_a_burst() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let sessions = Sessions::open(&store, WriterConfig::default());
+    let ids: std::collections::HashSet<String> = (0..2000)
+        .map(|_| sessions.create("burst", "t", "m").id)
+        .collect();
+    assert_eq!(ids.len(), 2000);
+    sessions.close().await;
+    assert_eq!(sessions.list().len(), 2000);
+}
