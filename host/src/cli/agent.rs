@@ -308,20 +308,7 @@ impl Renderer {
 /// exits at once.
 pub fn cancel_on_ctrl_c(cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let terminate = async {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{SignalKind, signal};
-                match signal(SignalKind::terminate()) {
-                    Ok(mut stream) => {
-                        stream.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            }
-            #[cfg(not(unix))]
-            std::future::pending::<()>().await
-        };
+        let terminate = terminated();
         tokio::select! {
             result = tokio::signal::ctrl_c() => {
                 if result.is_err() {
@@ -339,4 +326,20 @@ pub fn cancel_on_ctrl_c(cancel: CancellationToken) -> tokio::task::JoinHandle<()
             std::process::exit(130);
         }
     })
+}
+
+/// Resolves when the process receives SIGTERM (never elsewhere).
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
 }

@@ -12,7 +12,7 @@ use agent_host::agent::{Agent, AgentEvent};
 use agent_host::provider::{Message, Usage};
 use agent_host::sessions::{SessionRecord, Sessions};
 
-use super::agent::{ModelArgs, Renderer, agent_config, choose_provider};
+use super::agent::{ModelArgs, Renderer, agent_config, choose_provider, terminated};
 use super::render::shorten;
 use super::{Cli, EXIT_OK, Failure, start};
 
@@ -104,7 +104,13 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
     };
     let mut renderer = Renderer::new(false);
     loop {
-        let line = match read_line(editor.clone()).await? {
+        let line = tokio::select! {
+            line = read_line(editor.clone()) => line?,
+            // SIGTERM at the prompt: leave through the normal path, which
+            // flushes the session.
+            () = terminated() => Line::Exit,
+        };
+        let line = match line {
             Line::Exit => break,
             Line::Text(line) => line,
         };
@@ -155,12 +161,21 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                 (outcome, turn_history)
             })
         };
+        let mut compressed = false;
+        let mut quit = false;
         loop {
             tokio::select! {
                 event = receiver.recv() => match event {
-                    Some(event) => renderer.show(&event),
+                    Some(event) => {
+                        compressed |= matches!(event, AgentEvent::Compressed { .. });
+                        renderer.show(&event);
+                    }
                     None => break,
                 },
+                () = terminated(), if !quit => {
+                    quit = true;
+                    cancel.cancel();
+                }
                 _ = tokio::signal::ctrl_c() => {
                     // First Ctrl-C cancels the turn; a second one quits.
                     if cancel.is_cancelled() {
@@ -175,12 +190,25 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
             .await
             .map_err(|err| Failure::usage(anyhow::anyhow!("the agent task failed: {err}")))?;
         history = turn_history;
-        sessions.append(
-            session,
-            &history[already_stored..],
-            Usage::default(),
-            Some(&super::run::outcome_label(&outcome)),
-        );
+        let label = super::run::outcome_label(&outcome);
+        if compressed {
+            // The stored session keeps its originals; the summarised
+            // conversation continues in a child session.
+            let mut child = sessions.create_child(session);
+            sessions.append(&mut child, &history, Usage::default(), Some(&label));
+            println!("(continued in session {} after summarising)", child.id);
+            *session = child;
+        } else {
+            sessions.append(
+                session,
+                &history[already_stored..],
+                Usage::default(),
+                Some(&label),
+            );
+        }
+        if quit {
+            break;
+        }
     }
     {
         let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());

@@ -46,11 +46,15 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A new session id: time, process and a per-process counter, so ids made
+/// in the same millisecond (by one process or two) never collide.
 fn new_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{:x}-{:04x}", now.as_millis(), now.subsec_nanos() & 0xffff)
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{:x}-{n:x}", now.as_millis(), std::process::id())
 }
 
 fn record_key(id: &str) -> Vec<u8> {
