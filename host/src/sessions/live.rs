@@ -71,6 +71,16 @@ impl LiveSessions {
         }
     }
 
+    /// Sized and timed by the `[sessions]` config (`live_capacity`,
+    /// `live_ttl_secs`).
+    pub fn from_settings(store: Arc<Sessions>, settings: &crate::config::SessionSettings) -> Self {
+        Self::new(
+            store,
+            settings.live_capacity,
+            Duration::from_secs(settings.live_ttl_secs),
+        )
+    }
+
     pub fn stats(&self) -> LiveStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         LiveStats {
