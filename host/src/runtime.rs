@@ -471,6 +471,18 @@ impl Runtime {
         })
     }
 
+    /// The hints of a tool, without copying its spec (the agent loop asks
+    /// for every call).
+    pub fn tool_hints(&self, name: &str) -> Option<crate::spec::ToolHints> {
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let plugin = registry.plugin_for_tool(name)?;
+        plugin.tool(name).map(|tool| tool.spec.hints)
+    }
+
     fn lookup(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
         let registry = self
             .inner

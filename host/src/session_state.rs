@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use crate::store::{MAX_KEY_BYTES, MAX_VALUE_BYTES, PluginKv, Store};
+use crate::store::{PluginKv, Store};
 
 /// One plugin's state in one session.
 pub struct SessionState {
@@ -33,11 +33,9 @@ impl SessionState {
             .cloned()
     }
 
+    /// Writes through to the store first (which checks the limits), so
+    /// memory never holds what the store refused.
     pub fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
-        if key.is_empty() || key.len() > MAX_KEY_BYTES || value.len() > MAX_VALUE_BYTES {
-            // The store checks again and words the error.
-            return self.backing.set(key, value);
-        }
         self.backing.set(key, value)?;
         self.values
             .lock()

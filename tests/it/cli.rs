@@ -4,27 +4,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Harness, example_plugin, test_plugin};
+use crate::support::{Harness, example_plugin, run_command as run, test_plugin};
 
 fn agent_host(harness: &Harness) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agent-host"));
-    command
-        .arg("--plugins")
-        .arg(harness.plugins_dir())
-        .arg("--data-dir")
-        .arg(&harness.config.data_dir)
-        .env_remove("AGENT_HOST_CONFIG")
-        .env("XDG_CONFIG_HOME", harness.tmp.path().join("no-config"));
-    command
-}
-
-fn run(command: &mut Command) -> (i32, String, String) {
-    let output = command.output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    harness.command()
 }
 
 #[test]

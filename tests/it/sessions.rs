@@ -4,7 +4,7 @@ use agent_host::provider::{Message, Usage};
 use agent_host::sessions::{ExportFormat, Sessions, WriterConfig};
 use agent_host::store::Store;
 
-use crate::support::{Harness, example_plugin};
+use crate::support::{Harness, example_plugin, first_json_line, run_command};
 
 #[tokio::test]
 async fn appends_are_batched_and_survive_a_clean_close() {
@@ -114,53 +114,25 @@ fn run_resumes_a_session_with_its_full_history() {
     }
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo-script.json");
-    let agent_host = || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agent-host"));
-        command
-            .arg("--plugins")
-            .arg(harness.plugins_dir())
-            .arg("--data-dir")
-            .arg(&harness.config.data_dir)
-            .env("XDG_CONFIG_HOME", harness.tmp.path().join("no-config"));
-        command
-    };
-    let first = agent_host()
-        .args(["run", "the total?", "--json", "--script"])
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
+    let agent_host = || harness.command();
+    let (code, stdout, stderr) = run_command(
+        agent_host()
+            .args(["run", "the total?", "--json", "--script"])
+            .arg(&script),
     );
-    let header: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&first.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    let id = header["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(code, 0, "{stderr}");
+    let id = first_json_line(&stdout)["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let second = agent_host()
-        .args(["run", "again", "--json", "--session", &id, "--script"])
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
+    let (code, stdout, stderr) = run_command(
+        agent_host()
+            .args(["run", "again", "--json", "--session", &id, "--script"])
+            .arg(&script),
     );
-    let header: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&second.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(header["resumed_messages"], 7);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(first_json_line(&stdout)["resumed_messages"], 7);
 
     let listed = agent_host()
         .args(["sessions", "list", "--json"])
@@ -186,12 +158,8 @@ fn sigterm_cancels_the_turn_and_the_session_is_saved() {
     // A "model" that accepts the connection and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agent-host"))
-        .arg("--plugins")
-        .arg(harness.plugins_dir())
-        .arg("--data-dir")
-        .arg(&harness.config.data_dir)
-        .env("XDG_CONFIG_HOME", harness.tmp.path().join("no-config"))
+    let mut child = harness
+        .command()
         .args(["run", "hello?", "--provider", "openai", "--base-url"])
         .arg(format!("http://127.0.0.1:{port}/v1"))
         .stdout(std::process::Stdio::null())

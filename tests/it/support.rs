@@ -87,6 +87,20 @@ impl Harness {
         self
     }
 
+    /// The `agent-host` binary over this harness's plugin and data dirs,
+    /// with no user config file.
+    pub fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agent-host"));
+        command
+            .arg("--plugins")
+            .arg(self.plugins_dir())
+            .arg("--data-dir")
+            .arg(&self.config.data_dir)
+            .env_remove("AGENT_HOST_CONFIG")
+            .env("XDG_CONFIG_HOME", self.tmp.path().join("no-config"));
+        command
+    }
+
     /// A runtime with every plugin in the plugin dir loaded.
     pub async fn runtime(&self) -> Runtime {
         let runtime = Runtime::new(self.config.clone()).unwrap();
@@ -149,4 +163,19 @@ pub fn tcp_listener() -> u16 {
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || for _stream in listener.incoming().take(16) {});
     port
+}
+
+/// Runs a command: exit code, stdout, stderr.
+pub fn run_command(command: &mut std::process::Command) -> (i32, String, String) {
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The first line of a `--json` event stream, parsed.
+pub fn first_json_line(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().next().expect("a first line")).unwrap()
 }

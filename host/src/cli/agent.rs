@@ -61,6 +61,35 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// A setting from the flag, else the environment, else the config file, else the default.
+fn pick(
+    flag: &Option<String>,
+    env: Option<String>,
+    file: &Option<String>,
+    default: &str,
+) -> String {
+    flag.clone()
+        .or(env)
+        .or_else(|| file.clone())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// The vendor's own API needs a key; a local or compatible server may not.
+fn require_key(
+    key: &Option<String>,
+    base_url: &str,
+    vendor_host: &str,
+    var: &str,
+    alternative: &str,
+) -> Result<(), Failure> {
+    if key.is_none() && base_url.contains(vendor_host) {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{var} is not set; export it, or pass --base-url for {alternative}"
+        )));
+    }
+    Ok(())
+}
+
 /// Picks the provider: flags, then environment, then the config file.
 pub fn choose_provider(args: &ModelArgs, config: &HostConfig) -> Result<ChosenProvider, Failure> {
     let file = &config.provider;
@@ -92,23 +121,21 @@ pub fn choose_provider(args: &ModelArgs, config: &HostConfig) -> Result<ChosenPr
     let bad = |err: agent_host::provider::ProviderError| Failure::usage(anyhow::anyhow!(err));
     match kind {
         ProviderKind::Openai => {
-            let base_url = args
-                .base_url
-                .clone()
-                .or_else(|| env("OPENAI_BASE_URL"))
-                .or_else(|| file.base_url.clone())
-                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
-            let model = args
-                .model
-                .clone()
-                .or_else(|| file.model.clone())
-                .unwrap_or_else(|| "gpt-4o-mini".to_owned());
+            let base_url = pick(
+                &args.base_url,
+                env("OPENAI_BASE_URL"),
+                &file.base_url,
+                "https://api.openai.com/v1",
+            );
+            let model = pick(&args.model, None, &file.model, "gpt-4o-mini");
             let api_key = key_from("OPENAI_API_KEY");
-            if api_key.is_none() && base_url.contains("api.openai.com") {
-                return Err(Failure::usage(anyhow::anyhow!(
-                    "OPENAI_API_KEY is not set; export it, or pass --base-url for a local server such as Ollama (http://localhost:11434/v1)"
-                )));
-            }
+            require_key(
+                &api_key,
+                &base_url,
+                "api.openai.com",
+                "OPENAI_API_KEY",
+                "a local server such as Ollama (http://localhost:11434/v1)",
+            )?;
             let banner = format!("model: {model} via OpenAI-compatible API at {base_url}");
             let provider = OpenAiProvider::new(OpenAiConfig {
                 base_url,
@@ -125,22 +152,21 @@ pub fn choose_provider(args: &ModelArgs, config: &HostConfig) -> Result<ChosenPr
             })
         }
         ProviderKind::Anthropic => {
-            let base_url = args
-                .base_url
-                .clone()
-                .or_else(|| file.base_url.clone())
-                .unwrap_or_else(|| "https://api.anthropic.com".to_owned());
-            let model = args
-                .model
-                .clone()
-                .or_else(|| file.model.clone())
-                .unwrap_or_else(|| "claude-sonnet-4-5".to_owned());
+            let base_url = pick(
+                &args.base_url,
+                None,
+                &file.base_url,
+                "https://api.anthropic.com",
+            );
+            let model = pick(&args.model, None, &file.model, "claude-sonnet-4-5");
             let api_key = key_from("ANTHROPIC_API_KEY");
-            if api_key.is_none() && base_url.contains("api.anthropic.com") {
-                return Err(Failure::usage(anyhow::anyhow!(
-                    "ANTHROPIC_API_KEY is not set; export it, or pass --base-url for a compatible server"
-                )));
-            }
+            require_key(
+                &api_key,
+                &base_url,
+                "api.anthropic.com",
+                "ANTHROPIC_API_KEY",
+                "a compatible server",
+            )?;
             let banner = format!("model: {model} via Anthropic API at {base_url}");
             let provider = AnthropicProvider::new(AnthropicConfig {
                 base_url,

@@ -91,12 +91,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
     let sessions = Sessions::open(runtime.store(), runtime.config().sessions.writer());
     let (mut record, mut history): (Option<SessionRecord>, Vec<Message>) = match &args.resume {
         Some(id) => {
-            let record = sessions.get(id).ok_or_else(|| {
-                Failure::usage(anyhow::anyhow!(
-                    "no session '{id}'; `agent-host sessions list` shows the sessions"
-                ))
-            })?;
-            let history = sessions.messages(id);
+            let (record, history) = super::sessions::resume(&sessions, id)?;
             println!("(resumed session {id}: {} messages)", history.len());
             (Some(record), history)
         }

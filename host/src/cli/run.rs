@@ -52,15 +52,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     );
     let sessions = Sessions::open(runtime.store(), runtime.config().sessions.writer());
     let (mut record, mut history) = match &args.session {
-        Some(id) => {
-            let record = sessions.get(id).ok_or_else(|| {
-                Failure::usage(anyhow::anyhow!(
-                    "no session '{id}'; `agent-host sessions list` shows the sessions"
-                ))
-            })?;
-            let history = sessions.messages(id);
-            (record, history)
-        }
+        Some(id) => super::sessions::resume(&sessions, id)?,
         None => (
             sessions.create(&prompt, agent.provider().name(), agent.provider().model()),
             Vec::new(),

@@ -3,8 +3,8 @@
 use clap::{Subcommand, ValueEnum};
 
 use agent_host::Runtime;
-use agent_host::provider::Role;
-use agent_host::sessions::{ExportFormat, Sessions};
+use agent_host::provider::{Message, Role};
+use agent_host::sessions::{ExportFormat, SessionRecord, Sessions};
 
 use super::render::{print_json, shorten};
 use super::{Cli, EXIT_OK, Failure, config_from};
@@ -32,6 +32,13 @@ pub enum SessionsCommand {
     },
     /// Delete a session and its messages.
     Delete { id: String },
+}
+
+/// A stored session and its history, for `run --session` and `chat --resume`.
+pub fn resume(sessions: &Sessions, id: &str) -> Result<(SessionRecord, Vec<Message>), Failure> {
+    let record = sessions.get(id).ok_or_else(|| unknown(id))?;
+    let history = sessions.messages(id);
+    Ok((record, history))
 }
 
 fn unknown(id: &str) -> Failure {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{Call, SseBody, check_base_url, join_url, shared_client, truncate_chars};
+use super::http::{Call, SseBody, client_for, join_url, truncate_chars};
 use super::{
     ChatRequest, EventReceiver, FinishReason, HttpSettings, Message, Provider, ProviderError,
     ProviderEvent, Role, ToolCall, Usage,
@@ -74,13 +74,7 @@ struct Inner {
 impl AnthropicProvider {
     /// Checks the configuration and takes the shared HTTP client.
     pub fn new(config: AnthropicConfig) -> Result<Self, ProviderError> {
-        check_base_url(PROVIDER, &config.base_url)?;
-        if config.model.trim().is_empty() {
-            return Err(ProviderError::Config(
-                "the anthropic provider needs a model name".to_owned(),
-            ));
-        }
-        let client = shared_client(&config.http)?;
+        let client = client_for(PROVIDER, &config.base_url, &config.model, &config.http)?;
         let url = config.endpoint();
         Ok(Self {
             inner: Arc::new(Inner {

@@ -106,6 +106,23 @@ pub(crate) fn shared_client(settings: &HttpSettings) -> Result<reqwest::Client, 
 
 /// Checks a configured base URL early, so a typo fails at start-up with a
 /// clear message instead of on the first request.
+/// What every HTTP provider checks before its first call: a usable base
+/// URL and a model name; returns the shared client.
+pub(crate) fn client_for(
+    provider: &str,
+    base_url: &str,
+    model: &str,
+    settings: &HttpSettings,
+) -> Result<reqwest::Client, ProviderError> {
+    check_base_url(provider, base_url)?;
+    if model.trim().is_empty() {
+        return Err(ProviderError::Config(format!(
+            "the {provider} provider needs a model name"
+        )));
+    }
+    shared_client(settings)
+}
+
 pub(crate) fn check_base_url(provider: &str, base_url: &str) -> Result<(), ProviderError> {
     let url = reqwest::Url::parse(base_url).map_err(|err| {
         ProviderError::Config(format!(

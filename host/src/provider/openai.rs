@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{Call, SseBody, check_base_url, join_url, shared_client, truncate_chars};
+use super::http::{Call, SseBody, client_for, join_url, truncate_chars};
 use super::{
     ChatRequest, EventReceiver, FinishReason, HttpSettings, Message, Provider, ProviderError,
     ProviderEvent, Role, Usage,
@@ -78,13 +78,7 @@ struct Inner {
 impl OpenAiProvider {
     /// Checks the configuration and takes the shared HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
-        check_base_url(PROVIDER, &config.base_url)?;
-        if config.model.trim().is_empty() {
-            return Err(ProviderError::Config(
-                "the openai provider needs a model name".to_owned(),
-            ));
-        }
-        let client = shared_client(&config.http)?;
+        let client = client_for(PROVIDER, &config.base_url, &config.model, &config.http)?;
         let url = config.endpoint();
         Ok(Self {
             inner: Arc::new(Inner {
