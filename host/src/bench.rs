@@ -106,6 +106,9 @@ impl HostImports for BareState {
     fn monotonic_now(&mut self) -> u64 {
         0
     }
+    fn config(&mut self) -> String {
+        "{}".to_owned()
+    }
 }
 
 const ROUND: usize = 20;

@@ -1,8 +1,11 @@
 //! The one `bindgen!` site: generated component bindings and their conversion to plain types.
 //!
 //! Nothing outside this module names a generated type except the sandbox and
-//! host-API modules, which must implement the generated traits.
+//! host-API modules, which must implement the generated traits. `bindgen!`
+//! takes one world, so the extension world is generated here too, reusing
+//! the shared `types` and `host` interfaces of the tool world.
 
+use crate::hooks::{Delivery, ExtensionSpec, HookOutcome, HookPoint, Subscription, Throttle};
 use crate::spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};
 
 wasmtime::component::bindgen!({
@@ -10,6 +13,22 @@ wasmtime::component::bindgen!({
     world: "tool-plugin",
     exports: { default: async },
 });
+
+mod extension_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "extension-plugin",
+        exports: { default: async },
+        with: {
+            "agent:plugin/types": super::agent::plugin::types,
+            "agent:plugin/host": super::agent::plugin::host,
+        },
+    });
+}
+
+pub use ext::Event as HookEvent;
+pub use extension_world::ExtensionPluginPre;
+use extension_world::exports::agent::plugin::extension as ext;
 
 pub use agent::plugin::host::Host as HostImports;
 pub use agent::plugin::types::Host as TypesImports;
@@ -108,5 +127,86 @@ pub fn result_size(result: &Result<wit::ToolOutput, wit::ToolError>) -> usize {
         Err(wit::ToolError::InvalidArguments(msg))
         | Err(wit::ToolError::Failed(msg))
         | Err(wit::ToolError::Denied(msg)) => msg.len(),
+    }
+}
+
+/// Converts what an extension declared into the host's type.
+pub fn extension_spec_from_wit(info: ext::ExtensionInfo) -> ExtensionSpec {
+    ExtensionSpec {
+        priority: info.priority,
+        subscriptions: info
+            .subscriptions
+            .into_iter()
+            .map(|sub| Subscription {
+                point: point_from_wit(sub.point),
+                delivery: match sub.delivery {
+                    ext::Delivery::Sync => Delivery::Sync,
+                    ext::Delivery::Background => Delivery::Async,
+                },
+                throttle: Throttle {
+                    min_interval_ms: sub.throttle.min_interval_ms,
+                    every_n_turns: sub.throttle.every_n_turns,
+                    coalesce_chunks: sub.throttle.coalesce_chunks,
+                    coalesce_ms: sub.throttle.coalesce_ms,
+                },
+            })
+            .collect(),
+    }
+}
+
+fn point_from_wit(point: ext::HookPoint) -> HookPoint {
+    match point {
+        ext::HookPoint::SessionStart => HookPoint::SessionStart,
+        ext::HookPoint::SessionEnd => HookPoint::SessionEnd,
+        ext::HookPoint::TurnStart => HookPoint::TurnStart,
+        ext::HookPoint::TurnEnd => HookPoint::TurnEnd,
+        ext::HookPoint::BeforeLlmCall => HookPoint::BeforeLlmCall,
+        ext::HookPoint::AfterLlmResponse => HookPoint::AfterLlmResponse,
+        ext::HookPoint::StreamChunk => HookPoint::StreamChunk,
+        ext::HookPoint::BeforeToolCall => HookPoint::BeforeToolCall,
+        ext::HookPoint::AfterToolCall => HookPoint::AfterToolCall,
+        ext::HookPoint::ToolProgress => HookPoint::ToolProgress,
+        ext::HookPoint::Error => HookPoint::Error,
+    }
+}
+
+fn point_to_wit(point: HookPoint) -> ext::HookPoint {
+    match point {
+        HookPoint::SessionStart => ext::HookPoint::SessionStart,
+        HookPoint::SessionEnd => ext::HookPoint::SessionEnd,
+        HookPoint::TurnStart => ext::HookPoint::TurnStart,
+        HookPoint::TurnEnd => ext::HookPoint::TurnEnd,
+        HookPoint::BeforeLlmCall => ext::HookPoint::BeforeLlmCall,
+        HookPoint::AfterLlmResponse => ext::HookPoint::AfterLlmResponse,
+        HookPoint::StreamChunk => ext::HookPoint::StreamChunk,
+        HookPoint::BeforeToolCall => ext::HookPoint::BeforeToolCall,
+        HookPoint::AfterToolCall => ext::HookPoint::AfterToolCall,
+        HookPoint::ToolProgress => ext::HookPoint::ToolProgress,
+        HookPoint::Error => ext::HookPoint::Error,
+    }
+}
+
+/// Builds the event record an extension receives.
+pub fn hook_event(
+    point: HookPoint,
+    session_id: Option<String>,
+    turn: u32,
+    payload: String,
+) -> HookEvent {
+    HookEvent {
+        point: point_to_wit(point),
+        session_id,
+        turn,
+        payload,
+    }
+}
+
+/// Converts an extension's answer into the host's type.
+pub fn outcome_from_wit(outcome: ext::Outcome) -> HookOutcome {
+    match outcome {
+        ext::Outcome::Continue => HookOutcome::Continue,
+        ext::Outcome::Patch(patch) => HookOutcome::Patch(patch),
+        ext::Outcome::Block(reason) => HookOutcome::Block(reason),
+        ext::Outcome::Inject(text) => HookOutcome::Inject(text),
     }
 }

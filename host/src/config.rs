@@ -145,6 +145,96 @@ impl Default for SandboxConfig {
     }
 }
 
+/// Budgets and limits every extension hook runs under.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Wall-clock budget of one hook call; a plugin's manifest can only
+    /// lower it.
+    pub timeout_ms: u64,
+    /// Fuel budget of one hook call (needs `sandbox.fuel = true`).
+    pub fuel: Option<u64>,
+    /// Most extensions one event is delivered to; the rest are skipped
+    /// (and counted).
+    pub max_fanout: usize,
+    /// A hook that fails this many times in a row is switched off for the
+    /// session.
+    pub max_failures: u32,
+    /// Asynchronous hook calls of one extension that may be in flight at
+    /// once; events beyond it are dropped (and counted).
+    pub max_in_flight: usize,
+    /// Stream chunks per batch when a stream-chunk subscriber gives no hint.
+    pub default_coalesce_chunks: u32,
+    /// Age at which a partial batch is delivered when no hint is given.
+    pub default_coalesce_ms: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 100,
+            fuel: None,
+            max_fanout: 8,
+            max_failures: 3,
+            max_in_flight: 16,
+            default_coalesce_chunks: 64,
+            default_coalesce_ms: 250,
+        }
+    }
+}
+
+/// Per-hook settings that replace what the extension declared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HookOverride {
+    /// `false` unsubscribes the extension from this point.
+    pub enabled: Option<bool>,
+    /// `sync` or `async`.
+    pub delivery: Option<crate::hooks::Delivery>,
+    pub min_interval_ms: Option<u64>,
+    pub every_n_turns: Option<u32>,
+    pub coalesce_chunks: Option<u32>,
+    pub coalesce_ms: Option<u64>,
+}
+
+impl HookOverride {
+    /// The throttle values this override sets.
+    pub fn throttle(&self) -> crate::hooks::Throttle {
+        crate::hooks::Throttle {
+            min_interval_ms: self.min_interval_ms,
+            every_n_turns: self.every_n_turns,
+            coalesce_chunks: self.coalesce_chunks,
+            coalesce_ms: self.coalesce_ms,
+        }
+    }
+}
+
+/// What the host configuration says about one extension.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtensionSettings {
+    /// `false` loads the extension but never calls it.
+    pub enabled: bool,
+    /// Replaces the priority the extension declared.
+    pub priority: Option<i32>,
+    /// Replaces the `[config]` table of the extension's manifest.
+    pub config: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Per hook point (`before-tool-call`, ...): overrides of the declared
+    /// subscription.
+    pub hooks: BTreeMap<String, HookOverride>,
+}
+
+impl Default for ExtensionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            priority: None,
+            config: None,
+            hooks: BTreeMap::new(),
+        }
+    }
+}
+
 /// A host directory made visible to a plugin at a guest path.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -177,6 +267,8 @@ struct ConfigFile {
     agent: AgentSettings,
     sessions: SessionSettings,
     grants: BTreeMap<String, Grant>,
+    hooks: HooksConfig,
+    extensions: BTreeMap<String, ExtensionSettings>,
 }
 
 /// Where each setting may come from before it is resolved.
@@ -202,6 +294,9 @@ pub struct HostConfig {
     pub agent: AgentSettings,
     pub sessions: SessionSettings,
     pub grants: BTreeMap<String, Grant>,
+    pub hooks: HooksConfig,
+    /// Per-extension settings, by plugin name.
+    pub extensions: BTreeMap<String, ExtensionSettings>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -219,6 +314,8 @@ impl HostConfig {
             agent: AgentSettings::default(),
             sessions: SessionSettings::default(),
             grants: BTreeMap::new(),
+            hooks: HooksConfig::default(),
+            extensions: BTreeMap::new(),
             config_file: None,
         }
     }
@@ -274,6 +371,8 @@ impl HostConfig {
             agent: file.agent,
             sessions: file.sessions,
             grants,
+            hooks: file.hooks,
+            extensions: file.extensions,
             config_file: file_path,
         };
         config.validate()?;
@@ -328,7 +427,38 @@ impl HostConfig {
                 }
             }
         }
+        let hooks = &self.hooks;
+        if hooks.timeout_ms == 0 || hooks.max_fanout == 0 || hooks.max_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "hooks.timeout_ms, hooks.max_fanout and hooks.max_in_flight must be greater than 0"
+                    .into(),
+            ));
+        }
+        if hooks.fuel.is_some() && !sandbox.fuel {
+            return Err(ConfigError::Invalid(
+                "hooks.fuel needs fuel metering: set sandbox.fuel = true as well".into(),
+            ));
+        }
+        for (name, settings) in &self.extensions {
+            for point in settings.hooks.keys() {
+                if crate::hooks::HookPoint::parse(point).is_none() {
+                    let known: Vec<&str> = crate::hooks::HookPoint::ALL
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect();
+                    return Err(ConfigError::Invalid(format!(
+                        "extensions.{name}.hooks.{point}: unknown hook point; use one of {}",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The settings for an extension (defaults when the config says nothing).
+    pub fn extension_settings(&self, plugin: &str) -> ExtensionSettings {
+        self.extensions.get(plugin).cloned().unwrap_or_default()
     }
 
     /// The grant for a plugin, or the empty grant (deny everything).

@@ -52,14 +52,23 @@ fn is_compatible(version: &str) -> bool {
     }
 }
 
-/// Verifies the component exports the tool interface of a supported contract
-/// version and imports nothing from another version of it.
+/// Which world of the contract a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// Exports `tool`: provides tools to the model.
+    Tool,
+    /// Exports `extension`: hooks into the agent loop.
+    Extension,
+}
+
+/// Verifies the component exports the tool or the extension interface of a
+/// supported contract version (not both), and imports nothing from another
+/// version of it.
 pub fn check_world(
     engine: &Engine,
     component: &Component,
     path: &Path,
-    interface: &str,
-) -> Result<(), LoadError> {
+) -> Result<PluginKind, LoadError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
@@ -87,18 +96,24 @@ pub fn check_world(
             return Err(unsupported(version));
         }
     }
-    let wanted = format!("{CONTRACT_PACKAGE}/{interface}");
-    let exports_it = exports
-        .iter()
-        .any(|name| name.split('@').next() == Some(wanted.as_str()));
-    if !exports_it {
-        return Err(LoadError::WrongWorld {
+    let exports_interface = |interface: &str| {
+        let wanted = format!("{CONTRACT_PACKAGE}/{interface}");
+        exports
+            .iter()
+            .any(|name| name.split('@').next() == Some(wanted.as_str()))
+    };
+    match (exports_interface("tool"), exports_interface("extension")) {
+        (true, false) => Ok(PluginKind::Tool),
+        (false, true) => Ok(PluginKind::Extension),
+        (both, _) => Err(LoadError::WrongWorld {
             path: path.to_owned(),
             exports: exports.join(", "),
-            expected: format!("{wanted}@{CONTRACT_VERSION}"),
-        });
+            expected: format!(
+                "{}either {CONTRACT_PACKAGE}/tool@{CONTRACT_VERSION} (world tool-plugin) or {CONTRACT_PACKAGE}/extension@{CONTRACT_VERSION} (world extension-plugin)",
+                if both { "only one of them: " } else { "" }
+            ),
+        }),
     }
-    Ok(())
 }
 
 #[cfg(test)]

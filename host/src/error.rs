@@ -89,7 +89,7 @@ pub enum LoadError {
         supported: String,
     },
     #[error(
-        "{path} is a component for another world: it exports [{exports}] but a tool plugin must export {expected}"
+        "{path} is a component for another world: it exports [{exports}] but a plugin must export {expected}"
     )]
     WrongWorld {
         path: PathBuf,
@@ -143,6 +143,20 @@ pub enum FailureKind {
     Instantiate { message: String },
     #[error("was cancelled")]
     Cancelled,
+    #[error("gave an answer the host cannot use: {message}")]
+    BadAnswer { message: String },
+}
+
+/// Why an extension hook produced no usable outcome. The event goes on as
+/// if the hook had answered `continue`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("extension '{extension}' at {point} {kind}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+pub struct HookError {
+    pub extension: String,
+    pub point: crate::hooks::HookPoint,
+    pub kind: FailureKind,
+    /// The last line the extension wrote to stderr, often a panic message.
+    pub detail: Option<String>,
 }
 
 /// Why a tool call did not produce output.

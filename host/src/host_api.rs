@@ -38,8 +38,16 @@ pub struct HostContext {
     /// This plugin's state in the current session, when there is one.
     session: Option<Arc<SessionState>>,
     progress: Option<ProgressSink>,
-    started: Instant,
+    /// The plugin's configuration as JSON object text.
+    config: Arc<str>,
     log_lines: u32,
+}
+
+/// The origin of `monotonic-now`: shared by every call in the process, so
+/// readings from different calls can be compared.
+fn clock_origin() -> Instant {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
 }
 
 impl HostContext {
@@ -50,7 +58,7 @@ impl HostContext {
             kv,
             session: None,
             progress,
-            started: Instant::now(),
+            config: Arc::from("{}"),
             log_lines: 0,
         }
     }
@@ -60,6 +68,12 @@ impl HostContext {
     /// Gives the call access to the plugin's state in its session.
     pub fn with_session(mut self, state: Option<Arc<SessionState>>) -> Self {
         self.session = state;
+        self
+    }
+
+    /// Gives the call its plugin's configuration (JSON object text).
+    pub fn with_config(mut self, config: Arc<str>) -> Self {
+        self.config = config;
         self
     }
 }
@@ -167,6 +181,10 @@ impl HostImports for CallState {
     }
 
     fn monotonic_now(&mut self) -> u64 {
-        u64::try_from(self.host.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(clock_origin().elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn config(&mut self) -> String {
+        self.host.config.to_string()
     }
 }

@@ -15,7 +15,7 @@ use crate::store::PluginKv;
 
 /// Extra time the outer timer allows beyond the guest deadline, so the epoch
 /// check (which reports the precise cause) normally fires first.
-const TIMER_GRACE: Duration = Duration::from_millis(50);
+pub(crate) const TIMER_GRACE: Duration = Duration::from_millis(50);
 
 /// Per-call inputs beyond the tool and its arguments.
 pub struct Invocation<'a> {
@@ -44,7 +44,8 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
         detail,
     };
     let host = HostContext::new(plugin.name(), call.tool, call.kv, call.progress)
-        .with_session(call.session_state);
+        .with_session(call.session_state)
+        .with_config(plugin.config.clone());
     let (mut store, probe) =
         sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|message| {
             CallError::Host {
@@ -135,7 +136,7 @@ enum Stage {
     Run(wasmtime::Error),
 }
 
-fn classify(
+pub(crate) fn classify(
     err: &wasmtime::Error,
     probe: &CallProbe,
     memory_bytes: u64,
@@ -166,7 +167,7 @@ fn classify(
 }
 
 /// Sends what the guest printed to the log and returns its stderr.
-fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String {
+pub(crate) fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String {
     let (stdout, stdout_dropped) = probe.stdout.take();
     let (stderr, stderr_dropped) = probe.stderr.take();
     for (stream, text, dropped) in [
@@ -184,7 +185,7 @@ fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String {
 }
 
 /// The panic message from a Rust guest's stderr, or its last line.
-fn panic_message(stderr: &str) -> Option<String> {
+pub(crate) fn panic_message(stderr: &str) -> Option<String> {
     let lines: Vec<&str> = stderr
         .lines()
         .map(str::trim)

@@ -1,4 +1,4 @@
-//! agent-host: load WebAssembly tool plugins, run each call in a sandbox, and persist their state.
+//! agent-host: load WebAssembly tool and extension plugins, run each call in a sandbox, and persist their state.
 //!
 //! The entry point is [`Runtime`]: it owns the wasmtime engine, the plugin
 //! registry and the store. Everything a caller sees is plain Rust types from
@@ -13,6 +13,7 @@ pub mod config;
 mod contract;
 mod engine;
 pub mod error;
+pub mod hooks;
 mod host_api;
 mod invoke;
 mod loader;
@@ -30,7 +31,8 @@ pub mod store;
 pub mod watcher;
 
 pub use config::HostConfig;
-pub use error::{CallError, ConfigError, FailureKind, HostError, LoadError, StoreError};
+pub use contract::PluginKind;
+pub use error::{CallError, ConfigError, FailureKind, HookError, HostError, LoadError, StoreError};
 pub use loader::{CompileObserver, LoadMode};
 pub use runtime::{CallOptions, PluginEvent, Runtime};
 pub use spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use crate::bindings::{self, ToolPluginPre};
+use crate::bindings::{self, ExtensionPluginPre, ToolPluginPre};
 use crate::cache::{CacheLevel, ComponentCache};
 use crate::capabilities::{self, Capabilities};
 use crate::config::HostConfig;
-use crate::contract;
+use crate::contract::{self, PluginKind};
 use crate::error::LoadError;
+use crate::hooks::ExtensionSpec;
 use crate::host_api::HostContext;
 use crate::manifest::{self, Manifest};
 use crate::sandbox::{self, CallState};
@@ -42,7 +43,15 @@ pub struct LoadedPlugin {
     /// Total load time: read, verify, and (when eager) compile or fetch,
     /// link, describe.
     pub load_time: Duration,
+    /// Which world the component implements.
+    pub kind: PluginKind,
+    /// The tools of a tool plugin (empty for an extension).
     pub tools: Vec<LoadedTool>,
+    /// What an extension subscribes to (`None` for a tool plugin).
+    pub extension: Option<ExtensionSpec>,
+    /// The plugin's configuration as JSON object text, for its `config`
+    /// import: the host configuration's, else the manifest's.
+    pub config: Arc<str>,
     prepared: tokio::sync::OnceCell<Prepared>,
 }
 
@@ -104,11 +113,40 @@ pub enum LoadMode {
     Lazy,
 }
 
+/// A pre-instantiated component, typed by the world it implements.
+pub(crate) enum Bound {
+    Tool(ToolPluginPre<CallState>),
+    Extension(ExtensionPluginPre<CallState>),
+}
+
 /// A component ready to instantiate, and where it came from.
 pub(crate) struct Prepared {
-    pub pre: ToolPluginPre<CallState>,
+    pub bound: Bound,
     pub level: CacheLevel,
     pub compile_time: Duration,
+}
+
+impl Prepared {
+    pub fn component(&self) -> &wasmtime::component::Component {
+        match &self.bound {
+            Bound::Tool(pre) => pre.instance_pre().component(),
+            Bound::Extension(pre) => pre.instance_pre().component(),
+        }
+    }
+
+    fn kind(&self) -> PluginKind {
+        match self.bound {
+            Bound::Tool(_) => PluginKind::Tool,
+            Bound::Extension(_) => PluginKind::Extension,
+        }
+    }
+}
+
+/// What a plugin version says about itself; a pure function of its bytes,
+/// so it is stored by content hash.
+enum Description {
+    Tools(Vec<ToolSpec>),
+    Extension(ExtensionSpec),
 }
 
 impl LoadedPlugin {
@@ -138,6 +176,29 @@ impl LoadedPlugin {
 /// contract it was checked against.
 fn spec_key(content_hash: &str) -> String {
     format!("{content_hash}@{}", crate::CONTRACT_VERSION)
+}
+
+/// The key an extension's declaration is stored under.
+fn extension_key(content_hash: &str) -> String {
+    format!("ext:{}", spec_key(content_hash))
+}
+
+fn known_description(store: &Store, content_hash: &str) -> Option<Description> {
+    if let Some(specs) = store.tool_specs(&spec_key(content_hash)) {
+        return Some(Description::Tools(specs));
+    }
+    store
+        .extension_spec(&extension_key(content_hash))
+        .map(Description::Extension)
+}
+
+/// The configuration a plugin sees through its `config` import.
+fn plugin_config(config: &HostConfig, manifest: &Manifest) -> Arc<str> {
+    let settings = config.extensions.get(&manifest.plugin.name);
+    let table = settings
+        .and_then(|s| s.config.as_ref())
+        .unwrap_or(&manifest.config);
+    Arc::from(serde_json::Value::Object(table.clone()).to_string())
 }
 
 /// Gets the compiled component (cache or compiler), checks its world, and
@@ -196,7 +257,7 @@ async fn prepare_component(
     .map_err(compile_error)?;
     tracing::debug!(plugin = %name, level = ?compiled.level, ms = compiled.compile_time.as_secs_f64() * 1e3, "component ready");
 
-    contract::check_world(cx.engine, &compiled.component, wasm_path, "tool")?;
+    let kind = contract::check_world(cx.engine, &compiled.component, wasm_path)?;
     let link_error = |err: wasmtime::Error| LoadError::Link {
         plugin: name.to_owned(),
         message: format!("{err:#}"),
@@ -205,9 +266,14 @@ async fn prepare_component(
         .linker
         .instantiate_pre(&compiled.component)
         .map_err(link_error)?;
-    let pre = ToolPluginPre::new(instance_pre).map_err(link_error)?;
+    let bound = match kind {
+        PluginKind::Tool => Bound::Tool(ToolPluginPre::new(instance_pre).map_err(link_error)?),
+        PluginKind::Extension => {
+            Bound::Extension(ExtensionPluginPre::new(instance_pre).map_err(link_error)?)
+        }
+    };
     Ok(Prepared {
-        pre,
+        bound,
         level: compiled.level,
         compile_time: compiled.compile_time,
     })
@@ -245,29 +311,51 @@ pub async fn load(
     let content_hash = crate::cache::content_hash(&bytes);
     let size = bytes.len() as u64;
 
-    // Specs are a pure function of the component, so a version described
-    // once is never instantiated just to be listed again.
-    let known_specs = cx.store.tool_specs(&spec_key(&content_hash));
+    // Descriptions are a pure function of the component, so a version
+    // described once is never instantiated just to be listed again.
+    let config = plugin_config(cx.config, &manifest);
+    let known = known_description(cx.store, &content_hash);
     let prepared = tokio::sync::OnceCell::new();
-    let specs = match known_specs {
-        Some(specs) if mode == LoadMode::Lazy => specs,
+    let description = match known {
+        Some(description) if mode == LoadMode::Lazy => description,
         known => {
             let ready = prepare_component(cx, wasm_path, &name, Some(bytes), &content_hash).await?;
-            let specs = match known {
-                Some(specs) => specs,
-                None => {
-                    let specs = describe(cx, &ready.pre, &capabilities, &name).await?;
-                    if let Err(err) = cx.store.put_tool_specs(&spec_key(&content_hash), &specs) {
-                        tracing::warn!(plugin = %name, "cannot persist tool specs: {err}");
+            let description = match known {
+                Some(description)
+                    if matches!(
+                        (&description, ready.kind()),
+                        (Description::Tools(_), PluginKind::Tool)
+                            | (Description::Extension(_), PluginKind::Extension)
+                    ) =>
+                {
+                    description
+                }
+                _ => {
+                    let host = HostContext::new(&name, "describe", cx.store.plugin_kv(&name), None)
+                        .with_config(config.clone());
+                    let description = describe(cx, &ready, &capabilities, host).await?;
+                    let stored = match &description {
+                        Description::Tools(specs) => {
+                            cx.store.put_tool_specs(&spec_key(&content_hash), specs)
+                        }
+                        Description::Extension(spec) => cx
+                            .store
+                            .put_extension_spec(&extension_key(&content_hash), spec),
+                    };
+                    if let Err(err) = stored {
+                        tracing::warn!(plugin = %name, "cannot persist the plugin's description: {err}");
                     }
-                    specs
+                    description
                 }
             };
             let _ = prepared.set(ready);
-            specs
+            description
         }
     };
-    let tools = validate_specs(&name, specs)?;
+    let (kind, tools, extension) = match description {
+        Description::Tools(specs) => (PluginKind::Tool, validate_specs(&name, specs)?, None),
+        Description::Extension(spec) => (PluginKind::Extension, Vec::new(), Some(spec)),
+    };
     Ok(Arc::new(LoadedPlugin {
         manifest,
         wasm_path: wasm_path.to_owned(),
@@ -276,31 +364,57 @@ pub async fn load(
         content_hash,
         size,
         load_time: started.elapsed(),
+        kind,
         tools,
+        extension,
+        config,
         prepared,
     }))
 }
 
+/// Asks a freshly prepared plugin what it provides: its tools, or what an
+/// extension subscribes to.
 async fn describe(
     cx: &LoadContext<'_>,
-    pre: &ToolPluginPre<CallState>,
+    ready: &Prepared,
     capabilities: &Capabilities,
-    name: &str,
-) -> Result<Vec<ToolSpec>, LoadError> {
+    host: HostContext,
+) -> Result<Description, LoadError> {
+    let name = host.plugin.clone();
     let describe_error = |message: String| LoadError::Describe {
-        plugin: name.to_owned(),
+        plugin: name.clone(),
         message,
     };
     let mut caps = capabilities.clone();
     caps.limits.timeout = caps.limits.timeout.min(DESCRIBE_TIMEOUT);
-    let host = HostContext::new(name, "describe", cx.store.plugin_kv(name), None);
     let (mut store, probe) = sandbox::new_store(cx.engine, &caps, host).map_err(describe_error)?;
     let run = async {
-        let instance = pre.instantiate_async(&mut store).await?;
-        instance.agent_plugin_tool().call_describe(&mut store).await
+        match &ready.bound {
+            Bound::Tool(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let specs = instance
+                    .agent_plugin_tool()
+                    .call_describe(&mut store)
+                    .await?;
+                Ok::<_, wasmtime::Error>(Err(specs))
+            }
+            Bound::Extension(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let info = instance
+                    .agent_plugin_extension()
+                    .call_describe_extension(&mut store)
+                    .await?;
+                Ok(Ok(info))
+            }
+        }
     };
     let specs = match tokio::time::timeout(caps.limits.timeout, run).await {
-        Ok(Ok(specs)) => specs,
+        Ok(Ok(Ok(info))) => {
+            return Ok(Description::Extension(bindings::extension_spec_from_wit(
+                info,
+            )));
+        }
+        Ok(Ok(Err(specs))) => specs,
         Ok(Err(err)) => {
             let (stderr, _) = probe.stderr.take();
             return Err(describe_error(format!("{err:#} {}", stderr.trim())));
@@ -316,12 +430,13 @@ async fn describe(
         .into_iter()
         .map(|spec| {
             bindings::spec_from_wit(spec).map_err(|bad| LoadError::BadSpec {
-                plugin: name.to_owned(),
+                plugin: name.clone(),
                 tool: bad.tool,
                 reason: bad.reason,
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Description::Tools)
 }
 
 fn validate_specs(plugin: &str, specs: Vec<ToolSpec>) -> Result<Vec<LoadedTool>, LoadError> {

@@ -73,6 +73,10 @@ pub struct Manifest {
     pub capabilities: CapabilityRequest,
     #[serde(default)]
     pub limits: LimitRequest,
+    /// Settings for the plugin itself, handed to it as JSON by the host's
+    /// `config` import. The host configuration can replace them.
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The manifest path that belongs to a `.wasm` file: same stem, `.toml`.

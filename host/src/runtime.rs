@@ -13,10 +13,11 @@ use crate::bindings::ToolPlugin;
 use crate::cache::{CacheStatsSnapshot, ComponentCache};
 use crate::config::HostConfig;
 use crate::engine;
-use crate::error::{CallError, HostError, LoadError};
+use crate::error::{CallError, FailureKind, HookError, HostError, LoadError};
+use crate::hooks::{ActiveHook, ExtensionSet, HookOutcome, HookStats, HookStatsRow};
 use crate::host_api::ProgressSink;
 use crate::invoke::{self, Invocation};
-use crate::loader::{self, CompileObserver, LoadContext, LoadMode, LoadedPlugin};
+use crate::loader::{self, Bound, CompileObserver, LoadContext, LoadMode, LoadedPlugin};
 use crate::registry::{LoadProblem, Registry};
 use crate::sandbox::CallState;
 use crate::spec::{ToolOutput, ToolSpec};
@@ -62,6 +63,10 @@ struct Inner {
     /// Counters already added to the persisted totals.
     persisted: std::sync::Mutex<CacheStatsSnapshot>,
     registry: RwLock<Registry>,
+    /// The active hooks of the registered extensions, rebuilt whenever the
+    /// registry changes.
+    extensions: RwLock<Arc<ExtensionSet>>,
+    hook_stats: HookStats,
     next_call: AtomicU64,
     events: tokio::sync::broadcast::Sender<PluginEvent>,
 }
@@ -118,6 +123,8 @@ impl Runtime {
                 observer: RwLock::new(None),
                 persisted: std::sync::Mutex::new(CacheStatsSnapshot::default()),
                 registry: RwLock::new(Registry::default()),
+                extensions: RwLock::new(Arc::new(ExtensionSet::default())),
+                hook_stats: HookStats::default(),
                 next_call: AtomicU64::new(1),
                 events,
             }),
@@ -205,7 +212,7 @@ impl Runtime {
         plugin: &LoadedPlugin,
     ) -> Result<wasmtime::component::Component, LoadError> {
         let prepared = plugin.prepare(&self.load_context()).await?;
-        Ok(prepared.pre.instance_pre().component().clone())
+        Ok(prepared.component().clone())
     }
 
     /// How many times per-session plugin state was read from the store
@@ -279,6 +286,7 @@ impl Runtime {
                 registry.remove_by_path(&wasm)
             };
             let plugin = removed?;
+            self.refresh_extensions();
             tracing::info!(%plugin, "plugin removed");
             PluginEvent::Removed { plugin, path: wasm }
         };
@@ -392,7 +400,13 @@ impl Runtime {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         match registry.insert(plugin.clone()) {
-            Ok(()) => Ok(name),
+            Ok(()) => {
+                if plugin.extension.is_some() || self.extension_set_has(&name) {
+                    drop(registry);
+                    self.refresh_extensions();
+                }
+                Ok(name)
+            }
             Err(err) => {
                 registry.record_problem(LoadProblem {
                     path: plugin.wasm_path.clone(),
@@ -528,6 +542,12 @@ impl Runtime {
                     },
                     detail: None,
                 })?;
+        let Bound::Tool(pre) = &prepared.bound else {
+            return Err(CallError::Host {
+                tool: name.to_owned(),
+                message: format!("plugin '{}' is an extension, not a tool", plugin.name()),
+            });
+        };
         let call_id = options.call_id.unwrap_or_else(|| {
             format!(
                 "call-{}",
@@ -541,7 +561,7 @@ impl Runtime {
         invoke::invoke(Invocation {
             engine: &self.inner.engine,
             plugin: &plugin,
-            pre: &prepared.pre,
+            pre,
             tool: name,
             args_json: args.to_string(),
             call_id,
@@ -549,6 +569,106 @@ impl Runtime {
             kv: self.inner.store.plugin_kv(plugin.name()),
             progress: options.progress,
             cancel: options.cancel,
+            session_state,
+        })
+        .await
+    }
+}
+
+impl Runtime {
+    /// The active hooks of the registered extensions (a snapshot).
+    pub fn extension_set(&self) -> Arc<ExtensionSet> {
+        self.inner
+            .extensions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn extension_set_has(&self, plugin: &str) -> bool {
+        let set = self.extension_set();
+        crate::hooks::HookPoint::ALL
+            .iter()
+            .any(|point| set.hooks(*point).iter().any(|h| h.extension() == plugin))
+    }
+
+    /// Rebuilds the hook table from the registry (after a load, reload or
+    /// removal).
+    fn refresh_extensions(&self) {
+        let set = {
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            ExtensionSet::build(registry.plugins(), &self.inner.config)
+        };
+        *self
+            .inner
+            .extensions
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+    }
+
+    /// Counters of this process's hook calls.
+    pub fn hook_stats(&self) -> &HookStats {
+        &self.inner.hook_stats
+    }
+
+    /// Hook counters summed over every run that saved them.
+    pub fn hook_totals(&self) -> Vec<HookStatsRow> {
+        self.inner.store.hook_totals()
+    }
+
+    /// Adds the hook counters gained since the last call to the persisted
+    /// totals.
+    pub fn persist_hook_stats(&self) {
+        let delta = self.inner.hook_stats.take_unpersisted();
+        if delta.is_empty() {
+            return;
+        }
+        let totals = crate::hooks::merge_rows(self.inner.store.hook_totals(), &delta);
+        if let Err(err) = self.inner.store.put_hook_totals(&totals) {
+            tracing::warn!("cannot save hook statistics: {err}");
+        }
+    }
+
+    /// Runs one hook call of an extension in a fresh sandbox under the hook
+    /// budget.
+    pub async fn run_hook(
+        &self,
+        hook: &ActiveHook,
+        session_id: Option<String>,
+        turn: u32,
+        payload: String,
+    ) -> Result<HookOutcome, HookError> {
+        let plugin = &hook.plugin;
+        let failed = |message: String| HookError {
+            extension: plugin.name().to_owned(),
+            point: hook.point,
+            kind: FailureKind::Instantiate { message },
+            detail: None,
+        };
+        let prepared = plugin
+            .prepare(&self.load_context())
+            .await
+            .map_err(|err| failed(err.to_string()))?;
+        let Bound::Extension(pre) = &prepared.bound else {
+            return Err(failed("the plugin is not an extension".to_owned()));
+        };
+        let session_state = session_id
+            .as_deref()
+            .map(|session| self.inner.session_states.state(plugin.name(), session));
+        crate::hooks::call_hook(crate::hooks::HookCall {
+            engine: &self.inner.engine,
+            plugin,
+            pre,
+            caps: &hook.caps,
+            point: hook.point,
+            session_id,
+            turn,
+            payload,
+            kv: self.inner.store.plugin_kv(plugin.name()),
             session_state,
         })
         .await

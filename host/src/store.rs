@@ -19,6 +19,7 @@ const ARTIFACT_TREE: &str = "artifacts";
 const SPEC_TREE: &str = "tool-specs";
 const META_TREE: &str = "meta";
 const CACHE_TOTALS_KEY: &str = "cache-totals";
+const HOOK_TOTALS_KEY: &str = "hook-totals";
 const SESSION_TREE: &str = "sessions";
 const SESSION_KV_TREE: &str = "session-kv";
 const SCHEMA_KEY: &str = "schema-version";
@@ -151,6 +152,22 @@ impl Store {
         Ok(())
     }
 
+    /// What an extension version declared, by its content hash.
+    pub fn extension_spec(&self, key: &str) -> Option<crate::hooks::ExtensionSpec> {
+        let bytes = self.specs.get(key).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn put_extension_spec(
+        &self,
+        key: &str,
+        spec: &crate::hooks::ExtensionSpec,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(spec).unwrap_or_default();
+        self.specs.insert(key, bytes)?;
+        Ok(())
+    }
+
     /// Forgets every cached artifact record and tool spec.
     pub fn clear_cache_records(&self) -> Result<(), StoreError> {
         self.artifacts.clear()?;
@@ -175,6 +192,22 @@ impl Store {
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(totals).unwrap_or_default();
         self.meta.insert(CACHE_TOTALS_KEY, bytes)?;
+        Ok(())
+    }
+
+    /// Hook counters summed over every run.
+    pub fn hook_totals(&self) -> Vec<crate::hooks::HookStatsRow> {
+        self.meta
+            .get(HOOK_TOTALS_KEY)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn put_hook_totals(&self, totals: &[crate::hooks::HookStatsRow]) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(totals).unwrap_or_default();
+        self.meta.insert(HOOK_TOTALS_KEY, bytes)?;
         Ok(())
     }
 

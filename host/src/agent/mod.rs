@@ -8,6 +8,7 @@
 //! provider failure ends the turn with [`Outcome::Failed`].
 
 pub mod compress;
+mod hooked;
 mod tools;
 
 use std::time::Instant;
@@ -16,6 +17,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use serde_json::json;
+
+use crate::hooks::{Blocked, HookPoint, Hooks};
 use crate::provider::{
     ChatRequest, FinishReason, Message, ProviderEvent, SharedProvider, ToolCall, ToolDef, Usage,
 };
@@ -94,6 +98,25 @@ pub enum AgentEvent {
         text: String,
         turns: usize,
     },
+    /// An extension stopped something: a tool call (the model is told),
+    /// or the whole run.
+    HookBlocked {
+        extension: String,
+        point: HookPoint,
+        reason: String,
+    },
+    /// An extension added a message to the conversation.
+    HookInjected {
+        extension: String,
+        point: HookPoint,
+        text: String,
+    },
+    /// A hook kept failing and is switched off for the rest of the session.
+    HookDisabled {
+        extension: String,
+        point: HookPoint,
+        reason: String,
+    },
     TurnLimitReached {
         max_turns: usize,
     },
@@ -106,10 +129,30 @@ pub enum AgentEvent {
 /// How a user message ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Finished { text: String },
+    Finished {
+        text: String,
+    },
     TurnLimit,
     Cancelled,
     Failed(String),
+    /// An extension stopped the run.
+    Blocked {
+        extension: String,
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Short name for records and `session-end` payloads.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Finished { .. } => "finished",
+            Outcome::TurnLimit => "turn_limit",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Failed(_) => "failed",
+            Outcome::Blocked { .. } => "blocked",
+        }
+    }
 }
 
 /// Marker text recorded in history for a turn that was cancelled.
@@ -123,6 +166,8 @@ pub struct Agent {
     config: AgentConfig,
     /// Passed to tool calls so plugins can keep per-session state.
     session_id: Option<String>,
+    /// This session's extension hooks.
+    hooks: Hooks,
 }
 
 impl std::fmt::Debug for Agent {
@@ -136,18 +181,56 @@ impl std::fmt::Debug for Agent {
 
 impl Agent {
     pub fn new(runtime: Runtime, provider: SharedProvider, config: AgentConfig) -> Self {
+        let hooks = Hooks::new(runtime.clone(), None);
         Self {
             runtime,
             provider,
             config,
             session_id: None,
+            hooks,
         }
     }
 
     /// The same agent, with tool calls attributed to a stored session.
     pub fn with_session(mut self, session_id: impl Into<String>) -> Self {
-        self.session_id = Some(session_id.into());
+        let session_id = session_id.into();
+        self.hooks = Hooks::new(self.runtime.clone(), Some(session_id.clone()));
+        self.session_id = Some(session_id);
         self
+    }
+
+    /// The same agent with these hooks (for example, hooks on a manual
+    /// clock in tests).
+    pub fn with_hooks(mut self, hooks: Hooks) -> Self {
+        self.session_id = hooks.session_id().map(str::to_owned);
+        self.hooks = hooks;
+        self
+    }
+
+    /// This session's extension hooks.
+    pub fn hooks(&self) -> &Hooks {
+        &self.hooks
+    }
+
+    /// Ends the session for the extensions: delivers `session-end`, waits
+    /// for async hook calls in flight, and saves the hook counters.
+    pub async fn end_session(&self, outcome: &Outcome, turns: u32) {
+        if self.hooks.session_started() {
+            let mut dispatched = self
+                .hooks
+                .dispatch(HookPoint::SessionEnd, || {
+                    json!({
+                        "session_id": self.session_id,
+                        "outcome": outcome.label(),
+                        "turns": turns,
+                    })
+                })
+                .await;
+            let (events, _) = mpsc::unbounded_channel();
+            hooked::settle(&self.hooks, HookPoint::SessionEnd, &mut dispatched, &events).await;
+        }
+        self.hooks.drain().await;
+        self.runtime.persist_hook_stats();
     }
 
     pub fn provider(&self) -> &SharedProvider {
@@ -189,6 +272,19 @@ impl Agent {
         let emit = |event: AgentEvent| {
             let _ = events.send(event);
         };
+        let hooks = &self.hooks;
+        if hooks.start_session() {
+            let mut dispatched = hooks
+                .dispatch(HookPoint::SessionStart, || {
+                    json!({
+                        "session_id": self.session_id,
+                        "provider": self.provider.name(),
+                        "model": self.provider.model(),
+                    })
+                })
+                .await;
+            hooked::settle(hooks, HookPoint::SessionStart, &mut dispatched, events).await;
+        }
         // Compress only what earlier runs produced: those messages are
         // already in the caller's store, so nothing summarised is lost.
         self.compress_if_needed(history, cancel, &emit).await;
@@ -200,15 +296,27 @@ impl Agent {
                     history.push(Message::user(text));
                 }
             }
+            let session_turn = hooks.begin_turn();
             emit(AgentEvent::TurnStarted { turn });
-            let request = ChatRequest {
+            let mut dispatched = hooks
+                .dispatch(HookPoint::TurnStart, || json!({ "turn": session_turn }))
+                .await;
+            hooked::settle(hooks, HookPoint::TurnStart, &mut dispatched, events).await;
+            if let Some(blocked) = dispatched.blocked {
+                return stop_blocked(history, blocked, &emit);
+            }
+            hooked::deliver_injections(hooks, history, events);
+            let mut request = ChatRequest {
                 model: self.provider.model().to_owned(),
                 system: self.config.system_prompt.clone(),
                 messages: history.clone(),
                 tools: self.tool_defs(),
                 max_tokens: self.config.max_tokens,
             };
-            let reply = match self.model_call(request, cancel, &emit).await {
+            if let Some(blocked) = self.before_llm_call(&mut request, events).await {
+                return stop_blocked(history, blocked, &emit);
+            }
+            let mut reply = match self.model_call(request, cancel, &emit).await {
                 Ok(reply) => reply,
                 Err(ModelStop::Cancelled { partial_text }) => {
                     history.push(Message::assistant(
@@ -219,17 +327,42 @@ impl Agent {
                     return Outcome::Cancelled;
                 }
                 Err(ModelStop::Failed(message)) => {
+                    hooked::report_error(
+                        hooks,
+                        "model",
+                        Some(self.provider.name()),
+                        &message,
+                        events,
+                    )
+                    .await;
                     emit(AgentEvent::Failed {
                         message: message.clone(),
                     });
                     return Outcome::Failed(message);
                 }
             };
+            if let Some(mut streamed) = reply.stream_hooks.take() {
+                hooked::settle(hooks, HookPoint::StreamChunk, &mut streamed, events).await;
+                if let Some(blocked) = streamed.blocked {
+                    history.push(Message::assistant(reply.text.clone(), Vec::new()));
+                    return stop_blocked(history, blocked, &emit);
+                }
+            }
+            if let Some(blocked) = self.after_llm_response(&mut reply, events).await {
+                history.push(Message::assistant(reply.text.clone(), Vec::new()));
+                return stop_blocked(history, blocked, &emit);
+            }
             history.push(Message::assistant(
                 reply.text.clone(),
                 reply.tool_calls.clone(),
             ));
             if reply.tool_calls.is_empty() {
+                self.turn_end(session_turn, 0, true, events).await;
+                // An extension that injects after the final answer gets
+                // the model to answer again (within the turn limit).
+                if hooks.has_injections() {
+                    continue;
+                }
                 emit(AgentEvent::Finished {
                     text: reply.text.clone(),
                     turns: turn,
@@ -238,6 +371,7 @@ impl Agent {
             }
             let results = tools::run_calls(
                 &self.runtime,
+                hooks,
                 &reply.tool_calls,
                 self.config.max_parallel_tools,
                 self.session_id.as_deref(),
@@ -246,6 +380,8 @@ impl Agent {
             )
             .await;
             history.extend(results);
+            self.turn_end(session_turn, reply.tool_calls.len(), false, events)
+                .await;
             if cancel.is_cancelled() {
                 emit(AgentEvent::Cancelled);
                 return Outcome::Cancelled;
@@ -255,6 +391,97 @@ impl Agent {
             max_turns: self.config.max_turns,
         });
         Outcome::TurnLimit
+    }
+
+    /// Lets extensions edit the request (system prompt and messages as the
+    /// model sees them; the stored history is not changed) or stop the run.
+    async fn before_llm_call(
+        &self,
+        request: &mut ChatRequest,
+        events: &mpsc::UnboundedSender<AgentEvent>,
+    ) -> Option<Blocked> {
+        let hooks = &self.hooks;
+        if !hooks.is_subscribed(HookPoint::BeforeLlmCall) {
+            return None;
+        }
+        let mut dispatched = hooks
+            .dispatch(HookPoint::BeforeLlmCall, || {
+                let tools: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
+                json!({
+                    "system": request.system,
+                    "messages": request.messages,
+                    "tools": tools,
+                })
+            })
+            .await;
+        hooked::settle(hooks, HookPoint::BeforeLlmCall, &mut dispatched, events).await;
+        if let Some(patched) = dispatched.patched.take() {
+            if let Some(system) = patched.get("system") {
+                request.system = system.as_str().map(str::to_owned);
+            }
+            if let Some(messages) = patched.get("messages") {
+                match serde_json::from_value::<Vec<Message>>(messages.clone()) {
+                    Ok(messages) => request.messages = messages,
+                    Err(err) => tracing::warn!(
+                        "an extension's patched messages were ignored: they are not messages ({err})"
+                    ),
+                }
+            }
+        }
+        dispatched.blocked
+    }
+
+    /// Lets extensions rewrite the model's reply before it enters the
+    /// history, or stop the run.
+    async fn after_llm_response(
+        &self,
+        reply: &mut ModelReply,
+        events: &mpsc::UnboundedSender<AgentEvent>,
+    ) -> Option<Blocked> {
+        let hooks = &self.hooks;
+        if !hooks.is_subscribed(HookPoint::AfterLlmResponse) {
+            return None;
+        }
+        let mut dispatched = hooks
+            .dispatch(HookPoint::AfterLlmResponse, || {
+                json!({
+                    "text": reply.text,
+                    "tool_calls": hooked::tool_calls_json(&reply.tool_calls),
+                })
+            })
+            .await;
+        hooked::settle(hooks, HookPoint::AfterLlmResponse, &mut dispatched, events).await;
+        if let Some(patched) = dispatched.patched.take() {
+            if let Some(text) = patched.get("text").and_then(|t| t.as_str()) {
+                reply.text = text.to_owned();
+            }
+            if let Some(calls) = patched.get("tool_calls") {
+                match serde_json::from_value::<Vec<ToolCall>>(calls.clone()) {
+                    Ok(calls) => reply.tool_calls = calls,
+                    Err(err) => tracing::warn!(
+                        "an extension's patched tool calls were ignored: they are not tool calls ({err})"
+                    ),
+                }
+            }
+        }
+        dispatched.blocked
+    }
+
+    async fn turn_end(
+        &self,
+        turn: u32,
+        tool_calls: usize,
+        finished: bool,
+        events: &mpsc::UnboundedSender<AgentEvent>,
+    ) {
+        let mut dispatched = self
+            .hooks
+            .dispatch(
+                HookPoint::TurnEnd,
+                || json!({ "turn": turn, "tool_calls": tool_calls, "finished": finished }),
+            )
+            .await;
+        hooked::settle(&self.hooks, HookPoint::TurnEnd, &mut dispatched, events).await;
     }
 
     /// Summarises older turns when the history is over budget. A failed
@@ -294,6 +521,7 @@ impl Agent {
     ) -> Result<ModelReply, ModelStop> {
         let mut receiver = self.provider.start(request, cancel.child_token());
         let mut reply = ModelReply::default();
+        let mut tap = self.hooks.stream_tap();
         loop {
             let event = tokio::select! {
                 biased;
@@ -305,12 +533,18 @@ impl Agent {
             match event {
                 Some(Ok(ProviderEvent::TextDelta { text })) => {
                     reply.text.push_str(&text);
+                    if let Some(tap) = &mut tap {
+                        tap.push(&text);
+                    }
                     emit(AgentEvent::TextDelta { text });
                 }
                 Some(Ok(ProviderEvent::ToolCall { call })) => reply.tool_calls.push(call),
                 Some(Ok(ProviderEvent::Usage { usage })) => emit(AgentEvent::Usage { usage }),
                 Some(Ok(ProviderEvent::Finish { reason })) => {
                     reply.finish = Some(reason);
+                    if let Some(tap) = tap {
+                        reply.stream_hooks = Some(tap.finish().await);
+                    }
                     return Ok(reply);
                 }
                 Some(Err(crate::provider::ProviderError::Cancelled)) => {
@@ -328,7 +562,12 @@ impl Agent {
                         self.provider.name()
                     )));
                 }
-                None => return Ok(reply),
+                None => {
+                    if let Some(tap) = tap {
+                        reply.stream_hooks = Some(tap.finish().await);
+                    }
+                    return Ok(reply);
+                }
             }
         }
     }
@@ -339,6 +578,41 @@ struct ModelReply {
     text: String,
     tool_calls: Vec<ToolCall>,
     finish: Option<FinishReason>,
+    /// What the stream-chunk hooks decided, when there are any.
+    stream_hooks: Option<crate::hooks::Dispatched>,
+}
+
+/// Ends the run because an extension blocked it; the reason is recorded in
+/// the history so the model sees it next time.
+fn stop_blocked(
+    history: &mut Vec<Message>,
+    blocked: Blocked,
+    emit: &impl Fn(AgentEvent),
+) -> Outcome {
+    let note = format!(
+        "[stopped by extension {} at {}: {}]",
+        blocked.extension, blocked.point, blocked.reason
+    );
+    match history.last_mut() {
+        Some(last)
+            if last.role == crate::provider::Role::Assistant && last.tool_calls.is_empty() =>
+        {
+            if !last.content.is_empty() {
+                last.content.push('\n');
+            }
+            last.content.push_str(&note);
+        }
+        _ => history.push(Message::assistant(note, Vec::new())),
+    }
+    emit(AgentEvent::HookBlocked {
+        extension: blocked.extension.clone(),
+        point: blocked.point,
+        reason: blocked.reason.clone(),
+    });
+    Outcome::Blocked {
+        extension: blocked.extension,
+        reason: blocked.reason,
+    }
 }
 
 enum ModelStop {

@@ -6,8 +6,11 @@ use futures_util::future::join_all;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{AgentEvent, elapsed_ms};
+use serde_json::{Value, json};
+
+use super::{AgentEvent, elapsed_ms, hooked};
 use crate::error::{CallError, FailureKind};
+use crate::hooks::{HookPoint, Hooks};
 use crate::provider::{Message, ToolCall};
 use crate::runtime::{CallOptions, Runtime};
 
@@ -16,6 +19,7 @@ use crate::runtime::{CallOptions, Runtime};
 /// the model can react; a cancelled call is answered as cancelled.
 pub async fn run_calls(
     runtime: &Runtime,
+    hooks: &Hooks,
     calls: &[ToolCall],
     max_parallel: usize,
     session_id: Option<&str>,
@@ -44,16 +48,17 @@ pub async fn run_calls(
                 name: call.name.clone(),
                 arguments: call.arguments.clone(),
             });
-            let (runtime, call, cancel, events) = (
+            let (runtime, hooks, call, cancel, events) = (
                 runtime.clone(),
+                hooks.clone(),
                 call.clone(),
                 cancel.clone(),
                 events.clone(),
             );
             let session_id = session_id.map(str::to_owned);
-            tokio::spawn(
-                async move { run_one(&runtime, &call, session_id, &cancel, &events).await },
-            )
+            tokio::spawn(async move {
+                run_one(&runtime, &hooks, &call, session_id, &cancel, &events).await
+            })
         });
         let batch: Vec<_> = batch.collect();
         for (offset, joined) in join_all(batch).await.into_iter().enumerate() {
@@ -73,37 +78,108 @@ pub async fn run_calls(
 
 fn is_parallel_safe(runtime: &Runtime, call: &ToolCall) -> bool {
     runtime
-        .tool(&call.name)
-        .is_some_and(|tool| tool.spec.hints.parallel_safe)
+        .tool_hints(&call.name)
+        .is_some_and(|hints| hints.parallel_safe)
 }
 
 async fn run_one(
     runtime: &Runtime,
+    hooks: &Hooks,
     call: &ToolCall,
     session_id: Option<String>,
     cancel: &CancellationToken,
     events: &mpsc::UnboundedSender<AgentEvent>,
 ) -> Message {
     let started = Instant::now();
-    let (ok, output) = if cancel.is_cancelled() {
+    let mut arguments = parse_arguments(&call.arguments);
+    let mut blocked = None;
+    if hooks.is_subscribed(HookPoint::BeforeToolCall) && !cancel.is_cancelled() {
+        let mut dispatched = hooks
+            .dispatch(HookPoint::BeforeToolCall, || {
+                json!({
+                    "call_id": call.id,
+                    "name": call.name,
+                    "arguments": shown_arguments(&arguments, &call.arguments),
+                })
+            })
+            .await;
+        hooked::settle(hooks, HookPoint::BeforeToolCall, &mut dispatched, events).await;
+        if let Some(patched) = dispatched.patched.take()
+            && let Some(args) = patched.get("arguments")
+        {
+            arguments = Ok(args.clone());
+        }
+        blocked = dispatched.blocked;
+    }
+    let (mut ok, mut output) = if cancel.is_cancelled() {
         (false, "cancelled before it started".to_owned())
+    } else if let Some(blocked) = blocked {
+        let _ = events.send(AgentEvent::HookBlocked {
+            extension: blocked.extension.clone(),
+            point: blocked.point,
+            reason: blocked.reason.clone(),
+        });
+        (
+            false,
+            format!(
+                "blocked by extension {}: {}",
+                blocked.extension, blocked.reason
+            ),
+        )
     } else {
-        match parse_arguments(&call.arguments) {
-            Err(problem) => (false, problem),
+        match &arguments {
+            Err(problem) => (false, problem.clone()),
             Ok(args) => {
                 let options = CallOptions {
                     call_id: Some(call.id.clone()),
                     session_id,
                     cancel: Some(cancel.clone()),
-                    ..CallOptions::default()
+                    progress: progress_to_hooks(hooks, call),
                 };
-                match runtime.call_tool(&call.name, &args, options).await {
+                match runtime.call_tool(&call.name, args, options).await {
                     Ok(output) => (true, output.to_text()),
                     Err(err) => (false, describe_error(&err)),
                 }
             }
         }
     };
+    if hooks.is_subscribed(HookPoint::AfterToolCall) {
+        let mut dispatched = hooks
+            .dispatch(HookPoint::AfterToolCall, || {
+                json!({
+                    "call_id": call.id,
+                    "name": call.name,
+                    "arguments": shown_arguments(&arguments, &call.arguments),
+                    "ok": ok,
+                    "output": output,
+                })
+            })
+            .await;
+        hooked::settle(hooks, HookPoint::AfterToolCall, &mut dispatched, events).await;
+        if let Some(patched) = dispatched.patched.take() {
+            if let Some(text) = patched.get("output").and_then(Value::as_str) {
+                output = text.to_owned();
+            }
+            if let Some(flag) = patched.get("ok").and_then(Value::as_bool) {
+                ok = flag;
+            }
+        }
+        if let Some(blocked) = dispatched.blocked {
+            let _ = events.send(AgentEvent::HookBlocked {
+                extension: blocked.extension.clone(),
+                point: blocked.point,
+                reason: blocked.reason.clone(),
+            });
+            ok = false;
+            output = format!(
+                "result withheld by extension {}: {}",
+                blocked.extension, blocked.reason
+            );
+        }
+    }
+    if !ok {
+        hooked::report_error(hooks, "tool", Some(&call.name), &output, events).await;
+    }
     let _ = events.send(AgentEvent::ToolCallFinished {
         id: call.id.clone(),
         name: call.name.clone(),
@@ -112,6 +188,37 @@ async fn run_one(
         output: output.clone(),
     });
     Message::tool_result(call.id.clone(), output, !ok)
+}
+
+/// The arguments as extensions see them: the parsed object, or the raw
+/// text when it is not valid JSON.
+fn shown_arguments(parsed: &Result<Value, String>, raw: &str) -> Value {
+    match parsed {
+        Ok(args) => args.clone(),
+        Err(_) => Value::String(raw.to_owned()),
+    }
+}
+
+/// Forwards a running tool's progress to tool-progress subscribers, without
+/// ever making the tool wait.
+fn progress_to_hooks(hooks: &Hooks, call: &ToolCall) -> Option<crate::runtime::Progress> {
+    if !hooks.is_subscribed(HookPoint::ToolProgress) {
+        return None;
+    }
+    let (hooks, call_id, name) = (hooks.clone(), call.id.clone(), call.name.clone());
+    Some(std::sync::Arc::new(
+        move |update: &crate::runtime::ProgressUpdate| {
+            hooks.notify(HookPoint::ToolProgress, || {
+                json!({
+                    "call_id": call_id,
+                    "name": name,
+                    "done": update.done,
+                    "total": update.total,
+                    "message": update.message,
+                })
+            });
+        },
+    ))
 }
 
 /// The model's argument text as a JSON value; empty means no arguments.

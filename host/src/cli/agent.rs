@@ -324,6 +324,33 @@ impl Renderer {
                     self.at_line_start = true;
                 }
             }
+            AgentEvent::HookBlocked {
+                extension,
+                point,
+                reason,
+            } => {
+                self.line(&format!(
+                    "(blocked by extension {extension} at {point}: {})",
+                    shorten(reason, 120)
+                ));
+            }
+            AgentEvent::HookInjected {
+                extension, text, ..
+            } => {
+                self.line(&format!(
+                    "(extension {extension} added: {})",
+                    shorten(text, 80)
+                ));
+            }
+            AgentEvent::HookDisabled {
+                extension,
+                point,
+                reason,
+            } => {
+                eprintln!(
+                    "warning: extension {extension} switched off at {point} for this session: {reason}"
+                );
+            }
             AgentEvent::TurnStarted { .. } | AgentEvent::Usage { .. } => {}
         }
     }

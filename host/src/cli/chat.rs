@@ -98,6 +98,8 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         None => (None, Vec::new()),
     };
     let mut renderer = Renderer::new(false);
+    let mut bound_agent: Option<Agent> = None;
+    let mut last_outcome = None;
     loop {
         let line = tokio::select! {
             line = read_line(editor.clone()) => line?,
@@ -145,8 +147,13 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         let already_stored = history.len();
         let cancel = CancellationToken::new();
         let (sender, mut receiver) = mpsc::unbounded_channel::<AgentEvent>();
+        // One agent per session, so extensions see one session start and
+        // their per-session throttles and state carry across messages.
+        let session_agent = bound_agent
+            .get_or_insert_with(|| agent.clone().with_session(session.id.clone()))
+            .clone();
         let turn = {
-            let agent = agent.clone().with_session(session.id.clone());
+            let agent = session_agent;
             let cancel = cancel.clone();
             let mut turn_history = std::mem::take(&mut history);
             tokio::spawn(async move {
@@ -186,6 +193,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
             .map_err(|err| Failure::usage(anyhow::anyhow!("the agent task failed: {err}")))?;
         history = turn_history;
         let label = super::run::outcome_label(&outcome);
+        last_outcome = Some(outcome);
         if compressed {
             // The stored session keeps its originals; the summarised
             // conversation continues in a child session.
@@ -208,6 +216,9 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
     {
         let mut editor = editor.lock().unwrap_or_else(|e| e.into_inner());
         let _ = editor.save_history(&history_path);
+    }
+    if let (Some(agent), Some(outcome)) = (&bound_agent, &last_outcome) {
+        agent.end_session(outcome, agent.hooks().turn()).await;
     }
     sessions.close().await;
     if let Some(record) = &record {

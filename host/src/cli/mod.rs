@@ -9,6 +9,7 @@ mod progress;
 mod render;
 mod run;
 mod sessions;
+mod stats;
 mod tools;
 mod watch;
 
@@ -45,11 +46,13 @@ impl Failure {
 #[command(
     name = "agent-host",
     version,
-    about = "Run sandboxed WebAssembly tool plugins for an AI agent",
+    about = "Run sandboxed WebAssembly tool and extension plugins for an AI agent",
     long_about = "agent-host loads tool plugins (WebAssembly components built against the agent:plugin WIT \
 contract) from plugin directories and runs every call in a deny-by-default sandbox with memory, time and \
 output limits.\n\nA plugin is <name>.wasm next to its manifest <name>.toml. What a plugin may touch (directories, \
-environment variables, network hosts) is what its manifest requests AND the host config grants.",
+environment variables, network hosts) is what its manifest requests AND the host config grants.\n\nExtensions \
+(plugins of the extension-plugin world) hook into the agent loop: they can patch, block or add to what the model \
+and the tools see, under a per-call time budget and throttles; `agent-host stats` shows what they cost.",
     after_help = "Examples:\n  agent-host --plugins build/plugins tools list\n  agent-host --plugins build/plugins tools call calc --args '{\"expression\": \"2^10\"}'\n  agent-host plugins check build/plugins/fs.wasm\n\nExit codes: 0 ok, 1 tool error or failed call, 2 usage or configuration error.\nLogging: RUST_LOG=debug (plugin output is logged under the 'plugin' target)."
 )]
 pub struct Cli {
@@ -98,6 +101,8 @@ pub enum Command {
     /// Inspect or clear the compiled-component cache.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Extension hook counters (calls, throttled, coalesced, time, failures) over all runs.
+    Stats(stats::StatsArgs),
     /// Measure a trivial tool call: bare wasmtime versus the full host path.
     Bench(bench::BenchArgs),
 }
@@ -154,6 +159,7 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Plugins(command) => plugins::run(&cli, command).await,
         Command::Cache(command) => cache::run(&cli, command).await,
         Command::Sessions(command) => sessions::run(&cli, command).await,
+        Command::Stats(args) => stats::run(&cli, args),
         Command::Bench(args) => bench::run(&cli, args).await,
     }
 }

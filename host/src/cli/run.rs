@@ -85,6 +85,9 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
             let outcome = agent
                 .run(&mut history, prompt, &sender, &cancel, None)
                 .await;
+            // Extensions see the session end; async hooks still running
+            // finish before the process exits.
+            agent.end_session(&outcome, agent.hooks().turn()).await;
             (outcome, history)
         })
     };
@@ -120,7 +123,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     Ok(match outcome {
         Outcome::Finished { .. } => EXIT_OK,
         Outcome::Cancelled => 130,
-        Outcome::TurnLimit | Outcome::Failed(_) => EXIT_TOOL,
+        Outcome::TurnLimit | Outcome::Failed(_) | Outcome::Blocked { .. } => EXIT_TOOL,
     })
 }
 
@@ -131,5 +134,8 @@ pub fn outcome_label(outcome: &Outcome) -> String {
         Outcome::TurnLimit => "turn_limit".to_owned(),
         Outcome::Cancelled => "cancelled".to_owned(),
         Outcome::Failed(message) => format!("failed: {message}"),
+        Outcome::Blocked { extension, reason } => {
+            format!("blocked by extension {extension}: {reason}")
+        }
     }
 }

@@ -1,0 +1,583 @@
+//! Delivers events to one session's hooks: throttle, fan-out cap, sync chain with patches, async fire-and-forget, stream batching, failure streaks.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::task::TaskTracker;
+
+use super::clock::{Clock, SystemClock};
+use super::payload::apply_patch;
+use super::set::ActiveHook;
+use super::throttle::{ChunkBatcher, HookState};
+use super::{Delivery, HookOutcome, HookPoint};
+use crate::error::{FailureKind, HookError};
+use crate::runtime::Runtime;
+
+/// A message an extension asked to add to the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Injection {
+    pub extension: String,
+    pub point: HookPoint,
+    pub text: String,
+}
+
+/// An extension stopped what an event was about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocked {
+    pub extension: String,
+    pub point: HookPoint,
+    pub reason: String,
+}
+
+/// A hook switched off for the rest of the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Disabled {
+    pub extension: String,
+    pub point: HookPoint,
+    pub reason: String,
+}
+
+/// What the synchronous hooks of one event decided.
+#[derive(Debug, Default)]
+pub struct Dispatched {
+    /// The payload after every patch; `None` when nobody patched it.
+    pub patched: Option<Map<String, Value>>,
+    /// The first block; hooks after it were not called.
+    pub blocked: Option<Blocked>,
+    pub injections: Vec<Injection>,
+    /// Hooks that failed (the event went on without them).
+    pub failures: Vec<HookError>,
+    /// Hooks switched off by this event's failures.
+    pub disabled: Vec<Disabled>,
+}
+
+impl Dispatched {
+    fn absorb(&mut self, other: Dispatched) {
+        if self.blocked.is_none() {
+            self.blocked = other.blocked;
+        }
+        self.injections.extend(other.injections);
+        self.failures.extend(other.failures);
+        self.disabled.extend(other.disabled);
+    }
+}
+
+/// The hooks of one agent session. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Hooks {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("session_id", &self.inner.session_id)
+            .finish()
+    }
+}
+
+struct Inner {
+    runtime: Runtime,
+    session_id: Option<String>,
+    clock: Arc<dyn Clock>,
+    /// Per (plugin version, point): throttle and failure state. Keyed by
+    /// content hash, so a hot-reloaded fix starts with a clean slate.
+    states: Mutex<HashMap<(String, HookPoint), HookState>>,
+    turn: AtomicU32,
+    started: AtomicBool,
+    /// Async calls in flight, per extension.
+    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+    background: TaskTracker,
+    /// Messages extensions asked to add, waiting for the next model call.
+    injections: Mutex<Vec<Injection>>,
+}
+
+fn state_key(hook: &ActiveHook) -> (String, HookPoint) {
+    (hook.plugin.content_hash.clone(), hook.point)
+}
+
+impl Hooks {
+    pub fn new(runtime: Runtime, session_id: Option<String>) -> Self {
+        Self::with_clock(runtime, session_id, Arc::new(SystemClock::default()))
+    }
+
+    /// Hooks whose throttles read `clock` (tests drive a manual one).
+    pub fn with_clock(runtime: Runtime, session_id: Option<String>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                runtime,
+                session_id,
+                clock,
+                states: Mutex::new(HashMap::new()),
+                turn: AtomicU32::new(0),
+                started: AtomicBool::new(false),
+                in_flight: Mutex::new(HashMap::new()),
+                background: TaskTracker::new(),
+                injections: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn session_id(&self) -> Option<&str> {
+        self.inner.session_id.as_deref()
+    }
+
+    /// Whether any extension listens at `point` (nothing else is done for
+    /// a point without listeners).
+    pub fn is_subscribed(&self, point: HookPoint) -> bool {
+        !self.inner.runtime.extension_set().hooks(point).is_empty()
+    }
+
+    /// The current session turn (0 before the first).
+    pub fn turn(&self) -> u32 {
+        self.inner.turn.load(Ordering::Relaxed)
+    }
+
+    /// Starts the next session turn and returns its number.
+    pub fn begin_turn(&self) -> u32 {
+        self.inner.turn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Keeps injections until the next model call.
+    pub fn queue_injections(&self, injections: Vec<Injection>) {
+        if injections.is_empty() {
+            return;
+        }
+        self.inner
+            .injections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(injections);
+    }
+
+    /// The injections waiting for the next model call, in arrival order.
+    pub fn take_injections(&self) -> Vec<Injection> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .injections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    pub fn has_injections(&self) -> bool {
+        !self
+            .inner
+            .injections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// Marks the session as started; true only the first time.
+    pub fn start_session(&self) -> bool {
+        !self.inner.started.swap(true, Ordering::Relaxed)
+    }
+
+    /// Whether `start_session` was called.
+    pub fn session_started(&self) -> bool {
+        self.inner.started.load(Ordering::Relaxed)
+    }
+
+    /// Delivers an event at `point`. `payload` is built only if some hook
+    /// is subscribed and passes its throttle. Sync hooks run in order, each
+    /// seeing the payload as patched by the ones before it; a block stops
+    /// the chain. Async hooks get the final payload and are not waited for.
+    pub async fn dispatch(&self, point: HookPoint, payload: impl FnOnce() -> Value) -> Dispatched {
+        let set = self.inner.runtime.extension_set();
+        let hooks = set.hooks(point);
+        if hooks.is_empty() {
+            return Dispatched::default();
+        }
+        let turn = self.turn();
+        let admitted = self.admit(hooks.iter(), turn);
+        if admitted.is_empty() {
+            return Dispatched::default();
+        }
+        let mut fields = match payload() {
+            Value::Object(fields) => fields,
+            other => {
+                let mut fields = Map::new();
+                fields.insert("value".to_owned(), other);
+                fields
+            }
+        };
+        let mut text = Value::Object(fields.clone()).to_string();
+        let mut result = Dispatched::default();
+        let mut patched = false;
+        for hook in admitted.iter().filter(|h| h.delivery == Delivery::Sync) {
+            let Some(outcome) = self.call_one(hook, turn, text.clone(), &mut result).await else {
+                continue;
+            };
+            match outcome {
+                HookOutcome::Continue => {}
+                HookOutcome::Patch(patch) => match apply_patch(point, &mut fields, &patch) {
+                    Ok(()) => {
+                        patched = true;
+                        text = Value::Object(fields.clone()).to_string();
+                    }
+                    Err(message) => {
+                        self.count_bad_answer(hook, message, &mut result);
+                    }
+                },
+                HookOutcome::Block(reason) => {
+                    if point.can_block() {
+                        result.blocked = Some(Blocked {
+                            extension: hook.extension().to_owned(),
+                            point,
+                            reason,
+                        });
+                        break;
+                    }
+                    tracing::debug!(extension = %hook.extension(), %point, "block ignored: this point cannot be blocked");
+                }
+                HookOutcome::Inject(text) => result.injections.push(Injection {
+                    extension: hook.extension().to_owned(),
+                    point,
+                    text,
+                }),
+            }
+        }
+        if patched {
+            result.patched = Some(fields);
+        }
+        let text: Arc<str> = Arc::from(text);
+        for hook in admitted.iter().filter(|h| h.delivery == Delivery::Async) {
+            self.spawn_async(hook.clone(), turn, text.clone());
+        }
+        result
+    }
+
+    /// Delivers an event without waiting for any hook (sync subscribers
+    /// are treated as async). For events raised where the loop cannot
+    /// wait, such as tool progress reported from inside a running call.
+    pub fn notify(&self, point: HookPoint, payload: impl FnOnce() -> Value) {
+        let set = self.inner.runtime.extension_set();
+        let hooks = set.hooks(point);
+        if hooks.is_empty() {
+            return;
+        }
+        let turn = self.turn();
+        let admitted = self.admit(hooks.iter(), turn);
+        if admitted.is_empty() {
+            return;
+        }
+        let text: Arc<str> = Arc::from(payload().to_string());
+        for hook in admitted {
+            self.spawn_async(hook, turn, text.clone());
+        }
+    }
+
+    /// A tap on the model's text stream that batches chunks for the
+    /// stream-chunk subscribers; `None` (and no cost) when there are none.
+    pub fn stream_tap(&self) -> Option<StreamTap> {
+        let set = self.inner.runtime.extension_set();
+        let hooks = set.hooks(HookPoint::StreamChunk);
+        if hooks.is_empty() {
+            return None;
+        }
+        let max_fanout = self.inner.runtime.config().hooks.max_fanout;
+        let batchers = hooks
+            .iter()
+            .enumerate()
+            .filter_map(|(index, hook)| {
+                if index >= max_fanout {
+                    self.stats_record(hook, |c| c.dropped += 1);
+                    return None;
+                }
+                Some((hook.clone(), ChunkBatcher::new(&hook.throttle)))
+            })
+            .collect();
+        Some(StreamTap {
+            hooks: self.clone(),
+            turn: self.turn(),
+            batchers,
+            worker: None,
+        })
+    }
+
+    /// Waits for the async hook calls in flight (each is bounded by the
+    /// hook budget), so nothing they record is lost at a clean exit.
+    pub async fn drain(&self) {
+        let tracker = &self.inner.background;
+        tracker.close();
+        tracker.wait().await;
+        tracker.reopen();
+    }
+
+    /// Filters `hooks` through their throttles and the fan-out cap.
+    fn admit<'a>(
+        &self,
+        hooks: impl Iterator<Item = &'a Arc<ActiveHook>>,
+        turn: u32,
+    ) -> Vec<Arc<ActiveHook>> {
+        let now = self.inner.clock.now();
+        let max_fanout = self.inner.runtime.config().hooks.max_fanout;
+        let mut admitted = Vec::new();
+        let mut states = self.inner.states.lock().unwrap_or_else(|e| e.into_inner());
+        for hook in hooks {
+            let state = states.entry(state_key(hook)).or_default();
+            if state.disabled {
+                continue;
+            }
+            if !state.admit(&hook.throttle, now, turn) {
+                self.stats_record(hook, |c| c.skipped += 1);
+                continue;
+            }
+            if admitted.len() >= max_fanout {
+                self.stats_record(hook, |c| c.dropped += 1);
+                continue;
+            }
+            admitted.push(hook.clone());
+        }
+        admitted
+    }
+
+    fn stats_record(&self, hook: &ActiveHook, change: impl FnOnce(&mut super::HookCounters)) {
+        self.inner
+            .runtime
+            .hook_stats()
+            .record(hook.extension(), hook.point, change);
+    }
+
+    /// Calls one hook, counting it; `None` when it failed (the failure and
+    /// a resulting switch-off are added to `result`).
+    async fn call_one(
+        &self,
+        hook: &ActiveHook,
+        turn: u32,
+        payload: String,
+        result: &mut Dispatched,
+    ) -> Option<HookOutcome> {
+        let outcome = self.inner.call(hook, turn, payload).await;
+        match outcome {
+            Ok(outcome) => Some(outcome),
+            Err((err, disabled)) => {
+                result.failures.push(err);
+                result.disabled.extend(disabled);
+                None
+            }
+        }
+    }
+
+    /// An answer that could not be used counts as a failure of the hook.
+    fn count_bad_answer(&self, hook: &ActiveHook, message: String, result: &mut Dispatched) {
+        tracing::warn!(extension = %hook.extension(), point = %hook.point, "hook answer ignored: {message}");
+        self.stats_record(hook, |c| c.failures += 1);
+        let err = HookError {
+            extension: hook.extension().to_owned(),
+            point: hook.point,
+            kind: FailureKind::BadAnswer { message },
+            detail: None,
+        };
+        if let Some(disabled) = self.inner.record_result(hook, Some(&err)) {
+            result.disabled.push(disabled);
+        }
+        result.failures.push(err);
+    }
+
+    fn spawn_async(&self, hook: Arc<ActiveHook>, turn: u32, payload: Arc<str>) {
+        let permits = {
+            let limit = self.inner.runtime.config().hooks.max_in_flight;
+            let mut in_flight = self
+                .inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            in_flight
+                .entry(hook.extension().to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+                .clone()
+        };
+        let Ok(permit) = permits.try_acquire_owned() else {
+            self.stats_record(&hook, |c| c.dropped += 1);
+            return;
+        };
+        let inner = self.inner.clone();
+        self.inner.background.spawn(async move {
+            let _permit = permit;
+            let _ = inner.call(&hook, turn, payload.to_string()).await;
+        });
+    }
+}
+
+impl Inner {
+    /// Runs one hook call, counts it and keeps the failure streak.
+    async fn call(
+        &self,
+        hook: &ActiveHook,
+        turn: u32,
+        payload: String,
+    ) -> Result<HookOutcome, (HookError, Option<Disabled>)> {
+        let started = Instant::now();
+        let result = self
+            .runtime
+            .run_hook(hook, self.session_id.clone(), turn, payload)
+            .await;
+        self.runtime.hook_stats().call(
+            hook.extension(),
+            hook.point,
+            started.elapsed(),
+            result.is_err(),
+        );
+        match result {
+            Ok(outcome) => {
+                self.record_result(hook, None);
+                Ok(outcome)
+            }
+            Err(err) => {
+                tracing::warn!("{err}; the event goes on without it");
+                let disabled = self.record_result(hook, Some(&err));
+                Err((err, disabled))
+            }
+        }
+    }
+
+    /// Updates the failure streak; returns the switch-off it caused, if any.
+    fn record_result(&self, hook: &ActiveHook, failure: Option<&HookError>) -> Option<Disabled> {
+        let max_failures = self.runtime.config().hooks.max_failures;
+        let just_disabled = {
+            let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+            states
+                .entry(state_key(hook))
+                .or_default()
+                .record(failure.is_some(), max_failures)
+        };
+        if !just_disabled {
+            return None;
+        }
+        self.runtime
+            .hook_stats()
+            .record(hook.extension(), hook.point, |c| c.disabled += 1);
+        let reason = format!(
+            "failed {max_failures} times in a row (last: {})",
+            failure.map(ToString::to_string).unwrap_or_default()
+        );
+        tracing::warn!(extension = %hook.extension(), point = %hook.point, "hook switched off for this session: {reason}");
+        Some(Disabled {
+            extension: hook.extension().to_owned(),
+            point: hook.point,
+            reason,
+        })
+    }
+}
+
+/// Batches one model stream's text for the stream-chunk subscribers.
+/// Batches are delivered on a worker task, so the stream never waits for
+/// an extension; [`StreamTap::finish`] waits for the sync ones.
+pub struct StreamTap {
+    hooks: Hooks,
+    turn: u32,
+    batchers: Vec<(Arc<ActiveHook>, ChunkBatcher)>,
+    worker: Option<(BatchSender, tokio::task::JoinHandle<Dispatched>)>,
+}
+
+/// Sends a subscriber's batch to the stream worker.
+type BatchSender = mpsc::UnboundedSender<(Arc<ActiveHook>, Vec<String>)>;
+
+impl StreamTap {
+    /// Adds one chunk of streamed text.
+    pub fn push(&mut self, chunk: &str) {
+        let now = self.hooks.inner.clock.now();
+        let mut ready = Vec::new();
+        for (hook, batcher) in &mut self.batchers {
+            if let Some(batch) = batcher.push(chunk, now) {
+                ready.push((hook.clone(), batch));
+            }
+        }
+        for (hook, batch) in ready {
+            self.deliver(hook, batch);
+        }
+    }
+
+    /// Delivers what is left and waits for the sync subscribers' outcomes.
+    pub async fn finish(mut self) -> Dispatched {
+        let rest: Vec<_> = self
+            .batchers
+            .iter_mut()
+            .filter_map(|(hook, batcher)| batcher.flush().map(|batch| (hook.clone(), batch)))
+            .collect();
+        for (hook, batch) in rest {
+            self.deliver(hook, batch);
+        }
+        match self.worker.take() {
+            Some((sender, worker)) => {
+                drop(sender);
+                worker.await.unwrap_or_default()
+            }
+            None => Dispatched::default(),
+        }
+    }
+
+    fn deliver(&mut self, hook: Arc<ActiveHook>, batch: Vec<String>) {
+        let hooks = &self.hooks;
+        if hooks.admit(std::iter::once(&hook), self.turn).is_empty() {
+            return;
+        }
+        let merged = batch.len().saturating_sub(1) as u64;
+        hooks.stats_record(&hook, |c| c.coalesced += merged);
+        if hook.delivery == Delivery::Async {
+            let payload: Arc<str> = Arc::from(batch_payload(batch).to_string());
+            hooks.spawn_async(hook, self.turn, payload);
+            return;
+        }
+        let (sender, _) = self.worker.get_or_insert_with(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            let worker = tokio::spawn(run_worker(hooks.clone(), self.turn, receiver));
+            (sender, worker)
+        });
+        let _ = sender.send((hook, batch));
+    }
+}
+
+fn batch_payload(chunks: Vec<String>) -> Value {
+    let text: String = chunks.concat();
+    serde_json::json!({ "chunks": chunks, "text": text })
+}
+
+/// Delivers sync stream batches in order; after a block, the rest are
+/// dropped.
+async fn run_worker(
+    hooks: Hooks,
+    turn: u32,
+    mut batches: mpsc::UnboundedReceiver<(Arc<ActiveHook>, Vec<String>)>,
+) -> Dispatched {
+    let mut result = Dispatched::default();
+    while let Some((hook, batch)) = batches.recv().await {
+        if result.blocked.is_some() {
+            continue;
+        }
+        let payload = batch_payload(batch).to_string();
+        let mut one = Dispatched::default();
+        match hooks.call_one(&hook, turn, payload, &mut one).await {
+            Some(HookOutcome::Block(reason)) => {
+                one.blocked = Some(Blocked {
+                    extension: hook.extension().to_owned(),
+                    point: HookPoint::StreamChunk,
+                    reason,
+                });
+            }
+            Some(HookOutcome::Inject(text)) => one.injections.push(Injection {
+                extension: hook.extension().to_owned(),
+                point: HookPoint::StreamChunk,
+                text,
+            }),
+            Some(HookOutcome::Patch(_)) => {
+                hooks.count_bad_answer(
+                    &hook,
+                    "stream-chunk cannot be patched; the text was already shown".to_owned(),
+                    &mut one,
+                );
+            }
+            Some(HookOutcome::Continue) | None => {}
+        }
+        result.absorb(one);
+    }
+    result
+}

@@ -1,0 +1,82 @@
+//! Applying an extension's patch to an event payload: only the fields the hook point allows, only JSON objects.
+
+use serde_json::{Map, Value};
+
+use super::HookPoint;
+
+/// Replaces the payload fields named in `patch` (a JSON object text).
+/// Refuses the whole patch, changing nothing, if it is not a JSON object or
+/// names a field this point does not let extensions change.
+pub fn apply_patch(
+    point: HookPoint,
+    payload: &mut Map<String, Value>,
+    patch: &str,
+) -> Result<(), String> {
+    let allowed = point.patchable_fields();
+    if allowed.is_empty() {
+        return Err(format!(
+            "{point} cannot be patched; answer continue instead"
+        ));
+    }
+    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(patch) else {
+        return Err(format!(
+            "a patch must be a JSON object of fields to replace ({})",
+            allowed.join(", ")
+        ));
+    };
+    if let Some(field) = fields
+        .keys()
+        .find(|field| !allowed.contains(&field.as_str()))
+    {
+        return Err(format!(
+            "a patch at {point} cannot change `{field}`; it may change {}",
+            allowed.join(", ")
+        ));
+    }
+    for (field, value) in fields {
+        payload.insert(field, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn payload() -> Map<String, Value> {
+        match json!({"name": "t", "output": "secret", "ok": true}) {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn allowed_fields_are_replaced() {
+        let mut p = payload();
+        apply_patch(
+            HookPoint::AfterToolCall,
+            &mut p,
+            r#"{"output": "[masked]"}"#,
+        )
+        .unwrap();
+        assert_eq!(p["output"], "[masked]");
+        assert_eq!(p["name"], "t");
+    }
+
+    #[test]
+    fn bad_patches_change_nothing() {
+        let mut p = payload();
+        let err = apply_patch(
+            HookPoint::AfterToolCall,
+            &mut p,
+            r#"{"output": "x", "name": "y"}"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("`name`"), "{err}");
+        assert_eq!(p, payload());
+        assert!(apply_patch(HookPoint::AfterToolCall, &mut p, "[1]").is_err());
+        assert!(apply_patch(HookPoint::TurnEnd, &mut p, "{}").is_err());
+        assert_eq!(p, payload());
+    }
+}

@@ -1,0 +1,161 @@
+//! Per-session hook state: throttle gates (minimum interval, every N turns), stream-chunk batching, and the failure streak.
+
+use std::time::Duration;
+
+use super::Throttle;
+
+/// What one session remembers about one hook.
+#[derive(Debug, Default)]
+pub struct HookState {
+    last_call: Option<Duration>,
+    failure_streak: u32,
+    /// Switched off for the rest of the session after too many failures.
+    pub disabled: bool,
+}
+
+impl HookState {
+    /// Whether an event at `now` on session turn `turn` passes the throttle;
+    /// a passing event is counted as the latest call.
+    pub fn admit(&mut self, throttle: &Throttle, now: Duration, turn: u32) -> bool {
+        if let Some(n) = throttle.every_n_turns.filter(|n| *n > 1)
+            && turn >= 1
+            && !(turn - 1).is_multiple_of(n)
+        {
+            return false;
+        }
+        if let (Some(interval), Some(last)) = (throttle.min_interval_ms, self.last_call)
+            && now.saturating_sub(last) < Duration::from_millis(interval)
+        {
+            return false;
+        }
+        self.last_call = Some(now);
+        true
+    }
+
+    /// Records how a call ended. Returns true when this failure switches the
+    /// hook off (`max_failures` in a row).
+    pub fn record(&mut self, failed: bool, max_failures: u32) -> bool {
+        if !failed {
+            self.failure_streak = 0;
+            return false;
+        }
+        self.failure_streak += 1;
+        if !self.disabled && self.failure_streak >= max_failures.max(1) {
+            self.disabled = true;
+            return true;
+        }
+        false
+    }
+}
+
+/// Collects stream chunks into batches for one subscriber.
+#[derive(Debug)]
+pub struct ChunkBatcher {
+    chunks: Vec<String>,
+    first_at: Duration,
+    max_chunks: usize,
+    max_age: Duration,
+}
+
+impl ChunkBatcher {
+    pub fn new(throttle: &Throttle) -> Self {
+        let max_chunks = throttle.coalesce_chunks.unwrap_or(1).max(1) as usize;
+        Self {
+            chunks: Vec::with_capacity(max_chunks),
+            first_at: Duration::ZERO,
+            max_chunks,
+            max_age: Duration::from_millis(throttle.coalesce_ms.unwrap_or(u64::MAX / 4)),
+        }
+    }
+
+    /// Adds a chunk; returns a batch when it is full or its first chunk is
+    /// old enough.
+    pub fn push(&mut self, chunk: &str, now: Duration) -> Option<Vec<String>> {
+        if self.chunks.is_empty() {
+            self.first_at = now;
+        }
+        self.chunks.push(chunk.to_owned());
+        if self.chunks.len() >= self.max_chunks || now.saturating_sub(self.first_at) >= self.max_age
+        {
+            return self.flush();
+        }
+        None
+    }
+
+    /// Whatever is left, at the end of the stream.
+    pub fn flush(&mut self) -> Option<Vec<String>> {
+        if self.chunks.is_empty() {
+            return None;
+        }
+        Some(std::mem::replace(
+            &mut self.chunks,
+            Vec::with_capacity(self.max_chunks),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn min_interval_skips_events_in_between() {
+        let throttle = Throttle {
+            min_interval_ms: Some(100),
+            ..Throttle::default()
+        };
+        let mut state = HookState::default();
+        assert!(state.admit(&throttle, ms(0), 1));
+        assert!(!state.admit(&throttle, ms(50), 1));
+        assert!(!state.admit(&throttle, ms(99), 1));
+        assert!(state.admit(&throttle, ms(100), 1));
+        assert!(!state.admit(&throttle, ms(150), 1));
+    }
+
+    #[test]
+    fn every_n_turns_counts_from_the_first_turn() {
+        let throttle = Throttle {
+            every_n_turns: Some(3),
+            ..Throttle::default()
+        };
+        let mut state = HookState::default();
+        let admitted: Vec<u32> = (0..=8)
+            .filter(|turn| state.admit(&throttle, ms(0), *turn))
+            .collect();
+        assert_eq!(admitted, vec![0, 1, 4, 7]);
+    }
+
+    #[test]
+    fn a_failure_streak_disables_once() {
+        let mut state = HookState::default();
+        assert!(!state.record(true, 3));
+        assert!(!state.record(false, 3));
+        assert!(!state.record(true, 3));
+        assert!(!state.record(true, 3));
+        assert!(state.record(true, 3));
+        assert!(state.disabled);
+        assert!(!state.record(true, 3));
+    }
+
+    #[test]
+    fn chunks_are_batched_by_count_and_age() {
+        let throttle = Throttle {
+            coalesce_chunks: Some(3),
+            coalesce_ms: Some(10),
+            ..Throttle::default()
+        };
+        let mut batcher = ChunkBatcher::new(&throttle);
+        assert_eq!(batcher.push("a", ms(0)), None);
+        assert_eq!(batcher.push("b", ms(1)), None);
+        assert_eq!(batcher.push("c", ms(2)).unwrap(), vec!["a", "b", "c"]);
+        assert_eq!(batcher.push("d", ms(3)), None);
+        assert_eq!(batcher.push("e", ms(13)).unwrap(), vec!["d", "e"]);
+        assert_eq!(batcher.push("f", ms(14)), None);
+        assert_eq!(batcher.flush().unwrap(), vec!["f"]);
+        assert_eq!(batcher.flush(), None);
+    }
+}
