@@ -6,7 +6,7 @@ CARGO         ?= cargo
 DIST          := $(CURDIR)/build
 # Example plugins (plugins/<name>, crate plugin-<name>) and test-only plugins
 # (tests/plugins/<name>, crate test-plugin-<name>).
-PLUGINS       := calc text fs http notes
+PLUGINS       := calc text fs http notes redactor policy-guard loop-breaker audit-logger
 TEST_PLUGINS  := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/Cargo.toml))))
 TARGET_DIR    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 WASM_OUT      := $(TARGET_DIR)/$(WASM_TARGET)/release
@@ -45,7 +45,8 @@ demo: plugins host
 
 test: plugins
 	$(CARGO) test -p agent-host
-	$(CARGO) test -p agent-plugin-sdk -p plugin-calc -p plugin-text -p plugin-fs -p plugin-http
+	$(CARGO) test -p agent-plugin-sdk -p plugin-calc -p plugin-text -p plugin-fs -p plugin-http \
+		-p plugin-redactor -p plugin-policy-guard -p plugin-loop-breaker -p plugin-audit-logger
 
 lint: wasm-target
 	$(CARGO) fmt --all -- --check

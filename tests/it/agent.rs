@@ -16,27 +16,27 @@ use tokio_util::sync::CancellationToken;
 use crate::support::{Harness, example_plugin, test_plugin};
 
 /// One model answer: events to send, or a stall until cancelled.
-enum Step {
+pub enum Step {
     Events(Vec<ProviderEvent>),
     Stall,
 }
 
 /// A model that answers from a queue of steps and records every request.
 #[derive(Default)]
-struct StepModel {
+pub struct StepModel {
     steps: Mutex<VecDeque<Step>>,
     requests: Mutex<Vec<ChatRequest>>,
 }
 
 impl StepModel {
-    fn new(steps: Vec<Step>) -> Arc<Self> {
+    pub fn new(steps: Vec<Step>) -> Arc<Self> {
         Arc::new(Self {
             steps: Mutex::new(steps.into()),
             requests: Mutex::default(),
         })
     }
 
-    fn requests(&self) -> Vec<ChatRequest> {
+    pub fn requests(&self) -> Vec<ChatRequest> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -84,11 +84,11 @@ impl Provider for StepModel {
     }
 }
 
-fn text(text: &str) -> ProviderEvent {
+pub fn text(text: &str) -> ProviderEvent {
     ProviderEvent::TextDelta { text: text.into() }
 }
 
-fn call(id: &str, name: &str, args: serde_json::Value) -> ProviderEvent {
+pub fn call(id: &str, name: &str, args: serde_json::Value) -> ProviderEvent {
     ProviderEvent::ToolCall {
         call: ToolCall {
             id: id.into(),
@@ -98,11 +98,11 @@ fn call(id: &str, name: &str, args: serde_json::Value) -> ProviderEvent {
     }
 }
 
-fn finish(reason: FinishReason) -> ProviderEvent {
+pub fn finish(reason: FinishReason) -> ProviderEvent {
     ProviderEvent::Finish { reason }
 }
 
-fn answer(words: &str) -> Step {
+pub fn answer(words: &str) -> Step {
     Step::Events(vec![text(words), finish(FinishReason::Stop)])
 }
 
@@ -123,13 +123,13 @@ async fn agent_with(
     (harness, Agent::new(runtime, model, config))
 }
 
-struct Run {
-    outcome: Outcome,
-    history: Vec<Message>,
-    events: Vec<AgentEvent>,
+pub struct Run {
+    pub outcome: Outcome,
+    pub history: Vec<Message>,
+    pub events: Vec<AgentEvent>,
 }
 
-async fn run(agent: &Agent, prompt: &str) -> Run {
+pub async fn run(agent: &Agent, prompt: &str) -> Run {
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let mut history = Vec::new();
     let outcome = agent

@@ -4,6 +4,7 @@ mod agent;
 mod cache;
 mod cli;
 mod examples;
+mod extensions;
 mod hostile;
 mod loading;
 mod mock_llm;

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::json;
 
-use agent_host::Runtime;
 use agent_host::cache::CacheLevel;
+use agent_host::hooks::Throttle;
+use agent_host::runtime::Plugin;
+use agent_host::{PluginKind, Runtime};
 
 use super::render::print_json;
 use super::{Cli, EXIT_OK, Failure, config_from, start};
@@ -66,7 +68,9 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
                 json!({
                     "name": p.name(), "version": p.manifest.plugin.version,
                     "status": if error.is_some() { "stale" } else { "ok" }, "update_error": error,
-                    "path": p.wasm_path, "tools": p.tools.iter().map(|t| &t.spec.name).collect::<Vec<_>>(),
+                    "path": p.wasm_path, "kind": kind_name(p),
+                    "tools": p.tools.iter().map(|t| &t.spec.name).collect::<Vec<_>>(),
+                    "extension": p.extension,
                     "content_hash": p.content_hash, "size": p.size,
                 })
             })
@@ -84,25 +88,23 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     println!(
-        "{:16} {:9} {:7} TOOLS / ERROR",
+        "{:16} {:9} {:7} TOOLS / HOOKS / ERROR",
         "PLUGIN", "VERSION", "STATUS"
     );
     for plugin in &plugins {
-        let tools: Vec<&str> = plugin.tools.iter().map(|t| t.spec.name.as_str()).collect();
+        let provides = provides(plugin);
         match update_error(&plugin.wasm_path) {
             None => println!(
-                "{:16} {:9} {:7} {}",
+                "{:16} {:9} {:7} {provides}",
                 plugin.name(),
                 plugin.manifest.plugin.version,
                 "ok",
-                tools.join(", ")
             ),
             Some(error) => println!(
-                "{:16} {:9} {:7} {} (update failed, this version keeps serving: {error})",
+                "{:16} {:9} {:7} {provides} (update failed, this version keeps serving: {error})",
                 plugin.name(),
                 plugin.manifest.plugin.version,
                 "stale",
-                tools.join(", ")
             ),
         }
     }
@@ -125,7 +127,9 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
         print_json(&json!({
             "ok": true, "name": plugin.name(), "version": plugin.manifest.plugin.version,
             "contract": format!("{}@{}", agent_host::CONTRACT_PACKAGE, agent_host::CONTRACT_VERSION),
+            "kind": kind_name(&plugin),
             "tools": plugin.tools.iter().map(|t| &t.spec).collect::<Vec<_>>(),
+            "extension": plugin.extension,
             "requested": plugin.manifest.capabilities, "granted": caps,
             "compile_ms": plugin.compile_time().as_secs_f64() * 1e3,
             "from_cache": plugin.cache_level().is_some_and(|level| level != CacheLevel::Compiled),
@@ -150,7 +154,19 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
         agent_host::CONTRACT_PACKAGE,
         agent_host::CONTRACT_VERSION
     );
-    println!("tools:");
+    if let Some(extension) = &plugin.extension {
+        println!("extension, priority {}; hooks:", extension.priority);
+        for sub in &extension.subscriptions {
+            println!(
+                "  {:20} {:?}{}",
+                sub.point.as_str(),
+                sub.delivery,
+                throttle_text(&sub.throttle)
+            );
+        }
+    } else {
+        println!("tools:");
+    }
     for tool in &plugin.tools {
         let hints = tool.spec.hints.names();
         println!(
@@ -205,4 +221,51 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
         limits.fuel.map_or("off".to_owned(), |f| f.to_string())
     );
     Ok(EXIT_OK)
+}
+
+fn kind_name(plugin: &Plugin) -> &'static str {
+    match plugin.kind {
+        PluginKind::Tool => "tool",
+        PluginKind::Extension => "extension",
+    }
+}
+
+/// What a plugin offers, for one line of `plugins list`: its tools, or an
+/// extension's hook points.
+fn provides(plugin: &Plugin) -> String {
+    match &plugin.extension {
+        Some(extension) => {
+            let hooks: Vec<&str> = extension
+                .subscriptions
+                .iter()
+                .map(|sub| sub.point.as_str())
+                .collect();
+            format!("extension: {}", hooks.join(", "))
+        }
+        None => {
+            let tools: Vec<&str> = plugin.tools.iter().map(|t| t.spec.name.as_str()).collect();
+            tools.join(", ")
+        }
+    }
+}
+
+fn throttle_text(throttle: &Throttle) -> String {
+    let mut parts = Vec::new();
+    if let Some(ms) = throttle.min_interval_ms {
+        parts.push(format!("at most every {ms} ms"));
+    }
+    if let Some(n) = throttle.every_n_turns {
+        parts.push(format!("every {n} turns"));
+    }
+    if let Some(n) = throttle.coalesce_chunks {
+        parts.push(format!("batches of {n} chunks"));
+    }
+    if let Some(ms) = throttle.coalesce_ms {
+        parts.push(format!("or {ms} ms"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
 }

@@ -1,8 +1,10 @@
 //! agent-plugin-sdk: the one guest binding of the `agent:plugin` contract and the idiomatic API over it.
 //!
-//! A plugin implements [`Plugin`] (a list of [`ToolSpec`]s and a `call`
-//! function) and invokes [`export_plugin!`]. The generated WIT bindings live
-//! in [`bindings`]; plugin code should not need them.
+//! A tool plugin implements [`Plugin`] (a list of [`ToolSpec`]s and a `call`
+//! function) and invokes [`export_plugin!`]. An extension (hooks into the
+//! agent loop) implements [`Extension`] and invokes [`export_extension!`];
+//! see the [`extension`] module. The generated WIT bindings live in
+//! [`bindings`] and [`extension_bindings`]; plugin code should not need them.
 //!
 //! ```ignore
 //! use agent_plugin_sdk::prelude::*;
@@ -34,6 +36,7 @@ extern crate self as agent_plugin_sdk;
 mod adapter;
 mod args;
 mod error;
+pub mod extension;
 pub mod host;
 pub mod kv;
 mod output;
@@ -43,6 +46,10 @@ mod spec;
 pub use adapter::Adapter;
 pub use args::{ArgsExt, from_args};
 pub use error::{ToolError, ToolErrorKind};
+pub use extension::{
+    Delivery, Event, Extension, ExtensionAdapter, ExtensionInfo, HookPoint, Outcome, Subscription,
+    Throttle,
+};
 pub use host::Level;
 pub use output::{Output, Part};
 pub use serde_json;
@@ -64,6 +71,30 @@ pub mod bindings {
         // Plugin crates depend on the SDK only, not on wit-bindgen.
         runtime_path: "agent_plugin_sdk::__private::wit_bindgen::rt",
         bitflags_path: "agent_plugin_sdk::__private::wit_bindgen::rt::bitflags",
+    });
+}
+
+/// Generated bindings for world `agent:plugin/extension-plugin`. Exposed for
+/// [`export_extension!`] and for authors who need a type the SDK does not
+/// wrap.
+///
+/// The shared `types` and `host` interfaces are not generated again: they
+/// are the ones in [`bindings`], so host functions exist once. Like
+/// [`bindings`], only the world's imports are linked into every plugin; the
+/// `extension` export is declared by [`export_extension!`] alone, so a tool
+/// plugin never claims to export it (and an extension never claims `tool`).
+pub mod extension_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "extension-plugin",
+        pub_export_macro: true,
+        default_bindings_module: "agent_plugin_sdk::extension_bindings",
+        runtime_path: "agent_plugin_sdk::__private::wit_bindgen::rt",
+        bitflags_path: "agent_plugin_sdk::__private::wit_bindgen::rt::bitflags",
+        with: {
+            "agent:plugin/types@0.1.0": crate::bindings::agent::plugin::types,
+            "agent:plugin/host@0.1.0": crate::bindings::agent::plugin::host,
+        },
     });
 }
 
@@ -109,11 +140,13 @@ pub trait Plugin {
     fn call(name: &str, args: serde_json::Value, ctx: &CallContext) -> Result<Output, ToolError>;
 }
 
-/// Everything a typical plugin needs, in one `use`.
+/// Everything a typical plugin or extension needs, in one `use`.
 pub mod prelude {
     pub use crate::host::{self, Level};
     pub use crate::{
-        ArgsExt, CallContext, Output, Plugin, ToolError, ToolSpec, export_plugin, from_args, kv,
+        ArgsExt, CallContext, Delivery, Event, Extension, ExtensionInfo, HookPoint, Outcome,
+        Output, Plugin, Subscription, Throttle, ToolError, ToolSpec, export_extension,
+        export_plugin, from_args, kv, session,
     };
     // The crate itself too, so plugins need no direct serde_json dependency.
     pub use crate::serde_json::{self, Map, Value, json};
@@ -129,5 +162,20 @@ macro_rules! export_plugin {
         #[doc(hidden)]
         type __AgentPluginExport = $crate::Adapter<$plugin>;
         $crate::bindings::export!(__AgentPluginExport with_types_in $crate::bindings);
+    };
+}
+
+/// Exports an [`Extension`] implementation as this component's
+/// `agent:plugin/extension`. Invoke it once, at the top level of a `cdylib`
+/// crate (and not together with [`export_plugin!`]: a component targets one
+/// world).
+#[macro_export]
+macro_rules! export_extension {
+    ($extension:ty) => {
+        #[doc(hidden)]
+        type __AgentExtensionExport = $crate::ExtensionAdapter<$extension>;
+        $crate::extension_bindings::export!(
+            __AgentExtensionExport with_types_in $crate::extension_bindings
+        );
     };
 }

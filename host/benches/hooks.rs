@@ -1,0 +1,268 @@
+//! Benchmark for issue 6 (extensions): the cost of 5 sync hooks in a turn, and of a coalescing stream-chunk subscriber on a 1,000-chunk stream.
+//!
+//! Run after `make plugins`: `cargo bench -p agent-host --bench hooks`.
+//! Two runtimes run side by side in one process, one with the extensions
+//! and one without; rounds alternate between them so machine noise hits
+//! both alike. The model is in-process and answers at once, so what is
+//! measured is the host alone.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_host::HostConfig;
+use agent_host::Runtime;
+use agent_host::agent::{Agent, AgentConfig, Outcome};
+use agent_host::config::{ExtensionSettings, HookOverride};
+use agent_host::hooks::HookPoint;
+use agent_host::provider::{
+    ChatRequest, EventReceiver, FinishReason, Provider, ProviderEvent, ToolCall,
+};
+use tokio_util::sync::CancellationToken;
+
+const ROUNDS: usize = 2_000;
+const STREAM_ROUNDS: usize = 400;
+const WARMUP: usize = 50;
+const CHUNKS: usize = 1_000;
+
+/// The five points a tool-calling turn passes through.
+const TURN_POINTS: [HookPoint; 5] = [
+    HookPoint::TurnStart,
+    HookPoint::BeforeLlmCall,
+    HookPoint::AfterLlmResponse,
+    HookPoint::BeforeToolCall,
+    HookPoint::AfterToolCall,
+];
+
+/// A model that answers at once: one `echo` call, or a text stream of
+/// `CHUNKS` deltas.
+struct InstantModel {
+    stream: bool,
+}
+
+impl Provider for InstantModel {
+    fn name(&self) -> &str {
+        "instant"
+    }
+
+    fn model(&self) -> &str {
+        "instant"
+    }
+
+    fn start(&self, _request: ChatRequest, _cancel: CancellationToken) -> EventReceiver {
+        let events: Vec<ProviderEvent> = if self.stream {
+            let mut events: Vec<ProviderEvent> = (0..CHUNKS)
+                .map(|i| ProviderEvent::TextDelta {
+                    text: format!("tok{i} "),
+                })
+                .collect();
+            events.push(ProviderEvent::Finish {
+                reason: FinishReason::Stop,
+            });
+            events
+        } else {
+            vec![
+                ProviderEvent::ToolCall {
+                    call: ToolCall {
+                        id: "call-1".into(),
+                        name: "echo".into(),
+                        arguments: r#"{"text":"hi"}"#.into(),
+                    },
+                },
+                ProviderEvent::Finish {
+                    reason: FinishReason::ToolCalls,
+                },
+            ]
+        };
+        let (sender, receiver) = tokio::sync::mpsc::channel(events.len() + 1);
+        for event in events {
+            let _ = sender.try_send(Ok(event));
+        }
+        receiver
+    }
+}
+
+fn build_dir(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../build")
+        .join(kind)
+}
+
+fn copy_plugin(from: &Path, stem: &str, to: &Path, name: &str) {
+    std::fs::copy(from.join(format!("{stem}.wasm")), to.join(format!("{name}.wasm")))
+        .unwrap_or_else(|err| panic!("{stem}.wasm missing ({err}); run `make plugins` first"));
+    let manifest = std::fs::read_to_string(from.join(format!("{stem}.toml"))).unwrap();
+    let manifest = manifest.replacen(
+        &format!("name = \"{}\"", manifest_name(&manifest)),
+        &format!("name = \"{name}\""),
+        1,
+    );
+    std::fs::write(to.join(format!("{name}.toml")), manifest).unwrap();
+}
+
+fn manifest_name(manifest: &str) -> String {
+    manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("name = \""))
+        .map(|rest| rest.trim_end_matches('"').to_owned())
+        .unwrap()
+}
+
+/// Only `point` of the probe's subscriptions stays on, answering continue.
+fn only(point: HookPoint, over: HookOverride) -> ExtensionSettings {
+    let mut settings = ExtensionSettings::default();
+    for other in HookPoint::ALL {
+        let value = if other == point {
+            over.clone()
+        } else {
+            HookOverride {
+                enabled: Some(false),
+                ..HookOverride::default()
+            }
+        };
+        settings.hooks.insert(other.as_str().to_owned(), value);
+    }
+    settings
+}
+
+async fn runtime(dir: &Path, probes: &[(String, ExtensionSettings)]) -> Runtime {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    copy_plugin(&build_dir("test-plugins"), "echo", &plugins, "echo");
+    let mut config = HostConfig::new(vec![plugins.clone()], dir.join("data"));
+    for (name, settings) in probes {
+        copy_plugin(&build_dir("test-plugins"), "ext-probe", &plugins, name);
+        config.extensions.insert(name.clone(), settings.clone());
+    }
+    let runtime = Runtime::new(config).unwrap();
+    let report = runtime
+        .load_plugin_dirs_with(agent_host::LoadMode::Eager)
+        .await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    runtime
+}
+
+async fn one_run(agent: &Agent) -> Duration {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let mut history = Vec::new();
+    let started = Instant::now();
+    let outcome = agent
+        .run(
+            &mut history,
+            "go".into(),
+            &sender,
+            &CancellationToken::new(),
+            None,
+        )
+        .await;
+    let took = started.elapsed();
+    drop(receiver);
+    assert!(
+        matches!(outcome, Outcome::TurnLimit | Outcome::Finished { .. }),
+        "{outcome:?}"
+    );
+    took
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Alternates runs of `a` and `b`; returns their medians.
+async fn side_by_side(a: &Agent, b: &Agent, rounds: usize) -> (Duration, Duration) {
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for round in 0..rounds + WARMUP {
+        let (x, y) = if round % 2 == 0 {
+            let x = one_run(a).await;
+            (x, one_run(b).await)
+        } else {
+            let y = one_run(b).await;
+            (one_run(a).await, y)
+        };
+        if round >= WARMUP {
+            xs.push(x);
+            ys.push(y);
+        }
+    }
+    (median(xs), median(ys))
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    let turn_config = AgentConfig {
+        // One turn: model -> one tool call -> results; the run then stops
+        // at the turn limit, so exactly one turn is measured.
+        max_turns: 1,
+        ..AgentConfig::default()
+    };
+
+    // 1. A tool-calling turn with five sync hooks (one extension per point).
+    let probes: Vec<(String, ExtensionSettings)> = TURN_POINTS
+        .iter()
+        .enumerate()
+        .map(|(i, point)| (format!("probe-{i}"), only(*point, HookOverride::default())))
+        .collect();
+    let bare = runtime(&tmp.path().join("bare"), &[]).await;
+    let hooked = runtime(&tmp.path().join("hooked"), &probes).await;
+    let model: Arc<dyn Provider> = Arc::new(InstantModel { stream: false });
+    let without = Agent::new(bare.clone(), model.clone(), turn_config.clone());
+    let with = Agent::new(hooked.clone(), model, turn_config.clone());
+    let (none, five) = side_by_side(&without, &with, ROUNDS).await;
+    let calls: u64 = hooked.hook_stats().rows().iter().map(|r| r.counters.calls).sum();
+    let failures: u64 = hooked.hook_stats().rows().iter().map(|r| r.counters.failures).sum();
+    assert_eq!(failures, 0);
+
+    // 2. A 1,000-chunk answer with a coalescing stream-chunk subscriber.
+    let streamer = runtime(
+        &tmp.path().join("stream"),
+        &[(
+            "probe-stream".to_owned(),
+            only(HookPoint::StreamChunk, HookOverride::default()),
+        )],
+    )
+    .await;
+    let model: Arc<dyn Provider> = Arc::new(InstantModel { stream: true });
+    let plain = Agent::new(bare.clone(), model.clone(), AgentConfig::default());
+    let tapped = Agent::new(streamer.clone(), model, AgentConfig::default());
+    let (stream_none, stream_tapped) = side_by_side(&plain, &tapped, STREAM_ROUNDS).await;
+    let stream_stats = streamer.hook_stats().rows();
+    let batches: u64 = stream_stats.iter().map(|r| r.counters.calls).sum();
+
+    println!("extension hooks, {} rounds each, medians, side by side", ROUNDS);
+    println!(
+        "  turn (model -> echo -> results), no hooks:        {:>9.1} us",
+        us(none)
+    );
+    println!(
+        "  same turn, 5 sync hooks (5 extensions):            {:>9.1} us",
+        us(five)
+    );
+    println!(
+        "  added by the 5 hooks:                              {:>9.1} us  ({:.1} us per hook call; {} calls made)",
+        us(five.saturating_sub(none)),
+        us(five.saturating_sub(none)) / 5.0,
+        calls
+    );
+    println!(
+        "{CHUNKS}-chunk streamed answer, {STREAM_ROUNDS} rounds each:"
+    );
+    println!(
+        "  no subscriber:                                     {:>9.1} us",
+        us(stream_none)
+    );
+    println!(
+        "  coalescing stream-chunk subscriber (default 64):   {:>9.1} us",
+        us(stream_tapped)
+    );
+    println!(
+        "  added:                                             {:>9.1} %  ({:.1} batches per stream)",
+        (stream_tapped.as_secs_f64() / stream_none.as_secs_f64() - 1.0) * 100.0,
+        batches as f64 / (STREAM_ROUNDS + WARMUP) as f64
+    );
+}
