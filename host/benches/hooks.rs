@@ -21,7 +21,7 @@ use agent_host::provider::{
 use tokio_util::sync::CancellationToken;
 
 const ROUNDS: usize = 2_000;
-const STREAM_ROUNDS: usize = 400;
+const STREAM_ROUNDS: usize = 600;
 const WARMUP: usize = 50;
 const CHUNKS: usize = 1_000;
 
@@ -82,6 +82,76 @@ impl Provider for InstantModel {
     }
 }
 
+/// Serves every request on 127.0.0.1 with an OpenAI-compatible SSE answer
+/// of `CHUNKS` text chunks (the real wire format), as fast as the socket
+/// takes it. Returns the base URL.
+async fn sse_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut body = String::new();
+    for i in 0..CHUNKS {
+        let chunk = serde_json::json!({
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": format!("tok{i} ")}, "finish_reason": null}],
+        });
+        body.push_str(&format!("data: {chunk}\n\n"));
+    }
+    let last = serde_json::json!({
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    });
+    body.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
+    let response: Arc<[u8]> = Arc::from(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    );
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let response = response.clone();
+            tokio::spawn(async move {
+                // Read the request head and its body, then answer.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let length = text[..head_end]
+                            .lines()
+                            .find_map(|line| {
+                                let (name, value) = line.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= head_end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let _ = socket.write_all(&response).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
 fn build_dir(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../build")
@@ -89,8 +159,11 @@ fn build_dir(kind: &str) -> PathBuf {
 }
 
 fn copy_plugin(from: &Path, stem: &str, to: &Path, name: &str) {
-    std::fs::copy(from.join(format!("{stem}.wasm")), to.join(format!("{name}.wasm")))
-        .unwrap_or_else(|err| panic!("{stem}.wasm missing ({err}); run `make plugins` first"));
+    std::fs::copy(
+        from.join(format!("{stem}.wasm")),
+        to.join(format!("{name}.wasm")),
+    )
+    .unwrap_or_else(|err| panic!("{stem}.wasm missing ({err}); run `make plugins` first"));
     let manifest = std::fs::read_to_string(from.join(format!("{stem}.toml"))).unwrap();
     let manifest = manifest.replacen(
         &format!("name = \"{}\"", manifest_name(&manifest)),
@@ -214,8 +287,18 @@ async fn main() {
     let without = Agent::new(bare.clone(), model.clone(), turn_config.clone());
     let with = Agent::new(hooked.clone(), model, turn_config.clone());
     let (none, five) = side_by_side(&without, &with, ROUNDS).await;
-    let calls: u64 = hooked.hook_stats().rows().iter().map(|r| r.counters.calls).sum();
-    let failures: u64 = hooked.hook_stats().rows().iter().map(|r| r.counters.failures).sum();
+    let calls: u64 = hooked
+        .hook_stats()
+        .rows()
+        .iter()
+        .map(|r| r.counters.calls)
+        .sum();
+    let failures: u64 = hooked
+        .hook_stats()
+        .rows()
+        .iter()
+        .map(|r| r.counters.failures)
+        .sum();
     assert_eq!(failures, 0);
 
     // 2. A 1,000-chunk answer with a coalescing stream-chunk subscriber.
@@ -231,10 +314,63 @@ async fn main() {
     let plain = Agent::new(bare.clone(), model.clone(), AgentConfig::default());
     let tapped = Agent::new(streamer.clone(), model, AgentConfig::default());
     let (stream_none, stream_tapped) = side_by_side(&plain, &tapped, STREAM_ROUNDS).await;
-    let stream_stats = streamer.hook_stats().rows();
-    let batches: u64 = stream_stats.iter().map(|r| r.counters.calls).sum();
+    let batches_before: u64 = streamer
+        .hook_stats()
+        .rows()
+        .iter()
+        .map(|r| r.counters.calls)
+        .sum();
 
-    println!("extension hooks, {} rounds each, medians, side by side", ROUNDS);
+    // 3. The same 1,000 chunks from a loopback OpenAI-compatible server.
+    let base_url = sse_server().await;
+    let openai: Arc<dyn Provider> = Arc::new(
+        agent_host::provider::openai::OpenAiProvider::new(
+            agent_host::provider::openai::OpenAiConfig::new(base_url, "bench"),
+        )
+        .unwrap(),
+    );
+    let plain_http = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
+    let tapped_http = Agent::new(streamer.clone(), openai, AgentConfig::default());
+    let (http_none, http_tapped) = side_by_side(&plain_http, &tapped_http, STREAM_ROUNDS).await;
+    let failures: u64 = streamer
+        .hook_stats()
+        .rows()
+        .iter()
+        .map(|r| r.counters.failures)
+        .sum();
+    assert_eq!(failures, 0);
+
+    // 4. The same, with the subscriber delivered async (fire and forget).
+    let async_streamer = runtime(
+        &tmp.path().join("stream-async"),
+        &[(
+            "probe-stream".to_owned(),
+            only(
+                HookPoint::StreamChunk,
+                HookOverride {
+                    delivery: Some(agent_host::hooks::Delivery::Async),
+                    ..HookOverride::default()
+                },
+            ),
+        )],
+    )
+    .await;
+    let openai: Arc<dyn Provider> = Arc::new(
+        agent_host::provider::openai::OpenAiProvider::new(
+            agent_host::provider::openai::OpenAiConfig::new(sse_server().await, "bench"),
+        )
+        .unwrap(),
+    );
+    let plain_async = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
+    let tapped_async = Agent::new(async_streamer.clone(), openai, AgentConfig::default());
+    let (async_none, async_tapped) =
+        side_by_side(&plain_async, &tapped_async, STREAM_ROUNDS).await;
+    tapped_async.end_session(&Outcome::TurnLimit, 0).await;
+
+    println!(
+        "extension hooks, {} rounds each, medians, side by side",
+        ROUNDS
+    );
     println!(
         "  turn (model -> echo -> results), no hooks:        {:>9.1} us",
         us(none)
@@ -249,20 +385,58 @@ async fn main() {
         us(five.saturating_sub(none)) / 5.0,
         calls
     );
-    println!(
-        "{CHUNKS}-chunk streamed answer, {STREAM_ROUNDS} rounds each:"
-    );
+    println!("{CHUNKS}-chunk streamed answer, {STREAM_ROUNDS} rounds each:");
     println!(
         "  no subscriber:                                     {:>9.1} us",
         us(stream_none)
     );
     println!(
-        "  coalescing stream-chunk subscriber (default 64):   {:>9.1} us",
+        "  coalescing stream-chunk subscriber (default 256):   {:>9.1} us",
         us(stream_tapped)
     );
     println!(
         "  added:                                             {:>9.1} %  ({:.1} batches per stream)",
         (stream_tapped.as_secs_f64() / stream_none.as_secs_f64() - 1.0) * 100.0,
-        batches as f64 / (STREAM_ROUNDS + WARMUP) as f64
+        batches_before as f64 / (STREAM_ROUNDS + WARMUP) as f64
+    );
+    println!(
+        "  (in-process model: the stream costs the host almost nothing, so this is the worst case)"
+    );
+    println!("{CHUNKS}-chunk answer streamed over loopback HTTP (OpenAI SSE wire format):");
+    println!(
+        "  no subscriber:                                     {:>9.1} us",
+        us(http_none)
+    );
+    println!(
+        "  coalescing stream-chunk subscriber (default 256):   {:>9.1} us",
+        us(http_tapped)
+    );
+    println!(
+        "  added:                                             {:>9.1} %",
+        (http_tapped.as_secs_f64() / http_none.as_secs_f64() - 1.0) * 100.0
+    );
+    let per_call = |runtime: &Runtime| {
+        let rows = runtime.hook_stats().rows();
+        let time: u64 = rows.iter().map(|r| r.counters.time_us).sum();
+        let calls: u64 = rows.iter().map(|r| r.counters.calls).sum();
+        time as f64 / calls.max(1) as f64
+    };
+    println!(
+        "  time inside one hook call: turn hooks {:.1} us, stream batches {:.1} us",
+        per_call(&hooked),
+        per_call(&streamer)
+    );
+    println!("same over HTTP, the subscriber delivered async (the turn never waits for it):");
+    println!(
+        "  no subscriber:                                     {:>9.1} us",
+        us(async_none)
+    );
+    println!(
+        "  async coalescing subscriber:                       {:>9.1} us",
+        us(async_tapped)
+    );
+    println!(
+        "  added:                                             {:>9.1} %",
+        (async_tapped.as_secs_f64() / async_none.as_secs_f64() - 1.0) * 100.0
     );
 }

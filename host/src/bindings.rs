@@ -27,8 +27,8 @@ mod extension_world {
 }
 
 pub use ext::Event as HookEvent;
-pub use extension_world::ExtensionPluginPre;
 use extension_world::exports::agent::plugin::extension as ext;
+pub use extension_world::{ExtensionPlugin, ExtensionPluginPre};
 
 pub use agent::plugin::host::Host as HostImports;
 pub use agent::plugin::types::Host as TypesImports;

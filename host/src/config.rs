@@ -177,7 +177,7 @@ impl Default for HooksConfig {
             max_fanout: 8,
             max_failures: 3,
             max_in_flight: 16,
-            default_coalesce_chunks: 64,
+            default_coalesce_chunks: 256,
             default_coalesce_ms: 250,
         }
     }

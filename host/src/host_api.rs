@@ -71,6 +71,15 @@ impl HostContext {
         self
     }
 
+    /// Starts another call on the same instance (a reused extension
+    /// instance): the label and the per-call log allowance are reset.
+    pub fn begin_call(&mut self, label: &str) {
+        if self.tool != label {
+            self.tool = label.to_owned();
+        }
+        self.log_lines = 0;
+    }
+
     /// Gives the call its plugin's configuration (JSON object text).
     pub fn with_config(mut self, config: Arc<str>) -> Self {
         self.config = config;

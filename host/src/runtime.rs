@@ -67,6 +67,8 @@ struct Inner {
     /// registry changes.
     extensions: RwLock<Arc<ExtensionSet>>,
     hook_stats: HookStats,
+    /// Warm extension instances alive (each holds an instance-pool slot).
+    warm_instances: Arc<std::sync::atomic::AtomicUsize>,
     next_call: AtomicU64,
     events: tokio::sync::broadcast::Sender<PluginEvent>,
 }
@@ -125,6 +127,7 @@ impl Runtime {
                 registry: RwLock::new(Registry::default()),
                 extensions: RwLock::new(Arc::new(ExtensionSet::default())),
                 hook_stats: HookStats::default(),
+                warm_instances: Arc::default(),
                 next_call: AtomicU64::new(1),
                 events,
             }),
@@ -633,15 +636,20 @@ impl Runtime {
         }
     }
 
-    /// Runs one hook call of an extension in a fresh sandbox under the hook
-    /// budget.
-    pub async fn run_hook(
+    /// Runs one hook call of an extension under the hook budget, on `warm`
+    /// (an instance this session kept) or a fresh instance. Returns the
+    /// instance to keep when the call succeeded.
+    pub(crate) async fn run_hook(
         &self,
         hook: &ActiveHook,
         session_id: Option<String>,
         turn: u32,
         payload: String,
-    ) -> Result<HookOutcome, HookError> {
+        warm: Option<crate::hooks::WarmInstance>,
+    ) -> (
+        Result<HookOutcome, HookError>,
+        Option<crate::hooks::WarmInstance>,
+    ) {
         let plugin = &hook.plugin;
         let failed = |message: String| HookError {
             extension: plugin.name().to_owned(),
@@ -649,16 +657,21 @@ impl Runtime {
             kind: FailureKind::Instantiate { message },
             detail: None,
         };
-        let prepared = plugin
-            .prepare(&self.load_context())
-            .await
-            .map_err(|err| failed(err.to_string()))?;
-        let Bound::Extension(pre) = &prepared.bound else {
-            return Err(failed("the plugin is not an extension".to_owned()));
+        let prepared = match plugin.prepare(&self.load_context()).await {
+            Ok(prepared) => prepared,
+            Err(err) => return (Err(failed(err.to_string())), None),
         };
-        let session_state = session_id
-            .as_deref()
-            .map(|session| self.inner.session_states.state(plugin.name(), session));
+        let Bound::Extension(pre) = &prepared.bound else {
+            return (
+                Err(failed("the plugin is not an extension".to_owned())),
+                None,
+            );
+        };
+        let session_state = match (&warm, session_id.as_deref()) {
+            // A warm instance already holds its session state.
+            (None, Some(session)) => Some(self.inner.session_states.state(plugin.name(), session)),
+            _ => None,
+        };
         crate::hooks::call_hook(crate::hooks::HookCall {
             engine: &self.inner.engine,
             plugin,
@@ -670,8 +683,35 @@ impl Runtime {
             payload,
             kv: self.inner.store.plugin_kv(plugin.name()),
             session_state,
+            warm,
         })
         .await
+    }
+
+    /// Reserves room for one more warm extension instance; `None` when the
+    /// share of the instance pool they may hold is used up.
+    pub(crate) fn reserve_warm_slot(&self) -> Option<WarmSlot> {
+        let limit = (self.inner.config.sandbox.max_instances as usize / 4).max(1);
+        let count = &self.inner.warm_instances;
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        Some(WarmSlot {
+            count: self.inner.warm_instances.clone(),
+        })
+    }
+}
+
+/// A place held by one warm extension instance; released when dropped.
+pub(crate) struct WarmSlot {
+    count: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for WarmSlot {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

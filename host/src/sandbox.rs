@@ -210,6 +210,22 @@ pub fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
+    arm_budget(&mut store, limits)?;
+    let probe = CallProbe {
+        stdout,
+        stderr,
+        memory_hit,
+    };
+    Ok((store, probe))
+}
+
+/// Gives the next call on `store` a full budget: fuel refilled and a new
+/// wall-clock deadline. Called for every call, including calls on a reused
+/// instance.
+pub fn arm_budget(
+    store: &mut Store<CallState>,
+    limits: &crate::capabilities::Limits,
+) -> Result<(), String> {
     if let Some(fuel) = limits.fuel {
         store.set_fuel(fuel).map_err(|err| err.to_string())?;
     }
@@ -224,10 +240,5 @@ pub fn new_store(
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    let probe = CallProbe {
-        stdout,
-        stderr,
-        memory_hit,
-    };
-    Ok((store, probe))
+    Ok(())
 }

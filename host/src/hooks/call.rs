@@ -1,19 +1,42 @@
-//! One hook call in a fresh sandbox under the hook budget: instantiate, `on-event`, classify failures.
+//! One hook call in a sandbox under the hook budget: a warm instance of this session or a fresh one, `on-event`, failures classified.
+//!
+//! An extension instance may serve several events of one session: after a
+//! call that succeeded it is kept warm and reused, which saves setting up
+//! WASI and instantiating (most of a hook's cost). After any failure it is
+//! dropped, so a trapped or timed-out instance is never entered again.
+//! Instances are never shared between sessions or plugin versions.
 
 use std::sync::Arc;
 
 use wasmtime::Engine;
 
 use super::{HookOutcome, HookPoint};
-use crate::bindings::{self, ExtensionPluginPre};
+use crate::bindings::{self, ExtensionPlugin, ExtensionPluginPre};
 use crate::capabilities::Capabilities;
 use crate::error::{FailureKind, HookError};
 use crate::host_api::HostContext;
 use crate::invoke::{TIMER_GRACE, classify, log_output, panic_message};
 use crate::loader::LoadedPlugin;
-use crate::sandbox::{self, CallState};
+use crate::sandbox::{self, CallProbe, CallState};
 use crate::session_state::SessionState;
 use crate::store::PluginKv;
+
+/// An instance kept between events of one session.
+pub struct WarmInstance {
+    store: wasmtime::Store<CallState>,
+    probe: CallProbe,
+    instance: ExtensionPlugin,
+    /// The plugin load it was made from: its code and its configuration
+    /// (a reload makes a new one even when only the manifest changed).
+    content_hash: String,
+    config: Arc<str>,
+}
+
+impl WarmInstance {
+    pub fn is_from(&self, plugin: &LoadedPlugin) -> bool {
+        self.content_hash == plugin.content_hash && Arc::ptr_eq(&self.config, &plugin.config)
+    }
+}
 
 /// Everything one hook call needs.
 pub struct HookCall<'a> {
@@ -28,11 +51,14 @@ pub struct HookCall<'a> {
     pub payload: String,
     pub kv: PluginKv,
     pub session_state: Option<Arc<SessionState>>,
+    /// An instance this session kept from an earlier event, if any.
+    pub warm: Option<WarmInstance>,
 }
 
-/// Runs the hook. The Store is dropped at the end whatever happened, so a
-/// trapped instance is never entered again.
-pub async fn call_hook(call: HookCall<'_>) -> Result<HookOutcome, HookError> {
+/// Runs the hook. Returns the instance to keep warm when the call succeeded.
+pub async fn call_hook(
+    call: HookCall<'_>,
+) -> (Result<HookOutcome, HookError>, Option<WarmInstance>) {
     let plugin = call.plugin;
     let limits = &call.caps.limits;
     let point = call.point;
@@ -42,18 +68,47 @@ pub async fn call_hook(call: HookCall<'_>) -> Result<HookOutcome, HookError> {
         kind,
         detail,
     };
-    let host = HostContext::new(plugin.name(), point.as_str(), call.kv, None)
-        .with_session(call.session_state)
-        .with_config(plugin.config.clone());
-    let (mut store, probe) = sandbox::new_store(call.engine, call.caps, host)
-        .map_err(|message| failed(FailureKind::Instantiate { message }, None))?;
     let event = bindings::hook_event(point, call.session_id, call.turn, call.payload);
+    let warm = call.warm.filter(|warm| warm.is_from(plugin));
+    let (mut store, probe, instance) = match warm {
+        Some(warm) => (warm.store, warm.probe, Some(warm.instance)),
+        None => {
+            let host = HostContext::new(plugin.name(), point.as_str(), call.kv, None)
+                .with_session(call.session_state)
+                .with_config(plugin.config.clone());
+            match sandbox::new_store(call.engine, call.caps, host) {
+                Ok((store, probe)) => (store, probe, None),
+                Err(message) => {
+                    return (
+                        Err(failed(FailureKind::Instantiate { message }, None)),
+                        None,
+                    );
+                }
+            }
+        }
+    };
+    if instance.is_some() {
+        store.data_mut().host.begin_call(point.as_str());
+        probe
+            .memory_hit
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        if let Err(message) = sandbox::arm_budget(&mut store, limits) {
+            return (
+                Err(failed(FailureKind::Instantiate { message }, None)),
+                None,
+            );
+        }
+    }
     let run = async {
-        let instance = call.pre.instantiate_async(&mut store).await?;
-        instance
+        let instance = match instance {
+            Some(instance) => instance,
+            None => call.pre.instantiate_async(&mut store).await?,
+        };
+        let outcome = instance
             .agent_plugin_extension()
             .call_on_event(&mut store, &event)
-            .await
+            .await?;
+        Ok::<_, wasmtime::Error>((outcome, instance))
     };
     let timeout_kind = FailureKind::Timeout {
         ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
@@ -61,16 +116,23 @@ pub async fn call_hook(call: HookCall<'_>) -> Result<HookOutcome, HookError> {
     match tokio::time::timeout(limits.timeout + TIMER_GRACE, run).await {
         Err(_elapsed) => {
             log_output(plugin.name(), point.as_str(), &probe);
-            Err(failed(timeout_kind, None))
+            (Err(failed(timeout_kind, None)), None)
         }
         Ok(Err(err)) => {
             let stderr = log_output(plugin.name(), point.as_str(), &probe);
             let kind = classify(&err, &probe, limits.memory_bytes, limits.fuel, timeout_kind);
-            Err(failed(kind, panic_message(&stderr)))
+            (Err(failed(kind, panic_message(&stderr))), None)
         }
-        Ok(Ok(outcome)) => {
+        Ok(Ok((outcome, instance))) => {
             log_output(plugin.name(), point.as_str(), &probe);
-            Ok(bindings::outcome_from_wit(outcome))
+            let warm = WarmInstance {
+                store,
+                probe,
+                instance,
+                content_hash: plugin.content_hash.clone(),
+                config: plugin.config.clone(),
+            };
+            (Ok(bindings::outcome_from_wit(outcome)), Some(warm))
         }
     }
 }

@@ -13,10 +13,11 @@ use tokio_util::task::TaskTracker;
 use super::clock::{Clock, SystemClock};
 use super::payload::apply_patch;
 use super::set::ActiveHook;
-use super::throttle::{ChunkBatcher, HookState};
-use super::{Delivery, HookOutcome, HookPoint};
+use super::throttle::{Batch, ChunkBatcher, HookState};
+use super::{Delivery, HookOutcome, HookPoint, WarmInstance};
 use crate::error::{FailureKind, HookError};
 use crate::runtime::Runtime;
+use crate::runtime::WarmSlot;
 
 /// A message an extension asked to add to the conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,6 +96,8 @@ struct Inner {
     background: TaskTracker,
     /// Messages extensions asked to add, waiting for the next model call.
     injections: Mutex<Vec<Injection>>,
+    /// Instances kept between events, by extension name.
+    warm: Mutex<HashMap<String, (WarmInstance, WarmSlot)>>,
 }
 
 fn state_key(hook: &ActiveHook) -> (String, HookPoint) {
@@ -119,6 +122,7 @@ impl Hooks {
                 in_flight: Mutex::new(HashMap::new()),
                 background: TaskTracker::new(),
                 injections: Mutex::new(Vec::new()),
+                warm: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -297,6 +301,7 @@ impl Hooks {
         Some(StreamTap {
             hooks: self.clone(),
             turn: self.turn(),
+            text: String::new(),
             batchers,
             worker: None,
         })
@@ -416,10 +421,30 @@ impl Inner {
         payload: String,
     ) -> Result<HookOutcome, (HookError, Option<Disabled>)> {
         let started = Instant::now();
-        let result = self
+        // Taken out while in use: a concurrent event of the same extension
+        // (parallel tool calls) gets a fresh instance instead.
+        let warm = self
+            .warm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(hook.extension());
+        let (warm, slot) = match warm {
+            Some((instance, slot)) => (Some(instance), Some(slot)),
+            None => (None, None),
+        };
+        let (result, keep) = self
             .runtime
-            .run_hook(hook, self.session_id.clone(), turn, payload)
+            .run_hook(hook, self.session_id.clone(), turn, payload, warm)
             .await;
+        if let Some(instance) = keep
+            && let Some(slot) = slot.or_else(|| self.runtime.reserve_warm_slot())
+        {
+            self.warm
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(hook.extension().to_owned())
+                .or_insert((instance, slot));
+        }
         self.runtime.hook_stats().call(
             hook.extension(),
             hook.point,
@@ -474,37 +499,40 @@ impl Inner {
 pub struct StreamTap {
     hooks: Hooks,
     turn: u32,
+    /// The stream's text so far, kept once for every subscriber; a batch is
+    /// a range of it.
+    text: String,
     batchers: Vec<(Arc<ActiveHook>, ChunkBatcher)>,
     worker: Option<(BatchSender, tokio::task::JoinHandle<Dispatched>)>,
 }
 
-/// Sends a subscriber's batch to the stream worker.
-type BatchSender = mpsc::UnboundedSender<(Arc<ActiveHook>, Vec<String>)>;
+/// Sends a subscriber's batch (its text and chunk count) to the stream
+/// worker.
+type BatchSender = mpsc::UnboundedSender<(Arc<ActiveHook>, String, usize)>;
 
 impl StreamTap {
     /// Adds one chunk of streamed text.
     pub fn push(&mut self, chunk: &str) {
         let now = self.hooks.inner.clock.now();
-        let mut ready = Vec::new();
-        for (hook, batcher) in &mut self.batchers {
-            if let Some(batch) = batcher.push(chunk, now) {
-                ready.push((hook.clone(), batch));
+        let start = self.text.len();
+        self.text.push_str(chunk);
+        let end = self.text.len();
+        for index in 0..self.batchers.len() {
+            if let Some(batch) = self.batchers[index].1.push(start, end, now) {
+                let hook = self.batchers[index].0.clone();
+                self.deliver(hook, batch);
             }
-        }
-        for (hook, batch) in ready {
-            self.deliver(hook, batch);
         }
     }
 
     /// Delivers what is left and waits for the sync subscribers' outcomes.
     pub async fn finish(mut self) -> Dispatched {
-        let rest: Vec<_> = self
-            .batchers
-            .iter_mut()
-            .filter_map(|(hook, batcher)| batcher.flush().map(|batch| (hook.clone(), batch)))
-            .collect();
-        for (hook, batch) in rest {
-            self.deliver(hook, batch);
+        let end = self.text.len();
+        for index in 0..self.batchers.len() {
+            if let Some(batch) = self.batchers[index].1.flush(end) {
+                let hook = self.batchers[index].0.clone();
+                self.deliver(hook, batch);
+            }
         }
         match self.worker.take() {
             Some((sender, worker)) => {
@@ -515,15 +543,16 @@ impl StreamTap {
         }
     }
 
-    fn deliver(&mut self, hook: Arc<ActiveHook>, batch: Vec<String>) {
+    fn deliver(&mut self, hook: Arc<ActiveHook>, batch: Batch) {
         let hooks = &self.hooks;
         if hooks.admit(std::iter::once(&hook), self.turn).is_empty() {
             return;
         }
-        let merged = batch.len().saturating_sub(1) as u64;
+        let merged = batch.count.saturating_sub(1) as u64;
         hooks.stats_record(&hook, |c| c.coalesced += merged);
+        let text = self.text[batch.start..batch.end].to_owned();
         if hook.delivery == Delivery::Async {
-            let payload: Arc<str> = Arc::from(batch_payload(batch).to_string());
+            let payload: Arc<str> = Arc::from(batch_payload(&text, batch.count).as_str());
             hooks.spawn_async(hook, self.turn, payload);
             return;
         }
@@ -532,13 +561,13 @@ impl StreamTap {
             let worker = tokio::spawn(run_worker(hooks.clone(), self.turn, receiver));
             (sender, worker)
         });
-        let _ = sender.send((hook, batch));
+        let _ = sender.send((hook, text, batch.count));
     }
 }
 
-fn batch_payload(chunks: Vec<String>) -> Value {
-    let text: String = chunks.concat();
-    serde_json::json!({ "chunks": chunks, "text": text })
+/// The stream-chunk payload: the batch's text and how many chunks it joins.
+fn batch_payload(text: &str, count: usize) -> String {
+    serde_json::json!({ "text": text, "chunks": count }).to_string()
 }
 
 /// Delivers sync stream batches in order; after a block, the rest are
@@ -546,14 +575,14 @@ fn batch_payload(chunks: Vec<String>) -> Value {
 async fn run_worker(
     hooks: Hooks,
     turn: u32,
-    mut batches: mpsc::UnboundedReceiver<(Arc<ActiveHook>, Vec<String>)>,
+    mut batches: mpsc::UnboundedReceiver<(Arc<ActiveHook>, String, usize)>,
 ) -> Dispatched {
     let mut result = Dispatched::default();
-    while let Some((hook, batch)) = batches.recv().await {
+    while let Some((hook, text, count)) = batches.recv().await {
         if result.blocked.is_some() {
             continue;
         }
-        let payload = batch_payload(batch).to_string();
+        let payload = batch_payload(&text, count);
         let mut one = Dispatched::default();
         match hooks.call_one(&hook, turn, payload, &mut one).await {
             Some(HookOutcome::Block(reason)) => {

@@ -14,7 +14,7 @@ mod spec;
 mod stats;
 mod throttle;
 
-pub(crate) use call::{HookCall, call_hook};
+pub(crate) use call::{HookCall, WarmInstance, call_hook};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Blocked, Disabled, Dispatched, Hooks, Injection, StreamTap};
 pub use payload::apply_patch;

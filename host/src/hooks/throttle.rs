@@ -48,49 +48,63 @@ impl HookState {
     }
 }
 
-/// Collects stream chunks into batches for one subscriber.
+/// Decides where one subscriber's batches of stream chunks begin and end.
+/// The text itself is kept once per stream by the caller; a batch is a
+/// byte range of it and a chunk count.
 #[derive(Debug)]
 pub struct ChunkBatcher {
-    chunks: Vec<String>,
+    start: usize,
+    count: usize,
     first_at: Duration,
     max_chunks: usize,
     max_age: Duration,
 }
 
+/// A batch: `text[start..end]` holding `count` chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    pub start: usize,
+    pub end: usize,
+    pub count: usize,
+}
+
 impl ChunkBatcher {
     pub fn new(throttle: &Throttle) -> Self {
-        let max_chunks = throttle.coalesce_chunks.unwrap_or(1).max(1) as usize;
         Self {
-            chunks: Vec::with_capacity(max_chunks),
+            start: 0,
+            count: 0,
             first_at: Duration::ZERO,
-            max_chunks,
+            max_chunks: throttle.coalesce_chunks.unwrap_or(1).max(1) as usize,
             max_age: Duration::from_millis(throttle.coalesce_ms.unwrap_or(u64::MAX / 4)),
         }
     }
 
-    /// Adds a chunk; returns a batch when it is full or its first chunk is
-    /// old enough.
-    pub fn push(&mut self, chunk: &str, now: Duration) -> Option<Vec<String>> {
-        if self.chunks.is_empty() {
+    /// Notes a chunk that occupies `start..end` of the stream's text;
+    /// returns a batch when it is full or its first chunk is old enough.
+    pub fn push(&mut self, start: usize, end: usize, now: Duration) -> Option<Batch> {
+        if self.count == 0 {
+            self.start = start;
             self.first_at = now;
         }
-        self.chunks.push(chunk.to_owned());
-        if self.chunks.len() >= self.max_chunks || now.saturating_sub(self.first_at) >= self.max_age
-        {
-            return self.flush();
+        self.count += 1;
+        if self.count >= self.max_chunks || now.saturating_sub(self.first_at) >= self.max_age {
+            return self.flush(end);
         }
         None
     }
 
-    /// Whatever is left, at the end of the stream.
-    pub fn flush(&mut self) -> Option<Vec<String>> {
-        if self.chunks.is_empty() {
+    /// Whatever is left, at the end of the stream (`end` = text length).
+    pub fn flush(&mut self, end: usize) -> Option<Batch> {
+        if self.count == 0 {
             return None;
         }
-        Some(std::mem::replace(
-            &mut self.chunks,
-            Vec::with_capacity(self.max_chunks),
-        ))
+        let batch = Batch {
+            start: self.start,
+            end,
+            count: self.count,
+        };
+        self.count = 0;
+        Some(batch)
     }
 }
 
@@ -149,13 +163,14 @@ mod tests {
             ..Throttle::default()
         };
         let mut batcher = ChunkBatcher::new(&throttle);
-        assert_eq!(batcher.push("a", ms(0)), None);
-        assert_eq!(batcher.push("b", ms(1)), None);
-        assert_eq!(batcher.push("c", ms(2)).unwrap(), vec!["a", "b", "c"]);
-        assert_eq!(batcher.push("d", ms(3)), None);
-        assert_eq!(batcher.push("e", ms(13)).unwrap(), vec!["d", "e"]);
-        assert_eq!(batcher.push("f", ms(14)), None);
-        assert_eq!(batcher.flush().unwrap(), vec!["f"]);
-        assert_eq!(batcher.flush(), None);
+        let batch = |start, end, count| Some(Batch { start, end, count });
+        assert_eq!(batcher.push(0, 1, ms(0)), None);
+        assert_eq!(batcher.push(1, 2, ms(1)), None);
+        assert_eq!(batcher.push(2, 3, ms(2)), batch(0, 3, 3));
+        assert_eq!(batcher.push(3, 4, ms(3)), None);
+        assert_eq!(batcher.push(4, 5, ms(13)), batch(3, 5, 2));
+        assert_eq!(batcher.push(5, 6, ms(14)), None);
+        assert_eq!(batcher.flush(6), batch(5, 6, 1));
+        assert_eq!(batcher.flush(6), None);
     }
 }
