@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job of `make demo`: load the example plugins and call several of
-# them through the sandbox, with real output.
+# The main job of `make demo`: load the example plugins (tools and
+# extensions), run an agent session, and call several tools through the
+# sandbox, with real output.
 #   usage: examples/demo.sh path/to/agent-host path/to/plugins
 set -euo pipefail
 bin="$1"
@@ -20,6 +21,8 @@ step tools list
 printf '\n\033[1m# An agent session on the offline scripted model (examples/demo-script.json).\033[0m\n'
 printf '# With a real model: add --provider openai (OPENAI_API_KEY), or --provider openai --base-url http://localhost:11434/v1 for Ollama.\n'
 step run "Our order is 4,250 with a 12% surcharge plus 380 shipping: what is the total? And how long is our tagline? Keep a note." --script "$(dirname "$0")/demo-script.json"
+printf '\n\033[1m# What the extensions (redactor, policy-guard, loop-breaker, audit-logger) did during that session.\033[0m\n'
+step stats
 printf '\n\033[1m# The same tools, called directly.\033[0m\n'
 step tools call calc --args '{"expression": "2^10 + sqrt(144) * (3 - 1)"}'
 step tools call word_count --args '{"text": "WebAssembly tools, sandboxed by default.\nOne call, one fresh instance."}'

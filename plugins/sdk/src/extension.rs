@@ -30,9 +30,10 @@
 //! export_extension!(Lengths);
 //! ```
 //!
-//! Every event runs in a fresh instance, so nothing survives between calls
-//! except what goes through [`kv`](crate::kv) (persistent, per plugin) or
-//! [`session`](crate::session) (per agent session; absent outside one).
+//! An event runs in a fresh instance or in one the host kept from an earlier
+//! event of the same session; do not rely on either. Keep state in
+//! [`kv`](crate::kv) (persistent, per plugin) or [`session`](crate::session)
+//! (per agent session; absent outside one).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -316,8 +317,8 @@ impl Outcome {
     }
 }
 
-/// An extension. Both functions are associated functions, not methods: the
-/// host runs every event in a fresh instance, so there is no state to keep
+/// An extension. Both functions are associated functions, not methods: an
+/// event may run in a fresh instance, so there is no state to rely on
 /// between calls except what goes through [`kv`](crate::kv) and
 /// [`session`](crate::session).
 ///
