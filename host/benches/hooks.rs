@@ -363,8 +363,7 @@ async fn main() {
     );
     let plain_async = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
     let tapped_async = Agent::new(async_streamer.clone(), openai, AgentConfig::default());
-    let (async_none, async_tapped) =
-        side_by_side(&plain_async, &tapped_async, STREAM_ROUNDS).await;
+    let (async_none, async_tapped) = side_by_side(&plain_async, &tapped_async, STREAM_ROUNDS).await;
     tapped_async.end_session(&Outcome::TurnLimit, 0).await;
 
     println!(
