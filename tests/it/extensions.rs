@@ -445,7 +445,7 @@ async fn stream_chunks_are_delivered_in_batches() {
             &[(
                 "stream-chunk",
                 HookOverride {
-                    coalesce_chunks: Some(10),
+                    coalesce_chunks: Some(20),
                     coalesce_ms: Some(500),
                     ..HookOverride::default()
                 },
@@ -460,17 +460,20 @@ async fn stream_chunks_are_delivered_in_batches() {
     let clock = ManualClock::new();
     let hooks = Hooks::with_clock(runtime.clone(), None, Arc::new(clock.clone()));
 
-    // By count: 25 chunks -> 10 + 10 + the rest at the end of the stream.
+    // By count: 45 chunks -> 20 + 20 + the rest at the end of the stream.
     let mut tap = hooks.stream_tap().unwrap();
-    for i in 0..25 {
+    for i in 0..45 {
         tap.push(&format!("t{i} "));
     }
     tap.finish().await;
-    // By age: a batch older than 500 ms goes out at the next chunk.
+    // By age: the clock is read at the first chunk and every 16th; the
+    // first reading after the batch is 500 ms old sends it.
     let mut tap = hooks.stream_tap().unwrap();
     tap.push("a");
-    tap.push("b");
     clock.advance(Duration::from_millis(600));
+    for _ in 0..15 {
+        tap.push("b");
+    }
     tap.push("c");
     tap.push("d");
     tap.finish().await;
@@ -484,12 +487,12 @@ async fn stream_chunks_are_delivered_in_batches() {
             payload["chunks"].as_u64().unwrap()
         })
         .collect();
-    let expected: String = (0..25).map(|i| format!("t{i} ")).collect();
-    assert_eq!(streamed, format!("{expected}abcd"));
-    assert_eq!(batches, vec![10, 10, 5, 3, 1]);
+    let expected: String = (0..45).map(|i| format!("t{i} ")).collect();
+    assert_eq!(streamed, format!("{expected}a{}cd", "b".repeat(15)));
+    assert_eq!(batches, vec![20, 20, 5, 17, 1]);
     let c = counters(&runtime, "probe", HookPoint::StreamChunk);
     assert_eq!(c.calls, 5);
-    assert_eq!(c.coalesced, 29 - 5);
+    assert_eq!(c.coalesced, 63 - 5);
 }
 
 #[tokio::test]

@@ -304,6 +304,8 @@ impl Hooks {
             text: String::new(),
             batchers,
             worker: None,
+            pushed: 0,
+            now: std::time::Duration::ZERO,
         })
     }
 
@@ -504,7 +506,13 @@ pub struct StreamTap {
     text: String,
     batchers: Vec<(Arc<ActiveHook>, ChunkBatcher)>,
     worker: Option<(BatchSender, tokio::task::JoinHandle<Dispatched>)>,
+    /// Chunks pushed so far, and the clock as last read.
+    pushed: u32,
+    now: std::time::Duration,
 }
+
+/// The clock is read at the first chunk and then every this many chunks.
+const CLOCK_EVERY: u32 = 16;
 
 /// Sends a subscriber's batch (its text and chunk count) to the stream
 /// worker.
@@ -513,7 +521,13 @@ type BatchSender = mpsc::UnboundedSender<(Arc<ActiveHook>, String, usize)>;
 impl StreamTap {
     /// Adds one chunk of streamed text.
     pub fn push(&mut self, chunk: &str) {
-        let now = self.hooks.inner.clock.now();
+        // Reading the clock costs as much as the rest of this function, so
+        // batch ages are checked every few chunks, not at every one.
+        if self.pushed.is_multiple_of(CLOCK_EVERY) {
+            self.now = self.hooks.inner.clock.now();
+        }
+        self.pushed += 1;
+        let now = self.now;
         let start = self.text.len();
         self.text.push_str(chunk);
         let end = self.text.len();
