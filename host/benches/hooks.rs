@@ -242,9 +242,34 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// Alternates runs of `a` and `b`; returns their medians.
-async fn side_by_side(a: &Agent, b: &Agent, rounds: usize) -> (Duration, Duration) {
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+/// Medians of two alternating series, and the median of their per-round
+/// differences (robust to the machine getting slower or faster mid-run).
+struct Pair {
+    base: Duration,
+    with: Duration,
+    added_us: f64,
+}
+
+impl Pair {
+    fn added_percent(&self) -> f64 {
+        self.added_us / us(self.base) * 100.0
+    }
+
+    fn print(&self, base: &str, with: &str) {
+        println!("  {base:<50} {:>9.1} us", us(self.base));
+        println!("  {with:<50} {:>9.1} us", us(self.with));
+        println!(
+            "  {:<50} {:>9.1} us = {:.1} % (median of per-round differences)",
+            "added:",
+            self.added_us,
+            self.added_percent()
+        );
+    }
+}
+
+/// Alternates runs of `a` and `b` (which goes first alternates too).
+async fn side_by_side(a: &Agent, b: &Agent, rounds: usize) -> Pair {
+    let (mut xs, mut ys, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds + WARMUP {
         let (x, y) = if round % 2 == 0 {
             let x = one_run(a).await;
@@ -256,9 +281,15 @@ async fn side_by_side(a: &Agent, b: &Agent, rounds: usize) -> (Duration, Duratio
         if round >= WARMUP {
             xs.push(x);
             ys.push(y);
+            diffs.push(us(y) - us(x));
         }
     }
-    (median(xs), median(ys))
+    diffs.sort_by(f64::total_cmp);
+    Pair {
+        base: median(xs),
+        with: median(ys),
+        added_us: diffs[diffs.len() / 2],
+    }
 }
 
 fn us(d: Duration) -> f64 {
@@ -286,7 +317,7 @@ async fn main() {
     let model: Arc<dyn Provider> = Arc::new(InstantModel { stream: false });
     let without = Agent::new(bare.clone(), model.clone(), turn_config.clone());
     let with = Agent::new(hooked.clone(), model, turn_config.clone());
-    let (none, five) = side_by_side(&without, &with, ROUNDS).await;
+    let turn = side_by_side(&without, &with, ROUNDS).await;
     let calls: u64 = hooked
         .hook_stats()
         .rows()
@@ -313,7 +344,7 @@ async fn main() {
     let model: Arc<dyn Provider> = Arc::new(InstantModel { stream: true });
     let plain = Agent::new(bare.clone(), model.clone(), AgentConfig::default());
     let tapped = Agent::new(streamer.clone(), model, AgentConfig::default());
-    let (stream_none, stream_tapped) = side_by_side(&plain, &tapped, STREAM_ROUNDS).await;
+    let in_process = side_by_side(&plain, &tapped, STREAM_ROUNDS).await;
     let batches_before: u64 = streamer
         .hook_stats()
         .rows()
@@ -331,7 +362,7 @@ async fn main() {
     );
     let plain_http = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
     let tapped_http = Agent::new(streamer.clone(), openai, AgentConfig::default());
-    let (http_none, http_tapped) = side_by_side(&plain_http, &tapped_http, STREAM_ROUNDS).await;
+    let http = side_by_side(&plain_http, &tapped_http, STREAM_ROUNDS).await;
     let failures: u64 = streamer
         .hook_stats()
         .rows()
@@ -363,79 +394,34 @@ async fn main() {
     );
     let plain_async = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
     let tapped_async = Agent::new(async_streamer.clone(), openai, AgentConfig::default());
-    let (async_none, async_tapped) = side_by_side(&plain_async, &tapped_async, STREAM_ROUNDS).await;
+    let http_async = side_by_side(&plain_async, &tapped_async, STREAM_ROUNDS).await;
     tapped_async.end_session(&Outcome::TurnLimit, 0).await;
 
-    println!(
-        "extension hooks, {} rounds each, medians, side by side",
-        ROUNDS
-    );
-    println!(
-        "  turn (model -> echo -> results), no hooks:        {:>9.1} us",
-        us(none)
-    );
-    println!(
-        "  same turn, 5 sync hooks (5 extensions):            {:>9.1} us",
-        us(five)
-    );
-    println!(
-        "  added by the 5 hooks:                              {:>9.1} us  ({:.1} us per hook call; {} calls made)",
-        us(five.saturating_sub(none)),
-        us(five.saturating_sub(none)) / 5.0,
-        calls
-    );
-    println!("{CHUNKS}-chunk streamed answer, {STREAM_ROUNDS} rounds each:");
-    println!(
-        "  no subscriber:                                     {:>9.1} us",
-        us(stream_none)
-    );
-    println!(
-        "  coalescing stream-chunk subscriber (default 256):   {:>9.1} us",
-        us(stream_tapped)
-    );
-    println!(
-        "  added:                                             {:>9.1} %  ({:.1} batches per stream)",
-        (stream_tapped.as_secs_f64() / stream_none.as_secs_f64() - 1.0) * 100.0,
-        batches_before as f64 / (STREAM_ROUNDS + WARMUP) as f64
-    );
-    println!(
-        "  (in-process model: the stream costs the host almost nothing, so this is the worst case)"
-    );
-    println!("{CHUNKS}-chunk answer streamed over loopback HTTP (OpenAI SSE wire format):");
-    println!(
-        "  no subscriber:                                     {:>9.1} us",
-        us(http_none)
-    );
-    println!(
-        "  coalescing stream-chunk subscriber (default 256):   {:>9.1} us",
-        us(http_tapped)
-    );
-    println!(
-        "  added:                                             {:>9.1} %",
-        (http_tapped.as_secs_f64() / http_none.as_secs_f64() - 1.0) * 100.0
-    );
     let per_call = |runtime: &Runtime| {
         let rows = runtime.hook_stats().rows();
         let time: u64 = rows.iter().map(|r| r.counters.time_us).sum();
         let calls: u64 = rows.iter().map(|r| r.counters.calls).sum();
         time as f64 / calls.max(1) as f64
     };
+    println!("extension hooks: medians of {ROUNDS} alternating rounds");
+    println!("one tool-calling turn (model -> echo -> results):");
+    turn.print("no extensions:", "5 sync hooks (5 extensions, 5 points):");
     println!(
-        "  time inside one hook call: turn hooks {:.1} us, stream batches {:.1} us",
-        per_call(&hooked),
+        "  {:<50} {:>9.1} us inside each hook call ({calls} calls)",
+        "",
+        per_call(&hooked)
+    );
+    println!(
+        "{CHUNKS}-chunk answer from the in-process model ({STREAM_ROUNDS} rounds; worst case: the stream itself costs ~0.2 us per chunk):"
+    );
+    in_process.print("no subscriber:", "coalescing sync stream-chunk subscriber:");
+    println!(
+        "  {:<50} {:>9.1} batches per stream, {:.1} us inside each batch call",
+        "",
+        batches_before as f64 / (STREAM_ROUNDS + WARMUP) as f64,
         per_call(&streamer)
     );
-    println!("same over HTTP, the subscriber delivered async (the turn never waits for it):");
-    println!(
-        "  no subscriber:                                     {:>9.1} us",
-        us(async_none)
-    );
-    println!(
-        "  async coalescing subscriber:                       {:>9.1} us",
-        us(async_tapped)
-    );
-    println!(
-        "  added:                                             {:>9.1} %",
-        (async_tapped.as_secs_f64() / async_none.as_secs_f64() - 1.0) * 100.0
-    );
+    println!("{CHUNKS}-chunk answer over loopback HTTP (OpenAI SSE wire format):");
+    http.print("no subscriber:", "coalescing sync stream-chunk subscriber:");
+    http_async.print("no subscriber:", "the same subscriber, delivered async:");
 }

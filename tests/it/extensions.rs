@@ -463,19 +463,19 @@ async fn stream_chunks_are_delivered_in_batches() {
     // By count: 45 chunks -> 20 + 20 + the rest at the end of the stream.
     let mut tap = hooks.stream_tap().unwrap();
     for i in 0..45 {
-        tap.push(&format!("t{i} "));
+        tap.push(&format!("t{i} ")).await;
     }
     tap.finish().await;
     // By age: the clock is read at the first chunk and every 16th; the
     // first reading after the batch is 500 ms old sends it.
     let mut tap = hooks.stream_tap().unwrap();
-    tap.push("a");
+    tap.push("a").await;
     clock.advance(Duration::from_millis(600));
     for _ in 0..15 {
-        tap.push("b");
+        tap.push("b").await;
     }
-    tap.push("c");
-    tap.push("d");
+    tap.push("c").await;
+    tap.push("d").await;
     tap.finish().await;
 
     let mut streamed = String::new();

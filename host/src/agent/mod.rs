@@ -534,7 +534,7 @@ impl Agent {
                 Some(Ok(ProviderEvent::TextDelta { text })) => {
                     reply.text.push_str(&text);
                     if let Some(tap) = &mut tap {
-                        tap.push(&text);
+                        tap.push(&text).await;
                     }
                     emit(AgentEvent::TextDelta { text });
                 }

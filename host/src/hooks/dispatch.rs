@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use super::clock::{Clock, SystemClock};
@@ -303,7 +303,7 @@ impl Hooks {
             turn: self.turn(),
             text: String::new(),
             batchers,
-            worker: None,
+            result: Dispatched::default(),
             pushed: 0,
             now: std::time::Duration::ZERO,
         })
@@ -495,9 +495,10 @@ impl Inner {
     }
 }
 
-/// Batches one model stream's text for the stream-chunk subscribers.
-/// Batches are delivered on a worker task, so the stream never waits for
-/// an extension; [`StreamTap::finish`] waits for the sync ones.
+/// Batches one model stream's text for the stream-chunk subscribers. A
+/// sync subscriber's batch is delivered in the stream as soon as it is
+/// ready (the stream waits for that call, within the hook budget); an async
+/// subscriber's batch never makes the stream wait.
 pub struct StreamTap {
     hooks: Hooks,
     turn: u32,
@@ -505,7 +506,8 @@ pub struct StreamTap {
     /// a range of it.
     text: String,
     batchers: Vec<(Arc<ActiveHook>, ChunkBatcher)>,
-    worker: Option<(BatchSender, tokio::task::JoinHandle<Dispatched>)>,
+    /// What the sync subscribers decided so far.
+    result: Dispatched,
     /// Chunks pushed so far, and the clock as last read.
     pushed: u32,
     now: std::time::Duration,
@@ -514,13 +516,10 @@ pub struct StreamTap {
 /// The clock is read at the first chunk and then every this many chunks.
 const CLOCK_EVERY: u32 = 16;
 
-/// Sends a subscriber's batch (its text and chunk count) to the stream
-/// worker.
-type BatchSender = mpsc::UnboundedSender<(Arc<ActiveHook>, String, usize)>;
-
 impl StreamTap {
-    /// Adds one chunk of streamed text.
-    pub fn push(&mut self, chunk: &str) {
+    /// Adds one chunk of streamed text; returns at once unless a sync
+    /// subscriber's batch is ready.
+    pub async fn push(&mut self, chunk: &str) {
         // Reading the clock costs as much as the rest of this function, so
         // batch ages are checked every few chunks, not at every one.
         if self.pushed.is_multiple_of(CLOCK_EVERY) {
@@ -534,48 +533,40 @@ impl StreamTap {
         for index in 0..self.batchers.len() {
             if let Some(batch) = self.batchers[index].1.push(start, end, now) {
                 let hook = self.batchers[index].0.clone();
-                self.deliver(hook, batch);
+                self.deliver(&hook, batch).await;
             }
         }
     }
 
-    /// Delivers what is left and waits for the sync subscribers' outcomes.
+    /// Delivers what is left and returns the sync subscribers' outcomes.
     pub async fn finish(mut self) -> Dispatched {
         let end = self.text.len();
         for index in 0..self.batchers.len() {
             if let Some(batch) = self.batchers[index].1.flush(end) {
                 let hook = self.batchers[index].0.clone();
-                self.deliver(hook, batch);
+                self.deliver(&hook, batch).await;
             }
         }
-        match self.worker.take() {
-            Some((sender, worker)) => {
-                drop(sender);
-                worker.await.unwrap_or_default()
-            }
-            None => Dispatched::default(),
-        }
+        self.result
     }
 
-    fn deliver(&mut self, hook: Arc<ActiveHook>, batch: Batch) {
+    async fn deliver(&mut self, hook: &Arc<ActiveHook>, batch: Batch) {
         let hooks = &self.hooks;
-        if hooks.admit(std::iter::once(&hook), self.turn).is_empty() {
+        if hooks.admit(std::iter::once(hook), self.turn).is_empty() {
             return;
         }
         let merged = batch.count.saturating_sub(1) as u64;
-        hooks.stats_record(&hook, |c| c.coalesced += merged);
-        let text = self.text[batch.start..batch.end].to_owned();
+        hooks.stats_record(hook, |c| c.coalesced += merged);
+        let payload = batch_payload(&self.text[batch.start..batch.end], batch.count);
         if hook.delivery == Delivery::Async {
-            let payload: Arc<str> = Arc::from(batch_payload(&text, batch.count).as_str());
-            hooks.spawn_async(hook, self.turn, payload);
+            hooks.spawn_async(hook.clone(), self.turn, Arc::from(payload.as_str()));
             return;
         }
-        let (sender, _) = self.worker.get_or_insert_with(|| {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            let worker = tokio::spawn(run_worker(hooks.clone(), self.turn, receiver));
-            (sender, worker)
-        });
-        let _ = sender.send((hook, text, batch.count));
+        // After a block the stream's outcome is decided; later batches are
+        // not delivered.
+        if self.result.blocked.is_none() {
+            deliver_batch(hooks, hook, self.turn, payload, &mut self.result).await;
+        }
     }
 }
 
@@ -584,43 +575,36 @@ fn batch_payload(text: &str, count: usize) -> String {
     serde_json::json!({ "text": text, "chunks": count }).to_string()
 }
 
-/// Delivers sync stream batches in order; after a block, the rest are
-/// dropped.
-async fn run_worker(
-    hooks: Hooks,
+/// Calls a sync subscriber with one batch and adds its outcome to `result`.
+async fn deliver_batch(
+    hooks: &Hooks,
+    hook: &ActiveHook,
     turn: u32,
-    mut batches: mpsc::UnboundedReceiver<(Arc<ActiveHook>, String, usize)>,
-) -> Dispatched {
-    let mut result = Dispatched::default();
-    while let Some((hook, text, count)) = batches.recv().await {
-        if result.blocked.is_some() {
-            continue;
-        }
-        let payload = batch_payload(&text, count);
-        let mut one = Dispatched::default();
-        match hooks.call_one(&hook, turn, payload, &mut one).await {
-            Some(HookOutcome::Block(reason)) => {
-                one.blocked = Some(Blocked {
-                    extension: hook.extension().to_owned(),
-                    point: HookPoint::StreamChunk,
-                    reason,
-                });
-            }
-            Some(HookOutcome::Inject(text)) => one.injections.push(Injection {
+    payload: String,
+    result: &mut Dispatched,
+) {
+    let mut one = Dispatched::default();
+    match hooks.call_one(hook, turn, payload, &mut one).await {
+        Some(HookOutcome::Block(reason)) => {
+            one.blocked = Some(Blocked {
                 extension: hook.extension().to_owned(),
                 point: HookPoint::StreamChunk,
-                text,
-            }),
-            Some(HookOutcome::Patch(_)) => {
-                hooks.count_bad_answer(
-                    &hook,
-                    "stream-chunk cannot be patched; the text was already shown".to_owned(),
-                    &mut one,
-                );
-            }
-            Some(HookOutcome::Continue) | None => {}
+                reason,
+            });
         }
-        result.absorb(one);
+        Some(HookOutcome::Inject(text)) => one.injections.push(Injection {
+            extension: hook.extension().to_owned(),
+            point: HookPoint::StreamChunk,
+            text,
+        }),
+        Some(HookOutcome::Patch(_)) => {
+            hooks.count_bad_answer(
+                hook,
+                "stream-chunk cannot be patched; the text was already shown".to_owned(),
+                &mut one,
+            );
+        }
+        Some(HookOutcome::Continue) | None => {}
     }
-    result
+    result.absorb(one);
 }
