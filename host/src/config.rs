@@ -215,6 +215,11 @@ impl HookOverride {
 pub struct ExtensionSettings {
     /// `false` loads the extension but never calls it.
     pub enabled: bool,
+    /// When one of its hooks fails (trap, budget, unusable answer) at a
+    /// point that can be blocked, block instead of going on as if it had
+    /// answered `continue`. Such a hook is never switched off. For policy
+    /// extensions that must not be bypassed by crashing them.
+    pub fail_closed: bool,
     /// Replaces the priority the extension declared.
     pub priority: Option<i32>,
     /// Replaces the `[config]` table of the extension's manifest.
@@ -228,6 +233,7 @@ impl Default for ExtensionSettings {
     fn default() -> Self {
         Self {
             enabled: true,
+            fail_closed: false,
             priority: None,
             config: None,
             hooks: BTreeMap::new(),
@@ -540,6 +546,38 @@ mod tests {
         .unwrap();
         assert_eq!(config.plugin_dirs, vec![PathBuf::from("/elsewhere")]);
         assert_eq!(config.data_dir, PathBuf::from("/d"));
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agent-host.toml");
+        let config = HostConfig::resolve(ConfigSources {
+            config_file: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        let guard = &config.extensions["policy-guard"];
+        assert!(guard.fail_closed);
+        assert_eq!(config.hooks.timeout_ms, 100);
+    }
+
+    #[test]
+    fn an_unknown_hook_point_is_refused_with_the_valid_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write(
+            tmp.path(),
+            "[extensions.audit.hooks.before_tool_call]\nmin_interval_ms = 5\n",
+        );
+        let err = HostConfig::resolve(ConfigSources {
+            config_file: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("before_tool_call") && message.contains("before-tool-call"),
+            "{message}"
+        );
     }
 
     #[test]

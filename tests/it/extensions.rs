@@ -573,6 +573,42 @@ async fn a_hook_that_keeps_running_out_of_budget_is_switched_off() {
 }
 
 #[tokio::test]
+async fn a_fail_closed_guard_that_fails_blocks_and_stays_on() {
+    let mut harness = Harness::new();
+    install_probe(&harness, "probe");
+    harness.install(example_plugin("calc"));
+    harness.config.hooks.timeout_ms = 50;
+    harness.config.hooks.max_failures = 1;
+    let mut guard = settings(
+        &[on("before-tool-call")],
+        probe_config("probe", json!({"before-tool-call": {"kind": "loop"}})),
+    );
+    guard.fail_closed = true;
+    harness.config.extensions.insert("probe".into(), guard);
+    let model = StepModel::new(vec![
+        Step::Events(vec![
+            call("c1", "calc", json!({"expression": "1+1"})),
+            finish(FinishReason::ToolCalls),
+        ]),
+        Step::Events(vec![
+            call("c2", "calc", json!({"expression": "2+2"})),
+            finish(FinishReason::ToolCalls),
+        ]),
+        answer("done"),
+    ]);
+    let (runtime, agent) = agent_over(&harness, model.clone()).await;
+    let result = run(&agent, "go").await;
+    assert!(matches!(result.outcome, Outcome::Finished { .. }));
+    // Both calls were refused, not run unguarded.
+    for request in 1..=2 {
+        let seen = tool_result(&model, request);
+        assert!(seen.contains("fail closed"), "{seen}");
+    }
+    let c = counters(&runtime, "probe", HookPoint::BeforeToolCall);
+    assert_eq!((c.calls, c.failures, c.disabled), (2, 2, 0), "{c:?}");
+}
+
+#[tokio::test]
 async fn hooks_that_trap_or_eat_memory_fail_cleanly() {
     let mut harness = Harness::new();
     install_probe(&harness, "probe");

@@ -217,6 +217,9 @@ impl Hooks {
         let mut patched = false;
         for hook in admitted.iter().filter(|h| h.delivery == Delivery::Sync) {
             let Some(outcome) = self.call_one(hook, turn, text.clone(), &mut result).await else {
+                if result.blocked.is_some() {
+                    break;
+                }
                 continue;
             };
             match outcome {
@@ -228,6 +231,9 @@ impl Hooks {
                     }
                     Err(message) => {
                         self.count_bad_answer(hook, message, &mut result);
+                        if result.blocked.is_some() {
+                            break;
+                        }
                     }
                 },
                 HookOutcome::Block(reason) => {
@@ -366,6 +372,7 @@ impl Hooks {
         match outcome {
             Ok(outcome) => Some(outcome),
             Err((err, disabled)) => {
+                close_on_failure(hook, &err, result);
                 result.failures.push(err);
                 result.disabled.extend(disabled);
                 None
@@ -386,6 +393,7 @@ impl Hooks {
         if let Some(disabled) = self.inner.record_result(hook, Some(&err)) {
             result.disabled.push(disabled);
         }
+        close_on_failure(hook, &err, result);
         result.failures.push(err);
     }
 
@@ -468,7 +476,13 @@ impl Inner {
 
     /// Updates the failure streak; returns the switch-off it caused, if any.
     fn record_result(&self, hook: &ActiveHook, failure: Option<&HookError>) -> Option<Disabled> {
-        let max_failures = self.runtime.config().hooks.max_failures;
+        // A fail-closed hook stays on: switching it off would open what it
+        // guards.
+        let max_failures = if hook.fail_closed {
+            u32::MAX
+        } else {
+            self.runtime.config().hooks.max_failures
+        };
         let just_disabled = {
             let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
             states
@@ -492,6 +506,20 @@ impl Inner {
             point: hook.point,
             reason,
         })
+    }
+}
+
+/// For a fail-closed hook at a point that can be blocked, turns its failure
+/// into a block.
+fn close_on_failure(hook: &ActiveHook, err: &HookError, result: &mut Dispatched) {
+    if hook.fail_closed && hook.point.can_block() && result.blocked.is_none() {
+        result.blocked = Some(Blocked {
+            extension: hook.extension().to_owned(),
+            point: hook.point,
+            reason: format!(
+                "{err}; this extension is set to fail closed, so the action is refused"
+            ),
+        });
     }
 }
 

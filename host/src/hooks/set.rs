@@ -19,6 +19,8 @@ pub struct ActiveHook {
     pub throttle: Throttle,
     /// The plugin's capabilities with the hook budget (time, fuel) applied.
     pub caps: Capabilities,
+    /// A failure blocks instead of passing (see `ExtensionSettings`).
+    pub fail_closed: bool,
 }
 
 impl ActiveHook {
@@ -99,6 +101,7 @@ impl ExtensionSet {
                         .unwrap_or(subscription.delivery),
                     throttle,
                     caps: caps.clone(),
+                    fail_closed: settings.fail_closed,
                 }));
             }
         }
