@@ -178,7 +178,9 @@ async fn hot_reload_swaps_versions_without_failing_a_call() {
     let v1 = std::fs::read(&wasm).unwrap();
     let v2 = std::fs::read(build_file("test-plugins/versioned-v2.wasm.bin")).unwrap();
 
-    // Calls keep running on another task through every swap.
+    // Calls keep running on another task through every swap; it publishes
+    // the versions it has seen so far.
+    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(Vec::<String>::new());
     let caller = {
         let runtime = runtime.clone();
         tokio::spawn(async move {
@@ -188,6 +190,7 @@ async fn hot_reload_swaps_versions_without_failing_a_call() {
                     Ok(v) => {
                         if seen.last() != Some(&v) {
                             seen.push(v.clone());
+                            let _ = seen_tx.send(seen.clone());
                         }
                         if seen.len() >= 3 {
                             return Ok(seen);
@@ -206,6 +209,15 @@ async fn hot_reload_swaps_versions_without_failing_a_call() {
         next_event(&mut events).await,
         PluginEvent::Loaded { .. }
     ));
+    // Revert only once a call has been answered by v2, so a busy machine
+    // cannot swap back before the caller gets a turn.
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        seen_rx.wait_for(|seen| seen.iter().any(|v| v == "v2")),
+    )
+    .await
+    .expect("no call was answered by v2 within 20 s")
+    .unwrap();
     // In-place overwrite back to v1 (a revert: answered from the cache).
     std::fs::write(&wasm, &v1).unwrap();
     loop {
