@@ -496,6 +496,53 @@ async fn stream_chunks_are_delivered_in_batches() {
 }
 
 #[tokio::test]
+async fn a_stream_guard_stops_the_model_mid_answer() {
+    let mut harness = Harness::new();
+    install_probe(&harness, "probe");
+    harness.config.extensions.insert(
+        "probe".into(),
+        settings(
+            &[(
+                "stream-chunk",
+                HookOverride {
+                    coalesce_chunks: Some(10),
+                    ..HookOverride::default()
+                },
+            )],
+            probe_config(
+                "probe",
+                json!({"stream-chunk": {"kind": "block", "value": "the answer leaks a secret"}}),
+            ),
+        ),
+    );
+    let mut events: Vec<_> = (0..100).map(|i| text(&format!("w{i} "))).collect();
+    events.push(finish(FinishReason::Stop));
+    let model = StepModel::new(vec![Step::Events(events)]);
+    let (runtime, agent) = agent_over(&harness, model).await;
+    let result = run(&agent, "talk").await;
+    assert_eq!(
+        result.outcome,
+        Outcome::Blocked {
+            extension: "probe".into(),
+            reason: "the answer leaks a secret".into()
+        }
+    );
+    // The first batch was the last thing read: the rest was never taken.
+    let streamed: usize = result
+        .events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::TextDelta { .. }))
+        .count();
+    assert_eq!(streamed, 10);
+    assert_eq!(counters(&runtime, "probe", HookPoint::StreamChunk).calls, 1);
+    let last = result.history.last().unwrap();
+    assert!(
+        last.content.starts_with("w0 ") && last.content.contains("leaks a secret"),
+        "{last:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_streamed_answer_reaches_a_subscriber_in_default_batches() {
     let mut harness = Harness::new();
     install_probe(&harness, "probe");

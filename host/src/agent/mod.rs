@@ -519,7 +519,10 @@ impl Agent {
         cancel: &CancellationToken,
         emit: &impl Fn(AgentEvent),
     ) -> Result<ModelReply, ModelStop> {
-        let mut receiver = self.provider.start(request, cancel.child_token());
+        // Its own token, so a stream-chunk block can stop the model without
+        // cancelling the run.
+        let model_cancel = cancel.child_token();
+        let mut receiver = self.provider.start(request, model_cancel.clone());
         let mut reply = ModelReply::default();
         let mut tap = self.hooks.stream_tap();
         loop {
@@ -533,18 +536,23 @@ impl Agent {
             match event {
                 Some(Ok(ProviderEvent::TextDelta { text })) => {
                     reply.text.push_str(&text);
+                    emit(AgentEvent::TextDelta { text: text.clone() });
                     if let Some(tap) = &mut tap {
                         tap.push(&text).await;
                     }
-                    emit(AgentEvent::TextDelta { text });
+                    if tap.as_ref().is_some_and(|tap| tap.is_blocked()) {
+                        // A sync subscriber blocked the stream: stop the
+                        // model now rather than at the end of its answer.
+                        model_cancel.cancel();
+                        reply.stream_hooks = tap_finish(tap.take()).await;
+                        return Ok(reply);
+                    }
                 }
                 Some(Ok(ProviderEvent::ToolCall { call })) => reply.tool_calls.push(call),
                 Some(Ok(ProviderEvent::Usage { usage })) => emit(AgentEvent::Usage { usage }),
                 Some(Ok(ProviderEvent::Finish { reason })) => {
                     reply.finish = Some(reason);
-                    if let Some(tap) = tap {
-                        reply.stream_hooks = Some(tap.finish().await);
-                    }
+                    reply.stream_hooks = tap_finish(tap).await;
                     return Ok(reply);
                 }
                 Some(Err(crate::provider::ProviderError::Cancelled)) => {
@@ -563,13 +571,19 @@ impl Agent {
                     )));
                 }
                 None => {
-                    if let Some(tap) = tap {
-                        reply.stream_hooks = Some(tap.finish().await);
-                    }
+                    reply.stream_hooks = tap_finish(tap).await;
                     return Ok(reply);
                 }
             }
         }
+    }
+}
+
+/// The stream-chunk subscribers' outcomes, once the stream is over.
+async fn tap_finish(tap: Option<crate::hooks::StreamTap>) -> Option<crate::hooks::Dispatched> {
+    match tap {
+        Some(tap) => Some(tap.finish().await),
+        None => None,
     }
 }
 

@@ -566,8 +566,18 @@ impl StreamTap {
         }
     }
 
-    /// Delivers what is left and returns the sync subscribers' outcomes.
+    /// Whether a sync subscriber blocked the stream; nothing more is
+    /// delivered after that.
+    pub fn is_blocked(&self) -> bool {
+        self.result.blocked.is_some()
+    }
+
+    /// Delivers what is left (unless blocked) and returns the sync
+    /// subscribers' outcomes.
     pub async fn finish(mut self) -> Dispatched {
+        if self.is_blocked() {
+            return self.result;
+        }
         let end = self.text.len();
         for index in 0..self.batchers.len() {
             if let Some(batch) = self.batchers[index].1.flush(end) {
