@@ -536,11 +536,13 @@ impl Agent {
             match event {
                 Some(Ok(ProviderEvent::TextDelta { text })) => {
                     reply.text.push_str(&text);
-                    emit(AgentEvent::TextDelta { text: text.clone() });
-                    if let Some(tap) = &mut tap {
-                        tap.push(&text).await;
-                    }
-                    if tap.as_ref().is_some_and(|tap| tap.is_blocked()) {
+                    let Some(open_tap) = &mut tap else {
+                        emit(AgentEvent::TextDelta { text });
+                        continue;
+                    };
+                    open_tap.push(&text).await;
+                    emit(AgentEvent::TextDelta { text });
+                    if open_tap.is_blocked() {
                         // A sync subscriber blocked the stream: stop the
                         // model now rather than at the end of its answer.
                         model_cancel.cancel();
