@@ -1,4 +1,4 @@
-//! Delivers events to one session's hooks: throttle, fan-out cap, sync chain with patches, async fire-and-forget, stream batching, failure streaks.
+//! Delivers events to one session's hooks: throttle, fan-out cap, sync chain with patches, async fire-and-forget, failure streaks.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -13,7 +13,8 @@ use tokio_util::task::TaskTracker;
 use super::clock::{Clock, SystemClock};
 use super::payload::apply_patch;
 use super::set::ActiveHook;
-use super::throttle::{Batch, ChunkBatcher, HookState};
+use super::stream::StreamTap;
+use super::throttle::{ChunkBatcher, HookState};
 use super::{Delivery, HookOutcome, HookPoint, WarmInstance};
 use crate::error::{FailureKind, HookError};
 use crate::runtime::Runtime;
@@ -58,7 +59,7 @@ pub struct Dispatched {
 }
 
 impl Dispatched {
-    fn absorb(&mut self, other: Dispatched) {
+    pub(super) fn absorb(&mut self, other: Dispatched) {
         if self.blocked.is_none() {
             self.blocked = other.blocked;
         }
@@ -129,6 +130,11 @@ impl Hooks {
 
     pub fn session_id(&self) -> Option<&str> {
         self.inner.session_id.as_deref()
+    }
+
+    /// The throttle clock's reading.
+    pub(super) fn now(&self) -> std::time::Duration {
+        self.inner.clock.now()
     }
 
     /// Whether any extension listens at `point` (nothing else is done for
@@ -304,15 +310,7 @@ impl Hooks {
                 Some((hook.clone(), ChunkBatcher::new(&hook.throttle)))
             })
             .collect();
-        Some(StreamTap {
-            hooks: self.clone(),
-            turn: self.turn(),
-            text: String::new(),
-            batchers,
-            result: Dispatched::default(),
-            pushed: 0,
-            now: std::time::Duration::ZERO,
-        })
+        Some(StreamTap::new(self.clone(), self.turn(), batchers))
     }
 
     /// Waits for the async hook calls in flight (each is bounded by the
@@ -325,7 +323,7 @@ impl Hooks {
     }
 
     /// Filters `hooks` through their throttles and the fan-out cap.
-    fn admit<'a>(
+    pub(super) fn admit<'a>(
         &self,
         hooks: impl Iterator<Item = &'a Arc<ActiveHook>>,
         turn: u32,
@@ -352,7 +350,11 @@ impl Hooks {
         admitted
     }
 
-    fn stats_record(&self, hook: &ActiveHook, change: impl FnOnce(&mut super::HookCounters)) {
+    pub(super) fn stats_record(
+        &self,
+        hook: &ActiveHook,
+        change: impl FnOnce(&mut super::HookCounters),
+    ) {
         self.inner
             .runtime
             .hook_stats()
@@ -361,7 +363,7 @@ impl Hooks {
 
     /// Calls one hook, counting it; `None` when it failed (the failure and
     /// a resulting switch-off are added to `result`).
-    async fn call_one(
+    pub(super) async fn call_one(
         &self,
         hook: &ActiveHook,
         turn: u32,
@@ -381,7 +383,12 @@ impl Hooks {
     }
 
     /// An answer that could not be used counts as a failure of the hook.
-    fn count_bad_answer(&self, hook: &ActiveHook, message: String, result: &mut Dispatched) {
+    pub(super) fn count_bad_answer(
+        &self,
+        hook: &ActiveHook,
+        message: String,
+        result: &mut Dispatched,
+    ) {
         tracing::warn!(extension = %hook.extension(), point = %hook.point, "hook answer ignored: {message}");
         self.stats_record(hook, |c| c.failures += 1);
         let err = HookError {
@@ -397,7 +404,7 @@ impl Hooks {
         result.failures.push(err);
     }
 
-    fn spawn_async(&self, hook: Arc<ActiveHook>, turn: u32, payload: Arc<str>) {
+    pub(super) fn spawn_async(&self, hook: Arc<ActiveHook>, turn: u32, payload: Arc<str>) {
         let permits = {
             let limit = self.inner.runtime.config().hooks.max_in_flight;
             let mut in_flight = self
@@ -521,128 +528,4 @@ fn close_on_failure(hook: &ActiveHook, err: &HookError, result: &mut Dispatched)
             ),
         });
     }
-}
-
-/// Batches one model stream's text for the stream-chunk subscribers. A
-/// sync subscriber's batch is delivered in the stream as soon as it is
-/// ready (the stream waits for that call, within the hook budget); an async
-/// subscriber's batch never makes the stream wait.
-pub struct StreamTap {
-    hooks: Hooks,
-    turn: u32,
-    /// The stream's text so far, kept once for every subscriber; a batch is
-    /// a range of it.
-    text: String,
-    batchers: Vec<(Arc<ActiveHook>, ChunkBatcher)>,
-    /// What the sync subscribers decided so far.
-    result: Dispatched,
-    /// Chunks pushed so far, and the clock as last read.
-    pushed: u32,
-    now: std::time::Duration,
-}
-
-/// The clock is read at the first chunk and then every this many chunks.
-const CLOCK_EVERY: u32 = 16;
-
-impl StreamTap {
-    /// Adds one chunk of streamed text; returns at once unless a sync
-    /// subscriber's batch is ready.
-    pub async fn push(&mut self, chunk: &str) {
-        // Per chunk this is meant to be a copy and a few comparisons, so
-        // the clock (for batch ages) is read only every few chunks.
-        if self.pushed.is_multiple_of(CLOCK_EVERY) {
-            self.now = self.hooks.inner.clock.now();
-        }
-        self.pushed += 1;
-        let now = self.now;
-        let start = self.text.len();
-        self.text.push_str(chunk);
-        let end = self.text.len();
-        for index in 0..self.batchers.len() {
-            if let Some(batch) = self.batchers[index].1.push(start, end, now) {
-                let hook = self.batchers[index].0.clone();
-                self.deliver(&hook, batch).await;
-            }
-        }
-    }
-
-    /// Whether a sync subscriber blocked the stream; nothing more is
-    /// delivered after that.
-    pub fn is_blocked(&self) -> bool {
-        self.result.blocked.is_some()
-    }
-
-    /// Delivers what is left (unless blocked) and returns the sync
-    /// subscribers' outcomes.
-    pub async fn finish(mut self) -> Dispatched {
-        if self.is_blocked() {
-            return self.result;
-        }
-        let end = self.text.len();
-        for index in 0..self.batchers.len() {
-            if let Some(batch) = self.batchers[index].1.flush(end) {
-                let hook = self.batchers[index].0.clone();
-                self.deliver(&hook, batch).await;
-            }
-        }
-        self.result
-    }
-
-    async fn deliver(&mut self, hook: &Arc<ActiveHook>, batch: Batch) {
-        let hooks = &self.hooks;
-        if hooks.admit(std::iter::once(hook), self.turn).is_empty() {
-            return;
-        }
-        let merged = batch.count.saturating_sub(1) as u64;
-        hooks.stats_record(hook, |c| c.coalesced += merged);
-        let payload = batch_payload(&self.text[batch.start..batch.end], batch.count);
-        if hook.delivery == Delivery::Async {
-            hooks.spawn_async(hook.clone(), self.turn, Arc::from(payload.as_str()));
-            return;
-        }
-        // After a block the stream's outcome is decided; later batches are
-        // not delivered.
-        if self.result.blocked.is_none() {
-            deliver_batch(hooks, hook, self.turn, payload, &mut self.result).await;
-        }
-    }
-}
-
-/// The stream-chunk payload: the batch's text and how many chunks it joins.
-fn batch_payload(text: &str, count: usize) -> String {
-    serde_json::json!({ "text": text, "chunks": count }).to_string()
-}
-
-/// Calls a sync subscriber with one batch and adds its outcome to `result`.
-async fn deliver_batch(
-    hooks: &Hooks,
-    hook: &ActiveHook,
-    turn: u32,
-    payload: String,
-    result: &mut Dispatched,
-) {
-    let mut one = Dispatched::default();
-    match hooks.call_one(hook, turn, payload, &mut one).await {
-        Some(HookOutcome::Block(reason)) => {
-            one.blocked = Some(Blocked {
-                extension: hook.extension().to_owned(),
-                point: HookPoint::StreamChunk,
-                reason,
-            });
-        }
-        Some(HookOutcome::Inject(text)) => one.injections.push(Injection {
-            extension: hook.extension().to_owned(),
-            point: HookPoint::StreamChunk,
-            text,
-        }),
-        Some(HookOutcome::Patch(_)) => {
-            hooks.count_bad_answer(
-                hook,
-                "stream-chunk cannot be patched; the text was already shown".to_owned(),
-                &mut one,
-            );
-        }
-        Some(HookOutcome::Continue) | None => {}
-    }
-    result.absorb(one);
 }

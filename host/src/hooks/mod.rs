@@ -12,12 +12,14 @@ mod payload;
 mod set;
 mod spec;
 mod stats;
+mod stream;
 mod throttle;
 
 pub(crate) use call::{HookCall, WarmInstance, call_hook};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dispatch::{Blocked, Disabled, Dispatched, Hooks, Injection, StreamTap};
+pub use dispatch::{Blocked, Disabled, Dispatched, Hooks, Injection};
 pub use payload::apply_patch;
 pub use set::{ActiveHook, ExtensionSet};
 pub use spec::{Delivery, ExtensionSpec, HookOutcome, HookPoint, Subscription, Throttle};
 pub use stats::{HookCounters, HookStats, HookStatsRow, merge_rows};
+pub use stream::StreamTap;
