@@ -821,6 +821,49 @@ async fn an_extension_is_hot_reloaded_and_a_broken_update_keeps_the_old_one() {
     assert!(!hooks.is_subscribed(HookPoint::TurnStart));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_hot_reloads_an_extension() {
+    let harness = Harness::new();
+    install_probe(&harness, "probe");
+    let manifest = harness.plugins_dir().join("probe.toml");
+    let write_manifest = |text: &str| {
+        std::fs::write(
+            &manifest,
+            format!(
+                "[plugin]\nname = \"probe\"\nversion = \"0.1.0\"\n[limits]\nmemory_mb = 16\n[config]\ntag = \"probe\"\n[config.actions.turn-start]\nkind = \"inject\"\nvalue = \"{text}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_manifest("before");
+    let runtime = harness.runtime().await;
+    let mut events = runtime.subscribe();
+    let _watcher = runtime.watch().unwrap();
+    let hooks = Hooks::new(runtime.clone(), None);
+    let injected = |d: &agent_host::hooks::Dispatched| d.injections[0].text.clone();
+    assert_eq!(
+        injected(&hooks.dispatch(HookPoint::TurnStart, || json!({})).await),
+        "before"
+    );
+    write_manifest("after");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(agent_host::PluginEvent::Loaded { plugin, .. }) = events.recv().await
+                && plugin == "probe"
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the watcher did not reload the extension within 20 s");
+    // The same session's hooks now reach the new version.
+    assert_eq!(
+        injected(&hooks.dispatch(HookPoint::TurnStart, || json!({})).await),
+        "after"
+    );
+}
+
 #[tokio::test]
 async fn an_extension_for_another_contract_version_is_refused() {
     let harness = Harness::new();
