@@ -25,7 +25,7 @@ pub struct ChatArgs {
     pub resume: Option<String>,
 }
 
-const HELP: &str = "commands: /tools (list tools), /clear (forget the conversation), /help, /exit (or Ctrl-D). Ctrl-C cancels a running turn.";
+const HELP: &str = "commands: /tools (list tools), /stats (extension hook counters), /clear (forget the conversation), /help, /exit (or Ctrl-D). Ctrl-C cancels a running turn.";
 
 enum Line {
     Text(String),
@@ -120,9 +120,18 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                 continue;
             }
             "/clear" => {
+                // The session ends for the extensions too; the next message
+                // starts a new one.
+                if let (Some(agent), Some(outcome)) = (bound_agent.take(), last_outcome.take()) {
+                    agent.end_session(&outcome, agent.hooks().turn()).await;
+                }
                 history.clear();
                 record = None;
                 println!("(conversation cleared; the next message starts a new session)");
+                continue;
+            }
+            "/stats" => {
+                super::stats::print_hooks(&runtime.hook_stats().rows());
                 continue;
             }
             "/tools" => {

@@ -38,7 +38,8 @@ pub fn run(cli: &Cli, args: &StatsArgs) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-fn print_hooks(rows: &[HookStatsRow]) {
+/// The hook counters as a table (also `/stats` in `chat`, for this process).
+pub fn print_hooks(rows: &[HookStatsRow]) {
     if rows.is_empty() {
         println!(
             "hooks: no extension has been called yet (extensions are plugins of the extension-plugin world)"
