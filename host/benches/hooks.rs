@@ -361,7 +361,7 @@ async fn main() {
         .unwrap(),
     );
     let plain_http = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
-    let tapped_http = Agent::new(streamer.clone(), openai, AgentConfig::default());
+    let tapped_http = Agent::new(streamer.clone(), openai.clone(), AgentConfig::default());
     let http = side_by_side(&plain_http, &tapped_http, STREAM_ROUNDS).await;
     let failures: u64 = streamer
         .hook_stats()
@@ -386,12 +386,6 @@ async fn main() {
         )],
     )
     .await;
-    let openai: Arc<dyn Provider> = Arc::new(
-        agent_host::provider::openai::OpenAiProvider::new(
-            agent_host::provider::openai::OpenAiConfig::new(sse_server().await, "bench"),
-        )
-        .unwrap(),
-    );
     let plain_async = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
     let tapped_async = Agent::new(async_streamer.clone(), openai, AgentConfig::default());
     let http_async = side_by_side(&plain_async, &tapped_async, STREAM_ROUNDS).await;

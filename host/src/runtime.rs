@@ -289,10 +289,10 @@ impl Runtime {
                 registry.remove_by_path(&wasm)
             };
             let plugin = removed?;
-            self.refresh_extensions();
             tracing::info!(%plugin, "plugin removed");
             PluginEvent::Removed { plugin, path: wasm }
         };
+        self.refresh_extensions();
         let _ = self.inner.events.send(event.clone());
         Some(event)
     }
@@ -372,6 +372,7 @@ impl Runtime {
                 }
             }
         }
+        self.refresh_extensions();
         report
     }
 
@@ -381,6 +382,7 @@ impl Runtime {
         match result {
             Ok(plugin) => {
                 self.register(plugin.clone())?;
+                self.refresh_extensions();
                 Ok(plugin)
             }
             Err(err) => {
@@ -403,13 +405,7 @@ impl Runtime {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         match registry.insert(plugin.clone()) {
-            Ok(()) => {
-                if plugin.extension.is_some() || self.extension_set_has(&name) {
-                    drop(registry);
-                    self.refresh_extensions();
-                }
-                Ok(name)
-            }
+            Ok(()) => Ok(name),
             Err(err) => {
                 registry.record_problem(LoadProblem {
                     path: plugin.wasm_path.clone(),
@@ -475,14 +471,7 @@ impl Runtime {
 
     /// The tool called `name`, if registered.
     pub fn tool(&self, name: &str) -> Option<ToolInfo> {
-        let registry = self
-            .inner
-            .registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let plugin = registry.plugin_for_tool(name)?;
-        let tool = plugin.tool(name)?;
-        Some(ToolInfo {
+        self.with_tool(name, |plugin, tool| ToolInfo {
             plugin: plugin.name().to_owned(),
             spec: tool.spec.clone(),
         })
@@ -491,13 +480,22 @@ impl Runtime {
     /// The hints of a tool, without copying its spec (the agent loop asks
     /// for every call).
     pub fn tool_hints(&self, name: &str) -> Option<crate::spec::ToolHints> {
-        let registry = self
+        self.with_tool(name, |_, tool| tool.spec.hints)
+    }
+
+    fn with_tool<R>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&LoadedPlugin, &crate::loader::LoadedTool) -> R,
+    ) -> Option<R> {
+        let plugin = self
             .inner
             .registry
             .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let plugin = registry.plugin_for_tool(name)?;
-        plugin.tool(name).map(|tool| tool.spec.hints)
+            .unwrap_or_else(|e| e.into_inner())
+            .plugin_for_tool(name)?;
+        let tool = plugin.tool(name)?;
+        Some(read(&plugin, tool))
     }
 
     fn lookup(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
@@ -588,15 +586,9 @@ impl Runtime {
             .clone()
     }
 
-    fn extension_set_has(&self, plugin: &str) -> bool {
-        let set = self.extension_set();
-        crate::hooks::HookPoint::ALL
-            .iter()
-            .any(|point| set.hooks(*point).iter().any(|h| h.extension() == plugin))
-    }
-
-    /// Rebuilds the hook table from the registry (after a load, reload or
-    /// removal).
+    /// Rebuilds the hook table from the registry. Called once after each
+    /// change of the registry (a start-up load, a reload, a removal), not
+    /// per plugin.
     fn refresh_extensions(&self) {
         let set = {
             let registry = self

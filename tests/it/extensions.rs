@@ -57,6 +57,16 @@ fn on(point: &str) -> (&str, HookOverride) {
     (point, HookOverride::default())
 }
 
+/// Installs the probe, keeps only `points` of its subscriptions, and sets
+/// what it does at each point (`actions`, see `probe_config`).
+fn set_probe(harness: &mut Harness, points: &[(&str, HookOverride)], actions: Value) {
+    install_probe(harness, "probe");
+    harness.config.extensions.insert(
+        "probe".into(),
+        settings(points, probe_config("probe", actions)),
+    );
+}
+
 /// A probe config: `actions` maps hook points to what the probe does there.
 fn probe_config(tag: &str, actions: Value) -> Value {
     json!({ "tag": tag, "actions": actions })
@@ -154,18 +164,15 @@ async fn an_extension_is_loaded_as_an_extension() {
 #[tokio::test]
 async fn continue_changes_nothing_and_is_counted() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
     harness.install(example_plugin("calc"));
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[
-                on("before-tool-call"),
-                on("after-tool-call"),
-                on("turn-start"),
-            ],
-            probe_config("probe", json!({})),
-        ),
+    set_probe(
+        &mut harness,
+        &[
+            on("before-tool-call"),
+            on("after-tool-call"),
+            on("turn-start"),
+        ],
+        json!({}),
     );
     let model = StepModel::new(calc_then_answer());
     let (runtime, agent) = agent_over(&harness, model.clone()).await;
@@ -196,25 +203,19 @@ async fn continue_changes_nothing_and_is_counted() {
 #[tokio::test]
 async fn patches_change_arguments_results_and_the_system_prompt() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
     harness.install(example_plugin("calc"));
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[
-                on("before-tool-call"),
-                on("after-tool-call"),
-                on("before-llm-call"),
-            ],
-            probe_config(
-                "probe",
-                json!({
-                    "before-tool-call": {"kind": "patch", "value": {"arguments": {"expression": "1+1"}}},
-                    "after-tool-call": {"kind": "append-output", "value": " (checked)"},
-                    "before-llm-call": {"kind": "append-system", "value": " Be brief."},
-                }),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[
+            on("before-tool-call"),
+            on("after-tool-call"),
+            on("before-llm-call"),
+        ],
+        json!({
+            "before-tool-call": {"kind": "patch", "value": {"arguments": {"expression": "1+1"}}},
+            "after-tool-call": {"kind": "append-output", "value": " (checked)"},
+            "before-llm-call": {"kind": "append-system", "value": " Be brief."},
+        }),
     );
     let model = StepModel::new(calc_then_answer());
     let (_runtime, agent) = agent_over(&harness, model.clone()).await;
@@ -244,20 +245,14 @@ async fn patches_change_arguments_results_and_the_system_prompt() {
 #[tokio::test]
 async fn a_blocked_tool_call_is_not_run_and_the_model_gets_the_reason() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
     harness.install(example_plugin("calc"));
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[on("before-tool-call"), on("after-tool-call")],
-            probe_config(
-                "probe",
-                json!({
-                    "before-tool-call": {"kind": "block", "value": "no maths today"},
-                    "after-tool-call": {"kind": "continue", "record": true},
-                }),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[on("before-tool-call"), on("after-tool-call")],
+        json!({
+            "before-tool-call": {"kind": "block", "value": "no maths today"},
+            "after-tool-call": {"kind": "continue", "record": true},
+        }),
     );
     let model = StepModel::new(calc_then_answer());
     let (runtime, agent) = agent_over(&harness, model.clone()).await;
@@ -286,16 +281,10 @@ async fn a_blocked_tool_call_is_not_run_and_the_model_gets_the_reason() {
 #[tokio::test]
 async fn a_block_before_the_model_call_stops_the_run() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[on("before-llm-call")],
-            probe_config(
-                "probe",
-                json!({"before-llm-call": {"kind": "block", "value": "budget used up"}}),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[on("before-llm-call")],
+        json!({"before-llm-call": {"kind": "block", "value": "budget used up"}}),
     );
     let model = StepModel::new(vec![answer("never")]);
     let (_runtime, agent) = agent_over(&harness, model.clone()).await;
@@ -316,16 +305,10 @@ async fn a_block_before_the_model_call_stops_the_run() {
 #[tokio::test]
 async fn an_injected_message_reaches_the_model() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[on("turn-start")],
-            probe_config(
-                "probe",
-                json!({"turn-start": {"kind": "inject", "value": "The user prefers metric units."}}),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[on("turn-start")],
+        json!({"turn-start": {"kind": "inject", "value": "The user prefers metric units."}}),
     );
     let model = StepModel::new(vec![answer("noted")]);
     let (_runtime, agent) = agent_over(&harness, model.clone()).await;
@@ -371,19 +354,16 @@ async fn hooks_run_by_priority_then_name_and_see_earlier_patches() {
 #[tokio::test]
 async fn min_interval_skips_events_until_the_clock_moves() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[(
-                "turn-end",
-                HookOverride {
-                    min_interval_ms: Some(1000),
-                    ..HookOverride::default()
-                },
-            )],
-            probe_config("probe", json!({})),
-        ),
+    set_probe(
+        &mut harness,
+        &[(
+            "turn-end",
+            HookOverride {
+                min_interval_ms: Some(1000),
+                ..HookOverride::default()
+            },
+        )],
+        json!({}),
     );
     let runtime = harness.runtime().await;
     let clock = ManualClock::new();
@@ -402,22 +382,16 @@ async fn min_interval_skips_events_until_the_clock_moves() {
 #[tokio::test]
 async fn every_n_turns_delivers_on_turns_1_n_plus_1_and_so_on() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[(
-                "turn-start",
-                HookOverride {
-                    every_n_turns: Some(3),
-                    ..HookOverride::default()
-                },
-            )],
-            probe_config(
-                "probe",
-                json!({"turn-start": {"kind": "continue", "record": true}}),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[(
+            "turn-start",
+            HookOverride {
+                every_n_turns: Some(3),
+                ..HookOverride::default()
+            },
+        )],
+        json!({"turn-start": {"kind": "continue", "record": true}}),
     );
     let runtime = harness.runtime().await;
     let hooks = Hooks::with_clock(runtime.clone(), None, Arc::new(ManualClock::new()));
@@ -438,23 +412,17 @@ async fn every_n_turns_delivers_on_turns_1_n_plus_1_and_so_on() {
 #[tokio::test]
 async fn stream_chunks_are_delivered_in_batches() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[(
-                "stream-chunk",
-                HookOverride {
-                    coalesce_chunks: Some(20),
-                    coalesce_ms: Some(500),
-                    ..HookOverride::default()
-                },
-            )],
-            probe_config(
-                "probe",
-                json!({"stream-chunk": {"kind": "continue", "record": true}}),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[(
+            "stream-chunk",
+            HookOverride {
+                coalesce_chunks: Some(20),
+                coalesce_ms: Some(500),
+                ..HookOverride::default()
+            },
+        )],
+        json!({"stream-chunk": {"kind": "continue", "record": true}}),
     );
     let runtime = harness.runtime().await;
     let clock = ManualClock::new();
@@ -498,22 +466,16 @@ async fn stream_chunks_are_delivered_in_batches() {
 #[tokio::test]
 async fn a_stream_guard_stops_the_model_mid_answer() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[(
-                "stream-chunk",
-                HookOverride {
-                    coalesce_chunks: Some(10),
-                    ..HookOverride::default()
-                },
-            )],
-            probe_config(
-                "probe",
-                json!({"stream-chunk": {"kind": "block", "value": "the answer leaks a secret"}}),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[(
+            "stream-chunk",
+            HookOverride {
+                coalesce_chunks: Some(10),
+                ..HookOverride::default()
+            },
+        )],
+        json!({"stream-chunk": {"kind": "block", "value": "the answer leaks a secret"}}),
     );
     let mut events: Vec<_> = (0..100).map(|i| text(&format!("w{i} "))).collect();
     events.push(finish(FinishReason::Stop));
@@ -545,11 +507,7 @@ async fn a_stream_guard_stops_the_model_mid_answer() {
 #[tokio::test]
 async fn a_streamed_answer_reaches_a_subscriber_in_default_batches() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(&[on("stream-chunk")], probe_config("probe", json!({}))),
-    );
+    set_probe(&mut harness, &[on("stream-chunk")], json!({}));
     let mut events: Vec<_> = (0..1000).map(|i| text(&format!("w{i} "))).collect();
     events.push(finish(FinishReason::Stop));
     let model = StepModel::new(vec![Step::Events(events)]);
@@ -567,16 +525,13 @@ async fn a_streamed_answer_reaches_a_subscriber_in_default_batches() {
 #[tokio::test]
 async fn a_hook_that_keeps_running_out_of_budget_is_switched_off() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
     harness.install(example_plugin("calc"));
     harness.config.hooks.timeout_ms = 50;
     harness.config.hooks.max_failures = 2;
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[on("turn-start")],
-            probe_config("probe", json!({"turn-start": {"kind": "loop"}})),
-        ),
+    set_probe(
+        &mut harness,
+        &[on("turn-start")],
+        json!({"turn-start": {"kind": "loop"}}),
     );
     let model = StepModel::new(vec![
         Step::Events(vec![
@@ -658,19 +613,13 @@ async fn a_fail_closed_guard_that_fails_blocks_and_stays_on() {
 #[tokio::test]
 async fn hooks_that_trap_or_eat_memory_fail_cleanly() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[on("turn-start"), on("turn-end")],
-            probe_config(
-                "probe",
-                json!({
-                    "turn-start": {"kind": "trap"},
-                    "turn-end": {"kind": "eat-memory"},
-                }),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[on("turn-start"), on("turn-end")],
+        json!({
+            "turn-start": {"kind": "trap"},
+            "turn-end": {"kind": "eat-memory"},
+        }),
     );
     let runtime = harness.runtime().await;
     let hooks = Hooks::new(runtime.clone(), None);
@@ -726,22 +675,16 @@ async fn the_fan_out_cap_limits_how_many_extensions_see_one_event() {
 #[tokio::test]
 async fn async_hooks_never_hold_the_turn_and_finish_by_the_session_end() {
     let mut harness = Harness::new();
-    install_probe(&harness, "probe");
-    harness.config.extensions.insert(
-        "probe".into(),
-        settings(
-            &[(
-                "turn-start",
-                HookOverride {
-                    delivery: Some(agent_host::hooks::Delivery::Async),
-                    ..HookOverride::default()
-                },
-            )],
-            probe_config(
-                "probe",
-                json!({"turn-start": {"kind": "block", "value": "ignored when async", "record": true}}),
-            ),
-        ),
+    set_probe(
+        &mut harness,
+        &[(
+            "turn-start",
+            HookOverride {
+                delivery: Some(agent_host::hooks::Delivery::Async),
+                ..HookOverride::default()
+            },
+        )],
+        json!({"turn-start": {"kind": "block", "value": "ignored when async", "record": true}}),
     );
     let model = StepModel::new(vec![answer("fine")]);
     let (runtime, agent) = agent_over(&harness, model).await;

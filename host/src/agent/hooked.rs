@@ -51,9 +51,6 @@ pub async fn report_error(
     message: &str,
     events: &mpsc::UnboundedSender<AgentEvent>,
 ) {
-    if !hooks.is_subscribed(HookPoint::Error) {
-        return;
-    }
     let mut dispatched = hooks
         .dispatch(HookPoint::Error, || error_payload(source, name, message))
         .await;

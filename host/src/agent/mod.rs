@@ -401,9 +401,6 @@ impl Agent {
         events: &mpsc::UnboundedSender<AgentEvent>,
     ) -> Option<Blocked> {
         let hooks = &self.hooks;
-        if !hooks.is_subscribed(HookPoint::BeforeLlmCall) {
-            return None;
-        }
         let mut dispatched = hooks
             .dispatch(HookPoint::BeforeLlmCall, || {
                 let tools: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
@@ -439,9 +436,6 @@ impl Agent {
         events: &mpsc::UnboundedSender<AgentEvent>,
     ) -> Option<Blocked> {
         let hooks = &self.hooks;
-        if !hooks.is_subscribed(HookPoint::AfterLlmResponse) {
-            return None;
-        }
         let mut dispatched = hooks
             .dispatch(HookPoint::AfterLlmResponse, || {
                 json!({

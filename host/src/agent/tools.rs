@@ -93,7 +93,8 @@ async fn run_one(
     let started = Instant::now();
     let mut arguments = parse_arguments(&call.arguments);
     let mut blocked = None;
-    if hooks.is_subscribed(HookPoint::BeforeToolCall) && !cancel.is_cancelled() {
+    // `dispatch` builds no payload and calls nothing when no hook listens.
+    if !cancel.is_cancelled() {
         let mut dispatched = hooks
             .dispatch(HookPoint::BeforeToolCall, || {
                 json!({
@@ -143,39 +144,37 @@ async fn run_one(
             }
         }
     };
-    if hooks.is_subscribed(HookPoint::AfterToolCall) {
-        let mut dispatched = hooks
-            .dispatch(HookPoint::AfterToolCall, || {
-                json!({
-                    "call_id": call.id,
-                    "name": call.name,
-                    "arguments": shown_arguments(&arguments, &call.arguments),
-                    "ok": ok,
-                    "output": output,
-                })
+    let mut dispatched = hooks
+        .dispatch(HookPoint::AfterToolCall, || {
+            json!({
+                "call_id": call.id,
+                "name": call.name,
+                "arguments": shown_arguments(&arguments, &call.arguments),
+                "ok": ok,
+                "output": output,
             })
-            .await;
-        hooked::settle(hooks, HookPoint::AfterToolCall, &mut dispatched, events).await;
-        if let Some(patched) = dispatched.patched.take() {
-            if let Some(text) = patched.get("output").and_then(Value::as_str) {
-                output = text.to_owned();
-            }
-            if let Some(flag) = patched.get("ok").and_then(Value::as_bool) {
-                ok = flag;
-            }
+        })
+        .await;
+    hooked::settle(hooks, HookPoint::AfterToolCall, &mut dispatched, events).await;
+    if let Some(patched) = dispatched.patched.take() {
+        if let Some(text) = patched.get("output").and_then(Value::as_str) {
+            output = text.to_owned();
         }
-        if let Some(blocked) = dispatched.blocked {
-            let _ = events.send(AgentEvent::HookBlocked {
-                extension: blocked.extension.clone(),
-                point: blocked.point,
-                reason: blocked.reason.clone(),
-            });
-            ok = false;
-            output = format!(
-                "result withheld by extension {}: {}",
-                blocked.extension, blocked.reason
-            );
+        if let Some(flag) = patched.get("ok").and_then(Value::as_bool) {
+            ok = flag;
         }
+    }
+    if let Some(blocked) = dispatched.blocked {
+        let _ = events.send(AgentEvent::HookBlocked {
+            extension: blocked.extension.clone(),
+            point: blocked.point,
+            reason: blocked.reason.clone(),
+        });
+        ok = false;
+        output = format!(
+            "result withheld by extension {}: {}",
+            blocked.extension, blocked.reason
+        );
     }
     if !ok {
         hooked::report_error(hooks, "tool", Some(&call.name), &output, events).await;

@@ -127,15 +127,14 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     })
 }
 
-/// How a turn ended, as recorded on the session.
+/// How a turn ended, as recorded on the session: the outcome's label, with
+/// the reason when there is one.
 pub fn outcome_label(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Finished { .. } => "finished".to_owned(),
-        Outcome::TurnLimit => "turn_limit".to_owned(),
-        Outcome::Cancelled => "cancelled".to_owned(),
         Outcome::Failed(message) => format!("failed: {message}"),
         Outcome::Blocked { extension, reason } => {
             format!("blocked by extension {extension}: {reason}")
         }
+        other => other.label().to_owned(),
     }
 }

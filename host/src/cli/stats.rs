@@ -3,8 +3,8 @@
 use clap::Args;
 use serde_json::json;
 
-use agent_host::Runtime;
 use agent_host::hooks::HookStatsRow;
+use agent_host::store::Store;
 
 use super::render::print_json;
 use super::{Cli, EXIT_OK, Failure, config_from};
@@ -17,10 +17,12 @@ pub struct StatsArgs {
 }
 
 pub fn run(cli: &Cli, args: &StatsArgs) -> Result<u8, Failure> {
-    // No plugin is loaded: the numbers are what earlier runs saved.
-    let runtime = Runtime::new(config_from(cli)?).map_err(Failure::usage)?;
-    let hooks = runtime.hook_totals();
-    let cache = runtime.cache_totals();
+    // Only the store is opened (no engine, no plugins): the numbers are
+    // what earlier runs saved.
+    let config = config_from(cli)?;
+    let store = Store::open(&config.data_dir).map_err(Failure::usage)?;
+    let hooks = store.hook_totals();
+    let cache = store.cache_totals();
     if args.json {
         print_json(&json!({ "hooks": hooks, "cache": cache }));
         return Ok(EXIT_OK);

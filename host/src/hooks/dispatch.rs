@@ -58,17 +58,6 @@ pub struct Dispatched {
     pub disabled: Vec<Disabled>,
 }
 
-impl Dispatched {
-    pub(super) fn absorb(&mut self, other: Dispatched) {
-        if self.blocked.is_none() {
-            self.blocked = other.blocked;
-        }
-        self.injections.extend(other.injections);
-        self.failures.extend(other.failures);
-        self.disabled.extend(other.disabled);
-    }
-}
-
 /// The hooks of one agent session. Cheap to clone; clones share state.
 #[derive(Clone)]
 pub struct Hooks {
@@ -228,36 +217,12 @@ impl Hooks {
                 }
                 continue;
             };
-            match outcome {
-                HookOutcome::Continue => {}
-                HookOutcome::Patch(patch) => match apply_patch(point, &mut fields, &patch) {
-                    Ok(()) => {
-                        patched = true;
-                        text = Value::Object(fields.clone()).to_string();
-                    }
-                    Err(message) => {
-                        self.count_bad_answer(hook, message, &mut result);
-                        if result.blocked.is_some() {
-                            break;
-                        }
-                    }
-                },
-                HookOutcome::Block(reason) => {
-                    if point.can_block() {
-                        result.blocked = Some(Blocked {
-                            extension: hook.extension().to_owned(),
-                            point,
-                            reason,
-                        });
-                        break;
-                    }
-                    tracing::debug!(extension = %hook.extension(), %point, "block ignored: this point cannot be blocked");
-                }
-                HookOutcome::Inject(text) => result.injections.push(Injection {
-                    extension: hook.extension().to_owned(),
-                    point,
-                    text,
-                }),
+            if self.apply_outcome(hook, outcome, &mut fields, &mut result) {
+                patched = true;
+                text = Value::Object(fields.clone()).to_string();
+            }
+            if result.blocked.is_some() {
+                break;
             }
         }
         if patched {
@@ -378,6 +343,48 @@ impl Hooks {
                 result.failures.push(err);
                 result.disabled.extend(disabled);
                 None
+            }
+        }
+    }
+
+    /// Applies one sync hook's answer: a patch to `fields` (returns true
+    /// when they changed), a block or an injection to `result`.
+    pub(super) fn apply_outcome(
+        &self,
+        hook: &ActiveHook,
+        outcome: HookOutcome,
+        fields: &mut Map<String, Value>,
+        result: &mut Dispatched,
+    ) -> bool {
+        let point = hook.point;
+        match outcome {
+            HookOutcome::Continue => false,
+            HookOutcome::Patch(patch) => match apply_patch(point, fields, &patch) {
+                Ok(()) => true,
+                Err(message) => {
+                    self.count_bad_answer(hook, message, result);
+                    false
+                }
+            },
+            HookOutcome::Block(reason) => {
+                if point.can_block() {
+                    result.blocked = Some(Blocked {
+                        extension: hook.extension().to_owned(),
+                        point,
+                        reason,
+                    });
+                } else {
+                    tracing::debug!(extension = %hook.extension(), %point, "block ignored: this point cannot be blocked");
+                }
+                false
+            }
+            HookOutcome::Inject(text) => {
+                result.injections.push(Injection {
+                    extension: hook.extension().to_owned(),
+                    point,
+                    text,
+                });
+                false
             }
         }
     }

@@ -41,6 +41,20 @@ impl HookCounters {
         self.disabled += other.disabled;
     }
 
+    /// What was counted since `before` (an earlier reading of the same
+    /// counters).
+    pub fn since(&self, before: &HookCounters) -> HookCounters {
+        HookCounters {
+            calls: self.calls - before.calls,
+            skipped: self.skipped - before.skipped,
+            dropped: self.dropped - before.dropped,
+            coalesced: self.coalesced - before.coalesced,
+            time_us: self.time_us - before.time_us,
+            failures: self.failures - before.failures,
+            disabled: self.disabled - before.disabled,
+        }
+    }
+
     pub fn is_zero(&self) -> bool {
         *self == HookCounters::default()
     }
@@ -105,16 +119,7 @@ impl HookStats {
         let mut persisted = self.persisted.lock().unwrap_or_else(|e| e.into_inner());
         let mut delta = BTreeMap::new();
         for (key, now) in &live {
-            let before = persisted.get(key).copied().unwrap_or_default();
-            let diff = HookCounters {
-                calls: now.calls - before.calls,
-                skipped: now.skipped - before.skipped,
-                dropped: now.dropped - before.dropped,
-                coalesced: now.coalesced - before.coalesced,
-                time_us: now.time_us - before.time_us,
-                failures: now.failures - before.failures,
-                disabled: now.disabled - before.disabled,
-            };
+            let diff = now.since(&persisted.get(key).copied().unwrap_or_default());
             if !diff.is_zero() {
                 delta.insert(key.clone(), diff);
             }

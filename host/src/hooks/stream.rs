@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::dispatch::{Blocked, Dispatched, Hooks, Injection};
+use super::Delivery;
+use super::dispatch::{Dispatched, Hooks};
 use super::set::ActiveHook;
 use super::throttle::{Batch, ChunkBatcher};
-use super::{Delivery, HookOutcome, HookPoint};
 
 /// Batches one model stream's text for the stream-chunk subscribers. A
 /// sync subscriber's batch is delivered in the stream as soon as it is
@@ -114,7 +114,8 @@ fn batch_payload(text: &str, count: usize) -> String {
     serde_json::json!({ "text": text, "chunks": count }).to_string()
 }
 
-/// Calls a sync subscriber with one batch and adds its outcome to `result`.
+/// Calls a sync subscriber with one batch and adds its outcome to `result`
+/// (a patch is refused: the text was already shown).
 async fn deliver_batch(
     hooks: &Hooks,
     hook: &ActiveHook,
@@ -122,28 +123,7 @@ async fn deliver_batch(
     payload: String,
     result: &mut Dispatched,
 ) {
-    let mut one = Dispatched::default();
-    match hooks.call_one(hook, turn, payload, &mut one).await {
-        Some(HookOutcome::Block(reason)) => {
-            one.blocked = Some(Blocked {
-                extension: hook.extension().to_owned(),
-                point: HookPoint::StreamChunk,
-                reason,
-            });
-        }
-        Some(HookOutcome::Inject(text)) => one.injections.push(Injection {
-            extension: hook.extension().to_owned(),
-            point: HookPoint::StreamChunk,
-            text,
-        }),
-        Some(HookOutcome::Patch(_)) => {
-            hooks.count_bad_answer(
-                hook,
-                "stream-chunk cannot be patched; the text was already shown".to_owned(),
-                &mut one,
-            );
-        }
-        Some(HookOutcome::Continue) | None => {}
+    if let Some(outcome) = hooks.call_one(hook, turn, payload, result).await {
+        hooks.apply_outcome(hook, outcome, &mut serde_json::Map::new(), result);
     }
-    result.absorb(one);
 }
