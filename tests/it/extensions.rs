@@ -611,6 +611,108 @@ async fn a_fail_closed_guard_that_fails_blocks_and_stays_on() {
 }
 
 #[tokio::test]
+async fn observation_points_see_the_session_turns_progress_and_errors() {
+    let mut harness = Harness::new();
+    harness.install(example_plugin("calc"));
+    harness.install(test_plugin("hostile"));
+    let record = json!({"kind": "continue", "record": true});
+    let points = [
+        "session-start",
+        "turn-start",
+        "turn-end",
+        "after-llm-response",
+        "error",
+        "session-end",
+    ];
+    let actions: serde_json::Map<String, Value> = points
+        .iter()
+        .map(|point| ((*point).to_owned(), record.clone()))
+        .collect();
+    let mut subscribed: Vec<(&str, HookOverride)> = points.iter().map(|p| on(p)).collect();
+    // Progress arrives while the tool runs, so it is only counted here.
+    subscribed.push(on("tool-progress"));
+    set_probe(&mut harness, &subscribed, Value::Object(actions));
+    let model = StepModel::new(vec![
+        Step::Events(vec![
+            call("c1", "progress_steps", json!({"steps": 3})),
+            call("c2", "calc", json!({"expression": "1/0"})),
+            finish(FinishReason::ToolCalls),
+        ]),
+        answer("done"),
+    ]);
+    let runtime = harness.runtime().await;
+    let agent = Agent::new(runtime.clone(), model, AgentConfig::default()).with_session("obs-1");
+    let result = run(&agent, "go").await;
+    agent
+        .end_session(&result.outcome, agent.hooks().turn())
+        .await;
+
+    let seen: Vec<(String, Value)> = recorded(&runtime, "probe")
+        .iter()
+        .map(|event| {
+            (
+                event["point"].as_str().unwrap().to_owned(),
+                payload_of(event),
+            )
+        })
+        .collect();
+    let order: Vec<&str> = seen.iter().map(|(point, _)| point.as_str()).collect();
+    assert_eq!(
+        order,
+        vec![
+            "session-start",
+            "turn-start",
+            "after-llm-response",
+            "error",
+            "turn-end",
+            "turn-start",
+            "after-llm-response",
+            "turn-end",
+            "session-end",
+        ]
+    );
+    let payload = |point: &str| &seen.iter().find(|(p, _)| p == point).unwrap().1;
+    assert_eq!(payload("session-start")["session_id"], "obs-1");
+    assert_eq!(
+        payload("after-llm-response")["tool_calls"][1]["name"],
+        "calc"
+    );
+    assert_eq!(payload("error")["source"], "tool");
+    assert_eq!(payload("error")["name"], "calc");
+    assert_eq!(payload("turn-end")["tool_calls"], 2);
+    assert_eq!(payload("session-end")["outcome"], "finished");
+    assert_eq!(payload("session-end")["turns"], 2);
+    assert_eq!(
+        counters(&runtime, "probe", HookPoint::ToolProgress).calls,
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_hook_out_of_fuel_fails_with_its_fuel_budget() {
+    let mut harness = Harness::new();
+    harness.config.sandbox.fuel = true;
+    harness.config.hooks.fuel = Some(2_000_000);
+    set_probe(
+        &mut harness,
+        &[on("turn-start"), on("turn-end")],
+        json!({"turn-start": {"kind": "loop"}}),
+    );
+    let runtime = harness.runtime().await;
+    let hooks = Hooks::new(runtime.clone(), None);
+    let spun = hooks.dispatch(HookPoint::TurnStart, || json!({})).await;
+    let failure = &spun.failures[0];
+    assert_eq!(
+        failure.kind,
+        FailureKind::FuelExhausted { fuel: 2_000_000 },
+        "{failure}"
+    );
+    // The budget is per call: an ordinary hook still runs within it.
+    let fine = hooks.dispatch(HookPoint::TurnEnd, || json!({})).await;
+    assert!(fine.failures.is_empty(), "{:?}", fine.failures);
+}
+
+#[tokio::test]
 async fn hooks_that_trap_or_eat_memory_fail_cleanly() {
     let mut harness = Harness::new();
     set_probe(

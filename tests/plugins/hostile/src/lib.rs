@@ -111,6 +111,12 @@ impl Plugin for Hostile {
                 json!({ "key": string, "kb": count }),
                 &["key", "kb"],
             ),
+            tool(
+                "progress_steps",
+                "Report progress `steps` times, then return \"ok\" (not hostile: it feeds tool-progress hooks).",
+                json!({ "steps": count }),
+                &["steps"],
+            ),
             tool("ok", "Return \"ok\".", json!({}), &[]),
         ]
     }
@@ -159,6 +165,13 @@ impl Plugin for Hostile {
                 &vec![b'v'; args.u64_field("kb")? as usize * 1024],
             )
             .map(|()| Output::text("stored")),
+            "progress_steps" => {
+                let steps = args.u64_field("steps")?;
+                for step in 1..=steps {
+                    host::progress(step, steps, "working");
+                }
+                Ok(Output::text("ok"))
+            }
             "ok" => Ok(Output::text("ok")),
             _ => Err(ToolError::unknown_tool(name)),
         }
