@@ -43,6 +43,16 @@ pub struct BadSpec {
     pub reason: String,
 }
 
+/// Bytes of text a guest tool spec carries, to bound a description before
+/// anything in it is parsed.
+pub fn spec_size(spec: &wit::ToolSpec) -> usize {
+    spec.name.len()
+        + spec.title.as_ref().map_or(0, String::len)
+        + spec.description.len()
+        + spec.input_schema.len()
+        + spec.output_schema.as_ref().map_or(0, String::len)
+}
+
 /// Converts a guest tool spec into the host's type, parsing its JSON schemas.
 pub fn spec_from_wit(spec: wit::ToolSpec) -> Result<ToolSpec, BadSpec> {
     let parse = |what: &str, text: &str| {

@@ -145,6 +145,38 @@ impl Default for SandboxConfig {
     }
 }
 
+/// Bounds on what a plugin may declare about itself (`describe`). Its answer
+/// is untrusted input: the host refuses an oversized one before it spends
+/// memory or time on it, and remembers the refusal by content hash so a
+/// plugin that fails slowly does not cost every start.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DescribeLimits {
+    /// Tools one plugin may declare.
+    pub max_tools: usize,
+    /// Bytes of one tool's description.
+    pub max_description_bytes: usize,
+    /// Bytes of one tool's title.
+    pub max_title_bytes: usize,
+    /// Bytes of one plugin's whole answer (names, titles, descriptions and
+    /// schemas of all its tools).
+    pub max_total_bytes: usize,
+    /// Subscriptions one extension may declare.
+    pub max_subscriptions: usize,
+}
+
+impl Default for DescribeLimits {
+    fn default() -> Self {
+        Self {
+            max_tools: 256,
+            max_description_bytes: 16 * 1024,
+            max_title_bytes: 256,
+            max_total_bytes: 4 * 1024 * 1024,
+            max_subscriptions: 64,
+        }
+    }
+}
+
 /// Budgets and limits every extension hook runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -167,6 +199,14 @@ pub struct HooksConfig {
     pub default_coalesce_chunks: u32,
     /// Age at which a partial batch is delivered when no hint is given.
     pub default_coalesce_ms: u64,
+    /// Largest text one `inject` may add to the conversation; a larger one
+    /// is refused (counted as a failure of the hook).
+    pub max_inject_kb: u64,
+    /// Largest `patch` answer; a larger one is refused the same way. A
+    /// patched tool output also obeys the tool's own output cap.
+    pub max_patch_kb: u64,
+    /// Longest block reason kept; a longer one is cut (the block stands).
+    pub max_reason_bytes: usize,
 }
 
 impl Default for HooksConfig {
@@ -179,6 +219,9 @@ impl Default for HooksConfig {
             max_in_flight: 16,
             default_coalesce_chunks: 256,
             default_coalesce_ms: 250,
+            max_inject_kb: 16,
+            max_patch_kb: 1024,
+            max_reason_bytes: 1024,
         }
     }
 }
@@ -275,6 +318,7 @@ struct ConfigFile {
     grants: BTreeMap<String, Grant>,
     hooks: HooksConfig,
     extensions: BTreeMap<String, ExtensionSettings>,
+    describe: DescribeLimits,
 }
 
 /// Where each setting may come from before it is resolved.
@@ -303,6 +347,8 @@ pub struct HostConfig {
     pub hooks: HooksConfig,
     /// Per-extension settings, by plugin name.
     pub extensions: BTreeMap<String, ExtensionSettings>,
+    /// Bounds on what plugins declare about themselves.
+    pub describe: DescribeLimits,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -322,6 +368,7 @@ impl HostConfig {
             grants: BTreeMap::new(),
             hooks: HooksConfig::default(),
             extensions: BTreeMap::new(),
+            describe: DescribeLimits::default(),
             config_file: None,
         }
     }
@@ -379,6 +426,7 @@ impl HostConfig {
             grants,
             hooks: file.hooks,
             extensions: file.extensions,
+            describe: file.describe,
             config_file: file_path,
         };
         config.validate()?;

@@ -122,6 +122,28 @@ pub enum LoadError {
     },
     #[error("grant for plugin '{plugin}' is not usable: {message}")]
     Grant { plugin: String, message: String },
+    #[error(
+        "{path} names itself '{name}' in its manifest, but a plugin's name is its file name ('{stem}'); rename the files to {name}.wasm and {name}.toml, or set name = \"{stem}\" in the manifest"
+    )]
+    NameMismatch {
+        path: PathBuf,
+        name: String,
+        stem: String,
+    },
+    #[error(
+        "{message} (remembered from an earlier load of this same file; replace the file or change the limits)"
+    )]
+    Refused { message: String },
+    #[error(
+        "plugin '{plugin}' declares too much: {what} is {size}, over the limit of {limit} ([describe] {key} in the host config raises it)"
+    )]
+    DescribeLimit {
+        plugin: String,
+        what: String,
+        size: usize,
+        limit: usize,
+        key: &'static str,
+    },
 }
 
 /// Which limit or fault ended a call.
@@ -145,6 +167,10 @@ pub enum FailureKind {
     Cancelled,
     #[error("gave an answer the host cannot use: {message}")]
     BadAnswer { message: String },
+    #[error(
+        "could not start: all {instances} sandbox instances stayed busy for {waited_ms} ms (raise sandbox.max_instances or lower the load)"
+    )]
+    NoInstanceSlot { instances: u32, waited_ms: u64 },
 }
 
 /// Why an extension hook produced no usable outcome. The event goes on as

@@ -10,7 +10,7 @@ use wasmtime::component::Linker;
 use crate::bindings::{self, ExtensionPluginPre, ToolPluginPre};
 use crate::cache::{CacheLevel, ComponentCache};
 use crate::capabilities::{self, Capabilities};
-use crate::config::HostConfig;
+use crate::config::{DescribeLimits, HostConfig};
 use crate::contract::{self, PluginKind};
 use crate::error::LoadError;
 use crate::hooks::ExtensionSpec;
@@ -89,7 +89,23 @@ pub struct LoadContext<'a> {
     pub config: &'a HostConfig,
     pub store: &'a Store,
     pub cache: &'a Arc<ComponentCache>,
+    /// Instance slots shared with calls: describing waits for one too.
+    pub instance_slots: &'a Arc<tokio::sync::Semaphore>,
     pub observer: Option<Arc<dyn CompileObserver>>,
+}
+
+/// A tool name as it may appear in a message: a name that breaks the rules
+/// can be of any length, so only its start is shown.
+fn shown_name(name: &str) -> String {
+    const SHOWN: usize = 80;
+    if name.len() <= SHOWN {
+        return name.to_owned();
+    }
+    let mut cut = SHOWN;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes)", &name[..cut], name.len())
 }
 
 /// Whether `name` is a legal tool name (the rule OpenAI and MCP clients share).
@@ -172,24 +188,67 @@ impl LoadedPlugin {
     }
 }
 
-/// The key tool specs are stored under: the component's content and the
-/// contract it was checked against.
-fn spec_key(content_hash: &str) -> String {
-    format!("{content_hash}@{}", crate::CONTRACT_VERSION)
+/// The key tool specs are stored under: the component's content, the
+/// contract it was checked against, and the configuration its `config`
+/// import returns (which `describe` may read).
+fn spec_key(content_hash: &str, config: &str) -> String {
+    let config_hash = blake3::hash(config.as_bytes()).to_hex();
+    format!(
+        "{content_hash}@{}:{}",
+        crate::CONTRACT_VERSION,
+        &config_hash[..16]
+    )
 }
 
 /// The key an extension's declaration is stored under.
-fn extension_key(content_hash: &str) -> String {
-    format!("ext:{}", spec_key(content_hash))
+fn extension_key(spec_key: &str) -> String {
+    format!("ext:{spec_key}")
 }
 
-fn known_description(store: &Store, content_hash: &str) -> Option<Description> {
-    if let Some(specs) = store.tool_specs(&spec_key(content_hash)) {
+/// The key a refused description is remembered under: the version and the
+/// limits it was held to, so raising a limit gives it another chance.
+fn failure_key(spec_key: &str, config: &HostConfig) -> String {
+    let limits = serde_json::to_string(&config.describe).unwrap_or_default();
+    let limits_hash = blake3::hash(limits.as_bytes()).to_hex();
+    format!("{spec_key}:{}", &limits_hash[..16])
+}
+
+fn known_description(store: &Store, spec_key: &str) -> Option<Description> {
+    if let Some(specs) = store.tool_specs(spec_key) {
         return Some(Description::Tools(specs));
     }
     store
-        .extension_spec(&extension_key(content_hash))
+        .extension_spec(&extension_key(spec_key))
         .map(Description::Extension)
+}
+
+/// Refuses a plugin whose manifest names it differently from its file: the
+/// name is what state and grants belong to, so only the host owner (who
+/// names the files) assigns it, and a clash can never be settled by which
+/// file sorts first.
+fn check_identity(wasm_path: &Path, name: &str) -> Result<(), LoadError> {
+    let stem = wasm_path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if stem == name {
+        return Ok(());
+    }
+    Err(LoadError::NameMismatch {
+        path: wasm_path.to_owned(),
+        name: name.to_owned(),
+        stem,
+    })
+}
+
+/// Whether a load error is a verdict on the plugin's own description (a
+/// pure function of its bytes, configuration and the limits), worth
+/// remembering so the next start does not pay for it again.
+fn is_description_verdict(err: &LoadError) -> bool {
+    matches!(
+        err,
+        LoadError::Describe { .. } | LoadError::BadSpec { .. } | LoadError::DescribeLimit { .. }
+    )
 }
 
 /// The configuration a plugin sees through its `config` import.
@@ -296,6 +355,7 @@ pub async fn load(
     }
     let manifest = Manifest::load(&manifest_path)?;
     let name = manifest.plugin.name.clone();
+    check_identity(wasm_path, &name)?;
     let bytes = std::fs::read(wasm_path).map_err(|source| LoadError::Io {
         path: wasm_path.to_owned(),
         source,
@@ -311,13 +371,20 @@ pub async fn load(
     let content_hash = crate::cache::content_hash(&bytes);
     let size = bytes.len() as u64;
 
-    // Descriptions are a pure function of the component, so a version
-    // described once is never instantiated just to be listed again.
+    // Descriptions are a pure function of the component and its
+    // configuration, so a version described once is never instantiated just
+    // to be listed again, and one refused once is not described again.
     let config = plugin_config(cx.config, &manifest);
-    let known = known_description(cx.store, &content_hash);
+    let key = spec_key(&content_hash, &config);
+    let failed_key = failure_key(&key, cx.config);
+    if let Some(message) = cx.store.describe_failure(&failed_key) {
+        return Err(LoadError::Refused { message });
+    }
+    let known = known_description(cx.store, &key);
     let prepared = tokio::sync::OnceCell::new();
-    let description = match known {
-        Some(description) if mode == LoadMode::Lazy => description,
+    let from_store = known.is_some() && mode == LoadMode::Lazy;
+    let described = match known {
+        Some(description) if mode == LoadMode::Lazy => Ok(description),
         known => {
             let ready = prepare_component(cx, wasm_path, &name, Some(bytes), &content_hash).await?;
             let description = match known {
@@ -328,34 +395,52 @@ pub async fn load(
                             | (Description::Extension(_), PluginKind::Extension)
                     ) =>
                 {
-                    description
+                    Ok(description)
                 }
                 _ => {
                     let host = HostContext::new(&name, "describe", cx.store.plugin_kv(&name), None)
                         .with_config(config.clone());
-                    let description = describe(cx, &ready, &capabilities, host).await?;
-                    let stored = match &description {
-                        Description::Tools(specs) => {
-                            cx.store.put_tool_specs(&spec_key(&content_hash), specs)
-                        }
-                        Description::Extension(spec) => cx
-                            .store
-                            .put_extension_spec(&extension_key(&content_hash), spec),
-                    };
-                    if let Err(err) = stored {
-                        tracing::warn!(plugin = %name, "cannot persist the plugin's description: {err}");
-                    }
-                    description
+                    describe(cx, &ready, &capabilities, host).await
                 }
             };
             let _ = prepared.set(ready);
             description
         }
     };
-    let (kind, tools, extension) = match description {
-        Description::Tools(specs) => (PluginKind::Tool, validate_specs(&name, specs)?, None),
-        Description::Extension(spec) => (PluginKind::Extension, Vec::new(), Some(spec)),
+    let checked = described.and_then(|description| match description {
+        Description::Tools(specs) => {
+            let tools = validate_specs(&name, specs, &cx.config.describe)?;
+            Ok((PluginKind::Tool, tools, None))
+        }
+        Description::Extension(spec) => {
+            check_extension_spec(&name, &spec, &cx.config.describe)?;
+            Ok((PluginKind::Extension, Vec::new(), Some(spec)))
+        }
+    });
+    let (kind, tools, extension) = match checked {
+        Ok(checked) => checked,
+        Err(err) => {
+            if is_description_verdict(&err)
+                && let Err(store_err) = cx.store.put_describe_failure(&failed_key, &err.to_string())
+            {
+                tracing::warn!(plugin = %name, "cannot remember the refused description: {store_err}");
+            }
+            return Err(err);
+        }
     };
+    // Only a description that passed every check is stored.
+    if !from_store {
+        let stored = match &extension {
+            None => {
+                let specs: Vec<ToolSpec> = tools.iter().map(|tool| tool.spec.clone()).collect();
+                cx.store.put_tool_specs(&key, &specs)
+            }
+            Some(spec) => cx.store.put_extension_spec(&extension_key(&key), spec),
+        };
+        if let Err(err) = stored {
+            tracing::warn!(plugin = %name, "cannot persist the plugin's description: {err}");
+        }
+    }
     Ok(Arc::new(LoadedPlugin {
         manifest,
         wasm_path: wasm_path.to_owned(),
@@ -387,6 +472,13 @@ async fn describe(
     };
     let mut caps = capabilities.clone();
     caps.limits.timeout = caps.limits.timeout.min(DESCRIBE_TIMEOUT);
+    let _slot = crate::runtime::acquire_instance_slot(
+        cx.instance_slots,
+        &cx.config.sandbox,
+        caps.limits.timeout,
+    )
+    .await
+    .map_err(|kind| describe_error(kind.to_string()))?;
     let (mut store, probe) = sandbox::new_store(cx.engine, &caps, host).map_err(describe_error)?;
     let run = async {
         match &ready.bound {
@@ -426,6 +518,34 @@ async fn describe(
             )));
         }
     };
+    // Bounded before anything is parsed: the answer is untrusted input.
+    let limits = &cx.config.describe;
+    let over = |what: String, size: usize, limit: usize, key: &'static str| {
+        Err(LoadError::DescribeLimit {
+            plugin: name.clone(),
+            what,
+            size,
+            limit,
+            key,
+        })
+    };
+    if specs.len() > limits.max_tools {
+        return over(
+            "the number of tools".to_owned(),
+            specs.len(),
+            limits.max_tools,
+            "max_tools",
+        );
+    }
+    let total: usize = specs.iter().map(bindings::spec_size).sum();
+    if total > limits.max_total_bytes {
+        return over(
+            "the whole description (bytes)".to_owned(),
+            total,
+            limits.max_total_bytes,
+            "max_total_bytes",
+        );
+    }
     specs
         .into_iter()
         .map(|spec| {
@@ -439,15 +559,56 @@ async fn describe(
         .map(Description::Tools)
 }
 
-fn validate_specs(plugin: &str, specs: Vec<ToolSpec>) -> Result<Vec<LoadedTool>, LoadError> {
+/// Checks what an extension declared against the limits.
+fn check_extension_spec(
+    plugin: &str,
+    spec: &ExtensionSpec,
+    limits: &DescribeLimits,
+) -> Result<(), LoadError> {
+    if spec.subscriptions.len() > limits.max_subscriptions {
+        return Err(LoadError::DescribeLimit {
+            plugin: plugin.to_owned(),
+            what: "the number of subscriptions".to_owned(),
+            size: spec.subscriptions.len(),
+            limit: limits.max_subscriptions,
+            key: "max_subscriptions",
+        });
+    }
+    Ok(())
+}
+
+fn validate_specs(
+    plugin: &str,
+    specs: Vec<ToolSpec>,
+    limits: &DescribeLimits,
+) -> Result<Vec<LoadedTool>, LoadError> {
     let bad = |tool: &str, reason: String| LoadError::BadSpec {
         plugin: plugin.to_owned(),
-        tool: tool.to_owned(),
+        tool: shown_name(tool),
         reason,
+    };
+    let over = |tool: &str, what: &str, size: usize, limit: usize, key: &'static str| {
+        LoadError::DescribeLimit {
+            plugin: plugin.to_owned(),
+            what: format!("{what} of tool '{}'", shown_name(tool)),
+            size,
+            limit,
+            key,
+        }
     };
     if specs.is_empty() {
         return Err(bad("(none)", "the plugin describes no tools".to_owned()));
     }
+    if specs.len() > limits.max_tools {
+        return Err(LoadError::DescribeLimit {
+            plugin: plugin.to_owned(),
+            what: "the number of tools".to_owned(),
+            size: specs.len(),
+            limit: limits.max_tools,
+            key: "max_tools",
+        });
+    }
+    let mut names = std::collections::HashSet::with_capacity(specs.len());
     let mut tools: Vec<LoadedTool> = Vec::with_capacity(specs.len());
     for spec in specs {
         if !is_valid_tool_name(&spec.name) {
@@ -456,10 +617,30 @@ fn validate_specs(plugin: &str, specs: Vec<ToolSpec>) -> Result<Vec<LoadedTool>,
                 "a tool name must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'".to_owned(),
             ));
         }
-        if tools.iter().any(|tool| tool.spec.name == spec.name) {
+        if !names.insert(spec.name.clone()) {
             return Err(bad(
                 &spec.name,
                 "the plugin declares this tool twice".to_owned(),
+            ));
+        }
+        if spec.description.len() > limits.max_description_bytes {
+            return Err(over(
+                &spec.name,
+                "the description (bytes)",
+                spec.description.len(),
+                limits.max_description_bytes,
+                "max_description_bytes",
+            ));
+        }
+        if let Some(title) = &spec.title
+            && title.len() > limits.max_title_bytes
+        {
+            return Err(over(
+                &spec.name,
+                "the title (bytes)",
+                title.len(),
+                limits.max_title_bytes,
+                "max_title_bytes",
             ));
         }
         if spec.description.trim().is_empty() {

@@ -69,6 +69,9 @@ struct Inner {
     hook_stats: HookStats,
     /// Warm extension instances alive (each holds an instance-pool slot).
     warm_instances: Arc<std::sync::atomic::AtomicUsize>,
+    /// One permit per instance that may be alive at once besides the warm
+    /// ones, so a full pool makes callers wait instead of failing.
+    instance_slots: Arc<tokio::sync::Semaphore>,
     next_call: AtomicU64,
     events: tokio::sync::broadcast::Sender<PluginEvent>,
 }
@@ -108,6 +111,7 @@ impl Runtime {
     /// engine. Loads no plugins; call [`Runtime::load_plugin_dirs`].
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         config.validate()?;
+        let config_sandbox = config.sandbox.clone();
         let store = Store::open(&config.data_dir)?;
         let engine = engine::shared_engine(&config.sandbox).map_err(HostError::Engine)?;
         let linker = build_linker(&engine).map_err(HostError::Engine)?;
@@ -128,6 +132,9 @@ impl Runtime {
                 extensions: RwLock::new(Arc::new(ExtensionSet::default())),
                 hook_stats: HookStats::default(),
                 warm_instances: Arc::default(),
+                instance_slots: Arc::new(tokio::sync::Semaphore::new(instance_slot_count(
+                    &config_sandbox,
+                ))),
                 next_call: AtomicU64::new(1),
                 events,
             }),
@@ -153,6 +160,7 @@ impl Runtime {
             config: &self.inner.config,
             store: &self.inner.store,
             cache: &self.inner.cache,
+            instance_slots: &self.inner.instance_slots,
             observer: self
                 .inner
                 .observer
@@ -297,13 +305,40 @@ impl Runtime {
         Some(event)
     }
 
+    /// Instance slots held by calls right now (warm extension instances not
+    /// counted).
+    pub fn busy_instance_slots(&self) -> usize {
+        instance_slot_count(&self.inner.config.sandbox)
+            - self.inner.instance_slots.available_permits()
+    }
+
+    /// Whether the plugin file at `path` holds exactly the version that is
+    /// loaded from it (same bytes), so a watcher event on it changes nothing.
+    pub fn is_current(&self, path: &Path) -> bool {
+        let loaded_hash = {
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            registry
+                .plugins()
+                .find(|plugin| plugin.wasm_path == path)
+                .map(|plugin| plugin.content_hash.clone())
+        };
+        let Some(loaded_hash) = loaded_hash else {
+            return false;
+        };
+        std::fs::read(path).is_ok_and(|bytes| crate::cache::content_hash(&bytes) == loaded_hash)
+    }
+
     /// Starts hot reload: watches the plugin directories for as long as the
     /// returned handle lives.
     pub fn watch(&self) -> Result<crate::watcher::PluginWatcher, String> {
         crate::watcher::watch(self)
     }
 
-    fn clear_problem(&self, path: &Path) {
+    pub(crate) fn clear_problem(&self, path: &Path) {
         let mut registry = self
             .inner
             .registry
@@ -356,13 +391,15 @@ impl Runtime {
                 })
             })
             .collect();
-        let mut report = LoadReport::default();
-        // Registered in path order whatever finished first, so a tool-name
-        // clash is always resolved the same way.
+        let mut results = Vec::with_capacity(loads.len());
         for load in loads {
-            let Ok((path, result)) = load.await else {
-                continue;
-            };
+            if let Ok(result) = load.await {
+                results.push(result);
+            }
+        }
+        let results = refuse_clashes(results);
+        let mut report = LoadReport::default();
+        for (path, result) in results {
             match result.and_then(|plugin| self.register(plugin)) {
                 Ok(name) => report.loaded.push(name),
                 Err(err) => {
@@ -483,6 +520,14 @@ impl Runtime {
         self.with_tool(name, |_, tool| tool.spec.hints)
     }
 
+    /// The most output a tool may return (its plugin's output cap); a patch
+    /// of its result by an extension obeys the same cap.
+    pub fn tool_output_limit(&self, name: &str) -> Option<usize> {
+        self.with_tool(name, |plugin, _| {
+            plugin.capabilities.limits.max_output_bytes
+        })
+    }
+
     fn with_tool<R>(
         &self,
         name: &str,
@@ -559,6 +604,18 @@ impl Runtime {
             .session_id
             .as_deref()
             .map(|session| self.inner.session_states.state(plugin.name(), session));
+        let _slot = acquire_instance_slot(
+            &self.inner.instance_slots,
+            &self.inner.config.sandbox,
+            plugin.capabilities.limits.timeout,
+        )
+        .await
+        .map_err(|kind| CallError::Failed {
+            plugin: plugin.name().to_owned(),
+            tool: name.to_owned(),
+            kind,
+            detail: None,
+        })?;
         invoke::invoke(Invocation {
             engine: &self.inner.engine,
             plugin: &plugin,
@@ -659,6 +716,29 @@ impl Runtime {
                 None,
             );
         };
+        // A warm instance holds a warm slot of its own; a fresh one waits
+        // for a call slot (within the hook budget).
+        let _slot = match &warm {
+            Some(_) => None,
+            None => match acquire_instance_slot(
+                &self.inner.instance_slots,
+                &self.inner.config.sandbox,
+                hook.caps.limits.timeout,
+            )
+            .await
+            {
+                Ok(permit) => Some(permit),
+                Err(kind) => {
+                    let err = HookError {
+                        extension: plugin.name().to_owned(),
+                        point: hook.point,
+                        kind,
+                        detail: None,
+                    };
+                    return (Err(err), None);
+                }
+            },
+        };
         let session_state = match (&warm, session_id.as_deref()) {
             // A warm instance already holds its session state.
             (None, Some(session)) => Some(self.inner.session_states.state(plugin.name(), session)),
@@ -683,7 +763,7 @@ impl Runtime {
     /// Reserves room for one more warm extension instance; `None` when the
     /// share of the instance pool they may hold is used up.
     pub(crate) fn reserve_warm_slot(&self) -> Option<WarmSlot> {
-        let limit = (self.inner.config.sandbox.max_instances as usize / 4).max(1);
+        let limit = warm_instance_limit(&self.inner.config.sandbox);
         let count = &self.inner.warm_instances;
         count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -705,6 +785,89 @@ impl Drop for WarmSlot {
     fn drop(&mut self) {
         self.count.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Instances kept warm for extensions: a quarter of the pool.
+fn warm_instance_limit(sandbox: &crate::config::SandboxConfig) -> usize {
+    sandbox.max_instances as usize / 4
+}
+
+/// Instances that calls may hold at once: the pool less the warm share.
+fn instance_slot_count(sandbox: &crate::config::SandboxConfig) -> usize {
+    (sandbox.max_instances as usize - warm_instance_limit(sandbox)).max(1)
+}
+
+/// Waits for a free instance slot, at most `wait` (a call's own timeout):
+/// with every slot busy a caller queues rather than failing at once, and
+/// fails clearly if none frees up in time.
+pub(crate) async fn acquire_instance_slot(
+    slots: &Arc<tokio::sync::Semaphore>,
+    sandbox: &crate::config::SandboxConfig,
+    wait: std::time::Duration,
+) -> Result<tokio::sync::OwnedSemaphorePermit, FailureKind> {
+    let busy = || FailureKind::NoInstanceSlot {
+        instances: sandbox.max_instances,
+        waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+    };
+    match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) | Err(_) => Err(busy()),
+    }
+}
+
+/// At start-up, plugins that share a name (the same file name in two plugin
+/// directories) or declare the same tool are all refused: which one would
+/// win must never depend on file order, or a plugin could take over another
+/// one's name, state, grants or tools by sorting first.
+fn refuse_clashes(
+    results: Vec<(PathBuf, Result<Arc<LoadedPlugin>, LoadError>)>,
+) -> Vec<(PathBuf, Result<Arc<LoadedPlugin>, LoadError>)> {
+    use std::collections::HashMap;
+    let mut by_name: HashMap<&str, Vec<&Path>> = HashMap::new();
+    let mut by_tool: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (path, result) in &results {
+        if let Ok(plugin) = result {
+            by_name.entry(plugin.name()).or_default().push(path);
+            for tool in &plugin.tools {
+                by_tool
+                    .entry(&tool.spec.name)
+                    .or_default()
+                    .push(plugin.name());
+            }
+        }
+    }
+    let verdicts: Vec<Option<LoadError>> = results
+        .iter()
+        .map(|(path, result)| {
+            let plugin = result.as_ref().ok()?;
+            let paths = &by_name[plugin.name()];
+            if paths.len() > 1 {
+                let other = paths.iter().find(|other| **other != path)?;
+                return Some(LoadError::DuplicatePlugin {
+                    name: plugin.name().to_owned(),
+                    first: path.clone(),
+                    second: other.to_path_buf(),
+                });
+            }
+            plugin.tools.iter().find_map(|tool| {
+                let owners = &by_tool[tool.spec.name.as_str()];
+                let other = owners.iter().find(|owner| **owner != plugin.name())?;
+                Some(LoadError::DuplicateTool {
+                    tool: tool.spec.name.clone(),
+                    plugin: plugin.name().to_owned(),
+                    existing_plugin: (*other).to_owned(),
+                })
+            })
+        })
+        .collect();
+    results
+        .into_iter()
+        .zip(verdicts)
+        .map(|((path, result), verdict)| match verdict {
+            Some(err) => (path, Err(err)),
+            None => (path, result),
+        })
+        .collect()
 }
 
 fn build_linker(engine: &Engine) -> Result<Linker<CallState>, String> {

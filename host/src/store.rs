@@ -168,6 +168,20 @@ impl Store {
         Ok(())
     }
 
+    /// Why a plugin version's description was refused, by the key the
+    /// loader builds from its content hash and the limits it broke: a
+    /// refused version is not instantiated again at every start.
+    pub fn describe_failure(&self, key: &str) -> Option<String> {
+        let bytes = self.specs.get(format!("failed:{key}")).ok()??;
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+
+    pub fn put_describe_failure(&self, key: &str, message: &str) -> Result<(), StoreError> {
+        self.specs
+            .insert(format!("failed:{key}"), message.as_bytes())?;
+        Ok(())
+    }
+
     /// Forgets every cached artifact record and tool spec.
     pub fn clear_cache_records(&self) -> Result<(), StoreError> {
         self.artifacts.clear()?;

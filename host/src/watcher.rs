@@ -6,11 +6,11 @@
 //! on the watcher's own task, off every call's path, and the swap itself is
 //! a pointer exchange in the registry.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use notify_debouncer_full::notify::RecursiveMode;
+use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use crate::runtime::Runtime;
@@ -46,6 +46,13 @@ fn is_plugin_file(path: &std::path::Path) -> bool {
             .is_some_and(|ext| ext == "wasm" || ext == "toml")
 }
 
+/// Whether an event can mean new content. Opening, reading and closing a
+/// file are not changes: the host reads plugin files itself when it loads
+/// them, and taking those reads for changes made every load trigger the next.
+fn is_change(kind: &EventKind) -> bool {
+    !matches!(kind, EventKind::Access(_))
+}
+
 /// Starts watching the runtime's plugin directories. Must be called inside a
 /// tokio runtime.
 pub fn watch(runtime: &Runtime) -> Result<PluginWatcher, String> {
@@ -59,9 +66,12 @@ pub fn watch(runtime: &Runtime) -> Result<PluginWatcher, String> {
                 Ok(events) => {
                     let paths: Vec<PathBuf> = events
                         .into_iter()
+                        .filter(|event| is_change(&event.event.kind))
                         .flat_map(|event| event.event.paths)
                         .collect();
-                    let _ = sender.send(paths);
+                    if !paths.is_empty() {
+                        let _ = sender.send(paths);
+                    }
                 }
                 Err(errors) => {
                     for error in errors {
@@ -81,12 +91,19 @@ pub fn watch(runtime: &Runtime) -> Result<PluginWatcher, String> {
         while let Some(paths) = receiver.recv().await {
             // One reload per plugin however many events its files produced;
             // a manifest change reloads its .wasm.
-            let changed: BTreeSet<PathBuf> = paths
-                .into_iter()
-                .filter(|path| is_plugin_file(path))
-                .map(|path| path.with_extension("wasm"))
-                .collect();
-            for path in changed {
+            let mut changed: BTreeMap<PathBuf, bool> = BTreeMap::new();
+            for path in paths.into_iter().filter(|path| is_plugin_file(path)) {
+                let manifest_changed = path.extension().is_some_and(|ext| ext == "toml");
+                *changed.entry(path.with_extension("wasm")).or_default() |= manifest_changed;
+            }
+            for (path, manifest_changed) in changed {
+                // A .wasm replaced by an identical copy needs no reload.
+                // (A failed update that was reverted leaves no problem behind.)
+                if !manifest_changed && runtime.is_current(&path) {
+                    tracing::debug!(path = %path.display(), "plugin file touched, content unchanged");
+                    runtime.clear_problem(&path);
+                    continue;
+                }
                 runtime.reload_path(&path).await;
             }
         }
@@ -99,8 +116,23 @@ pub fn watch(runtime: &Runtime) -> Result<PluginWatcher, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_plugin_file;
+    use super::{is_change, is_plugin_file};
+    use notify_debouncer_full::notify::EventKind;
+    use notify_debouncer_full::notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
     use std::path::Path;
+
+    #[test]
+    fn reads_of_plugin_files_are_not_changes() {
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Read)));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Any)));
+    }
 
     #[test]
     fn only_plugin_files_trigger_reloads() {

@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod examples;
 mod extensions;
+mod hardening;
 mod hostile;
 mod loading;
 mod mock_llm;

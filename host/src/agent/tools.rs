@@ -163,6 +163,19 @@ async fn run_one(
         if let Some(flag) = patched.get("ok").and_then(Value::as_bool) {
             ok = flag;
         }
+        // A rewritten result obeys the tool's own output cap; one over it
+        // is withheld rather than cut, since a cut could undo a redaction.
+        let limit = runtime
+            .tool_output_limit(&call.name)
+            .unwrap_or(runtime.config().sandbox.default_max_output_kb as usize * 1024);
+        if output.len() > limit {
+            tracing::warn!(tool = %call.name, size = output.len(), limit, "a patched tool result is over the tool's output cap; withheld");
+            ok = false;
+            output = format!(
+                "result withheld: an extension rewrote it to {} bytes, over the tool's output limit of {limit} bytes",
+                output.len()
+            );
+        }
     }
     if let Some(blocked) = dispatched.blocked {
         let _ = events.send(AgentEvent::HookBlocked {

@@ -357,8 +357,29 @@ impl Hooks {
         result: &mut Dispatched,
     ) -> bool {
         let point = hook.point;
+        let limits = &self.inner.runtime.config().hooks;
+        let max_patch = limits.max_patch_kb as usize * 1024;
+        let max_inject = limits.max_inject_kb as usize * 1024;
         match outcome {
             HookOutcome::Continue => false,
+            HookOutcome::Patch(patch) if patch.len() > max_patch => {
+                let message = format!(
+                    "a patch of {} bytes is over the limit of {} KiB (hooks.max_patch_kb)",
+                    patch.len(),
+                    limits.max_patch_kb
+                );
+                self.count_bad_answer(hook, message, result);
+                false
+            }
+            HookOutcome::Inject(text) if text.len() > max_inject => {
+                let message = format!(
+                    "an injected message of {} bytes is over the limit of {} KiB (hooks.max_inject_kb)",
+                    text.len(),
+                    limits.max_inject_kb
+                );
+                self.count_bad_answer(hook, message, result);
+                false
+            }
             HookOutcome::Patch(patch) => match apply_patch(point, fields, &patch) {
                 Ok(()) => true,
                 Err(message) => {
@@ -368,10 +389,12 @@ impl Hooks {
             },
             HookOutcome::Block(reason) => {
                 if point.can_block() {
+                    // The block stands however long its reason; only the
+                    // reason is cut.
                     result.blocked = Some(Blocked {
                         extension: hook.extension().to_owned(),
                         point,
-                        reason,
+                        reason: cut_reason(reason, limits.max_reason_bytes),
                     });
                 } else {
                     tracing::debug!(extension = %hook.extension(), %point, "block ignored: this point cannot be blocked");
@@ -535,4 +558,20 @@ fn close_on_failure(hook: &ActiveHook, err: &HookError, result: &mut Dispatched)
             ),
         });
     }
+}
+
+/// A block reason cut to `max` bytes (on a character boundary), saying how
+/// long it was.
+fn cut_reason(mut reason: String, max: usize) -> String {
+    if reason.len() <= max {
+        return reason;
+    }
+    let full = reason.len();
+    let mut cut = max;
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    reason.truncate(cut);
+    reason.push_str(&format!(" [cut: {full} bytes]"));
+    reason
 }
