@@ -74,9 +74,7 @@ impl Attack {
             Attack::Timeout => ("spin", json!({})),
             Attack::Memory => ("alloc", json!({"mb": 64})),
         };
-        let result = runtime
-            .call_tool(tool, &args, CallOptions::default())
-            .await;
+        let result = runtime.call_tool(tool, &args, CallOptions::default()).await;
         matches!(
             (self, result),
             (
@@ -139,8 +137,12 @@ async fn main() {
     let started = Instant::now();
     let callers: Vec<_> = (0..CALLERS)
         .map(|_| {
-            let (runtime, tally, next, samples) =
-                (runtime.clone(), tally.clone(), next.clone(), samples.clone());
+            let (runtime, tally, next, samples) = (
+                runtime.clone(),
+                tally.clone(),
+                next.clone(),
+                samples.clone(),
+            );
             tokio::spawn(async move {
                 let args = json!({"text": "soak"});
                 loop {

@@ -253,7 +253,7 @@ pub fn grant(
 
     let limits_request = &manifest.limits;
     let fuel = match (sandbox.fuel, limits_request.fuel) {
-        (true, fuel) => Some(fuel.unwrap_or(u64::MAX)),
+        (true, fuel) => Some(fuel.unwrap_or(sandbox.max_fuel).min(sandbox.max_fuel)),
         (false, Some(fuel)) => {
             not_granted.push(format!(
                 "fuel limit {fuel} (fuel metering is off in this host; the timeout applies)"
@@ -413,5 +413,22 @@ mod tests {
         assert_eq!(caps.limits.timeout, Duration::from_millis(5));
         assert_eq!(caps.limits.fuel, None);
         assert!(caps.not_granted.iter().any(|n| n.contains("fuel")));
+    }
+
+    #[test]
+    fn fuel_is_capped_by_the_host_maximum() {
+        let sandbox = SandboxConfig {
+            fuel: true,
+            max_fuel: 1_000,
+            ..SandboxConfig::default()
+        };
+        let m = manifest("[limits]\nfuel = 9000000000000000000");
+        let caps = super::grant(&m, &Grant::default(), &sandbox).unwrap();
+        assert_eq!(caps.limits.fuel, Some(1_000));
+        let caps = super::grant(&manifest(""), &Grant::default(), &sandbox).unwrap();
+        assert_eq!(caps.limits.fuel, Some(1_000));
+        let m = manifest("[limits]\nfuel = 10");
+        let caps = super::grant(&m, &Grant::default(), &sandbox).unwrap();
+        assert_eq!(caps.limits.fuel, Some(10));
     }
 }

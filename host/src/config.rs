@@ -127,6 +127,9 @@ pub struct SandboxConfig {
     pub log_capture_kb: u64,
     /// Instances that can be alive at once (size of the pooling allocator).
     pub max_instances: u32,
+    /// Most fuel a call may get when metering is on; a manifest asking for
+    /// more (or for none) gets this.
+    pub max_fuel: u64,
 }
 
 impl Default for SandboxConfig {
@@ -141,6 +144,7 @@ impl Default for SandboxConfig {
             fuel: false,
             log_capture_kb: 64,
             max_instances: 100,
+            max_fuel: 10_000_000_000,
         }
     }
 }
