@@ -119,11 +119,16 @@ async fn main() {
     std::fs::create_dir(&plugins).unwrap();
     copy_plugin("echo", &plugins);
     copy_plugin("hostile", &plugins);
-    let mut config = HostConfig::new(vec![plugins], tmp.path().join("data"));
-    config.sandbox.max_timeout_ms = 20;
-    config.sandbox.default_timeout_ms = 20;
-    config.sandbox.max_memory_mb = 32;
-    config.sandbox.default_memory_mb = 32;
+    // Only the hostile plugin gets the short deadline, so a normal call on
+    // a busy machine is not mistaken for a timeout.
+    let manifest = plugins.join("hostile.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("timeout_ms = 2000", "timeout_ms = 20"),
+    )
+    .unwrap();
+    let config = HostConfig::new(vec![plugins], tmp.path().join("data"));
     let runtime = Runtime::new(config).unwrap();
     let report = runtime
         .load_plugin_dirs_with(agent_host::LoadMode::Eager)
@@ -158,10 +163,16 @@ async fn main() {
                         };
                         counter.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        let ok = runtime
+                        let result = runtime
                             .call_tool("echo", &args, CallOptions::default())
-                            .await
-                            .is_ok_and(|output| output.to_text() == "soak");
+                            .await;
+                        let ok = match result {
+                            Ok(output) => output.to_text() == "soak",
+                            Err(err) => {
+                                eprintln!("call {n} failed: {err}");
+                                false
+                            }
+                        };
                         let counter = if ok {
                             &tally.normal_ok
                         } else {
