@@ -108,7 +108,7 @@ impl Runtime {
     /// engine. Loads no plugins; call [`Runtime::load_plugin_dirs`].
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         config.validate()?;
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open(&config.data_dir)?.with_quotas(&config.quotas);
         let engine = engine::shared_engine(&config.sandbox).map_err(HostError::Engine)?;
         let linker = build_linker(&engine).map_err(HostError::Engine)?;
         let cache =
