@@ -181,6 +181,43 @@ impl Default for DescribeLimits {
     }
 }
 
+/// Storage quotas of plugin state: what one plugin may keep in its
+/// key-value state and in each session's state, how much one list call
+/// returns, and how much session state the host keeps in memory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Bytes (keys plus values) one plugin may keep in its key-value state.
+    pub kv_max_mb: u64,
+    /// Keys one plugin may keep in its key-value state.
+    pub kv_max_keys: u64,
+    /// Bytes (keys plus values) one plugin may keep in one session's state.
+    pub session_max_mb: u64,
+    /// Keys one plugin may keep in one session's state.
+    pub session_max_keys: u64,
+    /// Most keys one `kv-list` or `session-list` call returns.
+    pub list_max_keys: usize,
+    /// Most bytes of keys one `kv-list` or `session-list` call returns.
+    pub list_max_kb: usize,
+    /// Memory for the values of all live session states together; past it,
+    /// states are served from the database instead of memory.
+    pub session_memory_mb: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            kv_max_mb: 64,
+            kv_max_keys: 100_000,
+            session_max_mb: 16,
+            session_max_keys: 10_000,
+            list_max_keys: 1000,
+            list_max_kb: 256,
+            session_memory_mb: 64,
+        }
+    }
+}
+
 /// Budgets and limits every extension hook runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -323,6 +360,7 @@ struct ConfigFile {
     hooks: HooksConfig,
     extensions: BTreeMap<String, ExtensionSettings>,
     describe: DescribeLimits,
+    quotas: QuotaConfig,
 }
 
 /// Where each setting may come from before it is resolved.
@@ -353,6 +391,7 @@ pub struct HostConfig {
     pub extensions: BTreeMap<String, ExtensionSettings>,
     /// Bounds on what plugins declare about themselves.
     pub describe: DescribeLimits,
+    pub quotas: QuotaConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -373,6 +412,7 @@ impl HostConfig {
             hooks: HooksConfig::default(),
             extensions: BTreeMap::new(),
             describe: DescribeLimits::default(),
+            quotas: QuotaConfig::default(),
             config_file: None,
         }
     }
@@ -431,6 +471,7 @@ impl HostConfig {
             hooks: file.hooks,
             extensions: file.extensions,
             describe: file.describe,
+            quotas: file.quotas,
             config_file: file_path,
         };
         config.validate()?;
@@ -496,6 +537,23 @@ impl HostConfig {
             return Err(ConfigError::Invalid(
                 "hooks.fuel needs fuel metering: set sandbox.fuel = true as well".into(),
             ));
+        }
+        let quotas = &self.quotas;
+        let quota_values = [
+            ("kv_max_mb", quotas.kv_max_mb),
+            ("kv_max_keys", quotas.kv_max_keys),
+            ("session_max_mb", quotas.session_max_mb),
+            ("session_max_keys", quotas.session_max_keys),
+            ("list_max_keys", quotas.list_max_keys as u64),
+            ("list_max_kb", quotas.list_max_kb as u64),
+            ("session_memory_mb", quotas.session_memory_mb),
+        ];
+        for (key, value) in quota_values {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "quotas.{key} must be greater than 0"
+                )));
+            }
         }
         for (name, settings) in &self.extensions {
             for point in settings.hooks.keys() {
@@ -630,6 +688,38 @@ mod tests {
             message.contains("before_tool_call") && message.contains("before-tool-call"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn quotas_are_read_and_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write(tmp.path(), "[quotas]\nkv_max_mb = 8\nlist_max_keys = 50\n");
+        let config = HostConfig::resolve(ConfigSources {
+            config_file: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(config.quotas.kv_max_mb, 8);
+        assert_eq!(config.quotas.list_max_keys, 50);
+        assert_eq!(
+            config.quotas.kv_max_keys,
+            QuotaConfig::default().kv_max_keys
+        );
+        for (text, expected) in [
+            (
+                "[quotas]\nsession_max_keys = 0\n",
+                "quotas.session_max_keys",
+            ),
+            ("[quotas]\nkv_max_bytes = 5\n", "kv_max_bytes"),
+        ] {
+            let path = write(tmp.path(), text);
+            let err = HostConfig::resolve(ConfigSources {
+                config_file: Some(path),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
     }
 
     #[test]

@@ -143,7 +143,12 @@ impl HostImports for CallState {
     }
 
     fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
-        self.host.kv.set(&key, &value)
+        // Refusals (limits, quotas) go back to the guest; the host log only
+        // notes them at debug level, so a plugin retrying in a loop cannot
+        // flood it.
+        self.host.kv.set(&key, &value).inspect_err(|why| {
+            tracing::debug!(plugin = %self.host.plugin, "kv-set refused: {why}");
+        })
     }
 
     fn kv_delete(&mut self, key: String) -> bool {
@@ -153,6 +158,8 @@ impl HostImports for CallState {
         })
     }
 
+    /// At most one page (`quotas.list_max_keys` / `list_max_kb`): the store
+    /// stops reading there.
     fn kv_list(&mut self, prefix: String) -> Vec<String> {
         self.host.kv.list(&prefix).unwrap_or_else(|err| {
             tracing::error!(plugin = %self.host.plugin, "kv-list failed: {err}");
@@ -166,7 +173,9 @@ impl HostImports for CallState {
 
     fn session_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
         match &self.host.session {
-            Some(state) => state.set(&key, &value),
+            Some(state) => state.set(&key, &value).inspect_err(|why| {
+                tracing::debug!(plugin = %self.host.plugin, "session-set refused: {why}");
+            }),
             None => Err(
                 "this call is not part of an agent session, so there is no session state"
                     .to_owned(),

@@ -112,7 +112,7 @@ impl Runtime {
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         config.validate()?;
         let config_sandbox = config.sandbox.clone();
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open(&config.data_dir)?.with_quotas(&config.quotas);
         let engine = engine::shared_engine(&config.sandbox).map_err(HostError::Engine)?;
         let linker = build_linker(&engine).map_err(HostError::Engine)?;
         let cache =

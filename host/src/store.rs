@@ -5,7 +5,9 @@
 //! holds it.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::config::QuotaConfig;
 use crate::error::StoreError;
 
 /// Largest key a plugin may use in its key-value state.
@@ -23,6 +25,15 @@ const HOOK_TOTALS_KEY: &str = "hook-totals";
 const SESSION_TREE: &str = "sessions";
 const SESSION_KV_TREE: &str = "session-kv";
 const SCHEMA_KEY: &str = "schema-version";
+/// First byte of the usage record of a state namespace, kept in the same
+/// tree as the namespace so one atomic batch updates both. No namespace
+/// prefix can start with it: plugin names are UTF-8, and 0xFF never occurs
+/// in UTF-8.
+const USAGE_MARK: u8 = 0xFF;
+/// Stripes of the per-namespace write locks. A set or delete holds its
+/// namespace's stripe while it reads the usage record and writes the batch,
+/// so concurrent calls of one plugin cannot both pass the quota check.
+const LOCK_STRIPES: usize = 64;
 /// Version of the data layout this build writes. A database written by a
 /// newer build is refused rather than misread.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -50,6 +61,8 @@ pub struct Store {
     sessions: sled::Tree,
     session_kv: sled::Tree,
     dir: PathBuf,
+    quotas: QuotaConfig,
+    locks: Arc<[Mutex<()>]>,
 }
 
 impl std::fmt::Debug for Store {
@@ -82,7 +95,21 @@ impl Store {
             sessions,
             session_kv,
             dir: data_dir.to_owned(),
+            quotas: QuotaConfig::default(),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         })
+    }
+
+    /// The same store enforcing `quotas` on the plugin state it hands out
+    /// from now on (the defaults until this is called).
+    pub fn with_quotas(mut self, quotas: &QuotaConfig) -> Self {
+        self.quotas = quotas.clone();
+        self
+    }
+
+    /// The quotas this store enforces.
+    pub fn quotas(&self) -> &QuotaConfig {
+        &self.quotas
     }
 
     /// The data directory this store lives in.
@@ -92,17 +119,51 @@ impl Store {
 
     /// The state of one plugin in one session (namespaced by both).
     pub fn session_kv(&self, plugin: &str, session: &str) -> PluginKv {
-        PluginKv {
-            tree: self.session_kv.clone(),
-            prefix: format!("{plugin}\0{session}\0").into_bytes(),
-        }
+        let quotas = &self.quotas;
+        let quota = StateQuota {
+            max_bytes: mib(quotas.session_max_mb),
+            max_keys: quotas.session_max_keys,
+            list_max_keys: quotas.list_max_keys,
+            list_max_bytes: quotas.list_max_kb.saturating_mul(1024),
+            kind: StateKind::Session,
+        };
+        self.namespace(
+            &self.session_kv,
+            format!("{plugin}\0{session}\0").into_bytes(),
+            quota,
+        )
     }
 
     /// The key-value state of one plugin.
     pub fn plugin_kv(&self, plugin: &str) -> PluginKv {
+        let quotas = &self.quotas;
+        let quota = StateQuota {
+            max_bytes: mib(quotas.kv_max_mb),
+            max_keys: quotas.kv_max_keys,
+            list_max_keys: quotas.list_max_keys,
+            list_max_bytes: quotas.list_max_kb.saturating_mul(1024),
+            kind: StateKind::Plugin,
+        };
+        self.namespace(&self.kv, format!("{plugin}\0").into_bytes(), quota)
+    }
+
+    fn namespace(&self, tree: &sled::Tree, prefix: Vec<u8>, quota: StateQuota) -> PluginKv {
+        let mut usage_key = Vec::with_capacity(prefix.len() + 1);
+        usage_key.push(USAGE_MARK);
+        usage_key.extend_from_slice(&prefix);
+        let stripe = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            usage_key.hash(&mut hasher);
+            (hasher.finish() % self.locks.len() as u64) as usize
+        };
         PluginKv {
-            tree: self.kv.clone(),
-            prefix: format!("{plugin}\0").into_bytes(),
+            tree: tree.clone(),
+            prefix,
+            usage_key,
+            quota,
+            locks: self.locks.clone(),
+            stripe,
         }
     }
 
@@ -321,12 +382,103 @@ fn classify_open_error(data_dir: &Path, err: sled::Error) -> StoreError {
     }
 }
 
-/// One plugin's namespace in the key-value state. Keys of other plugins are
-/// unreachable from here.
+/// Whose state a namespace holds: decides the wording and config keys of a
+/// refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StateKind {
+    Plugin,
+    Session,
+}
+
+impl StateKind {
+    fn quota_name(self) -> &'static str {
+        match self {
+            Self::Plugin => "key-value state quota",
+            Self::Session => "session state quota",
+        }
+    }
+
+    fn whose(self) -> &'static str {
+        match self {
+            Self::Plugin => "this plugin's key-value state",
+            Self::Session => "this plugin's state in this session",
+        }
+    }
+
+    fn bytes_key(self) -> &'static str {
+        match self {
+            Self::Plugin => "quotas.kv_max_mb",
+            Self::Session => "quotas.session_max_mb",
+        }
+    }
+
+    fn keys_key(self) -> &'static str {
+        match self {
+            Self::Plugin => "quotas.kv_max_keys",
+            Self::Session => "quotas.session_max_keys",
+        }
+    }
+}
+
+/// The limits one namespace is held to.
+#[derive(Debug, Clone)]
+struct StateQuota {
+    max_bytes: u64,
+    max_keys: u64,
+    list_max_keys: usize,
+    list_max_bytes: usize,
+    kind: StateKind,
+}
+
+fn mib(mb: u64) -> u64 {
+    mb.saturating_mul(1 << 20)
+}
+
+/// What a namespace holds: bytes of keys plus values, and keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateUsage {
+    pub bytes: u64,
+    pub keys: u64,
+}
+
+impl StateUsage {
+    fn encode(self) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.bytes.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.keys.to_be_bytes());
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; 16] = bytes.try_into().ok()?;
+        let (size, keys) = bytes.split_at(8);
+        Some(Self {
+            bytes: u64::from_be_bytes(size.try_into().ok()?),
+            keys: u64::from_be_bytes(keys.try_into().ok()?),
+        })
+    }
+}
+
+/// The size one entry counts for against a quota.
+fn entry_size(key_len: usize, value_len: usize) -> u64 {
+    (key_len as u64).saturating_add(value_len as u64)
+}
+
+/// One plugin's namespace in the key-value state (or in one session's
+/// state). Keys of other plugins are unreachable from here.
+///
+/// Its usage (bytes and keys) is kept in a record next to the data and
+/// updated in the same atomic batch as every write, so a quota check reads
+/// one record instead of scanning the namespace; a missing record (a
+/// database written before quotas) is rebuilt by one scan.
 #[derive(Clone)]
 pub struct PluginKv {
     tree: sled::Tree,
     prefix: Vec<u8>,
+    usage_key: Vec<u8>,
+    quota: StateQuota,
+    locks: Arc<[Mutex<()>]>,
+    stripe: usize,
 }
 
 impl std::fmt::Debug for PluginKv {
@@ -344,11 +496,46 @@ impl PluginKv {
         full
     }
 
+    /// Serialises the writes of this namespace (and of the others sharing
+    /// its stripe).
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.locks[self.stripe]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The usage record, rebuilt by one scan when it is missing. The caller
+    /// holds the write lock, so nothing changes the namespace meanwhile.
+    fn usage_locked(&self) -> Result<StateUsage, StoreError> {
+        if let Some(record) = self.tree.get(&self.usage_key)?
+            && let Some(usage) = StateUsage::decode(&record)
+        {
+            return Ok(usage);
+        }
+        let mut usage = StateUsage::default();
+        for entry in self.tree.scan_prefix(&self.prefix) {
+            let (key, value) = entry?;
+            usage.bytes += entry_size(key.len() - self.prefix.len(), value.len());
+            usage.keys += 1;
+        }
+        self.tree.insert(&self.usage_key, &usage.encode()[..])?;
+        Ok(usage)
+    }
+
+    /// Bytes and keys this namespace holds.
+    pub fn usage(&self) -> Result<StateUsage, StoreError> {
+        let _guard = self.write_lock();
+        self.usage_locked()
+    }
+
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.tree.get(self.full_key(key))?.map(|v| v.to_vec()))
     }
 
-    /// Stores a value; the error text is shown to the plugin.
+    /// Stores a value; the error text is shown to the plugin. Refused when
+    /// it would take the namespace over its byte or key quota; an overwrite
+    /// that does not grow the namespace is always allowed, so a plugin over
+    /// a lowered quota can still shrink its state.
     pub fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
         if key.is_empty() || key.len() > MAX_KEY_BYTES {
             return Err(format!(
@@ -362,23 +549,152 @@ impl PluginKv {
                 value.len()
             ));
         }
+        let storage = |err: StoreError| format!("storage error: {err}");
+        let full = self.full_key(key);
+        let _guard = self.write_lock();
+        let usage = self.usage_locked().map_err(storage)?;
+        let old = self
+            .tree
+            .get(&full)
+            .map_err(|err| storage(StoreError::from(err)))?;
+        let new_size = entry_size(key.len(), value.len());
+        let (freed, added_keys) = match &old {
+            Some(old) => (entry_size(key.len(), old.len()), 0),
+            None => (0, 1),
+        };
+        let after = StateUsage {
+            bytes: usage.bytes.saturating_sub(freed).saturating_add(new_size),
+            keys: usage.keys + added_keys,
+        };
+        self.check_quota(key, usage, after)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(full, value);
+        batch.insert(self.usage_key.as_slice(), &after.encode()[..]);
         self.tree
-            .insert(self.full_key(key), value)
-            .map(|_| ())
+            .apply_batch(batch)
             .map_err(|err| format!("storage error: {err}"))
     }
 
-    pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self.tree.remove(self.full_key(key))?.is_some())
+    fn check_quota(&self, key: &str, before: StateUsage, after: StateUsage) -> Result<(), String> {
+        let quota = &self.quota;
+        let kind = quota.kind;
+        if after.keys > before.keys && after.keys > quota.max_keys {
+            return Err(format!(
+                "{} exceeded: {} already has {} keys and the limit is {} ({} in the host \
+                 config), so the new key {key:?} was not stored; delete keys or reuse \
+                 existing ones, or ask the host owner to raise {}",
+                kind.quota_name(),
+                kind.whose(),
+                before.keys,
+                quota.max_keys,
+                kind.keys_key(),
+                kind.keys_key(),
+            ));
+        }
+        if after.bytes > before.bytes && after.bytes > quota.max_bytes {
+            return Err(format!(
+                "{} exceeded: {} uses {} of {} bytes ({} = {} in the host config) and \
+                 storing {key:?} needs {} more, so it was not stored; delete keys to free \
+                 space, or ask the host owner to raise {}",
+                kind.quota_name(),
+                kind.whose(),
+                before.bytes,
+                quota.max_bytes,
+                kind.bytes_key(),
+                quota.max_bytes >> 20,
+                after.bytes - before.bytes,
+                kind.bytes_key(),
+            ));
+        }
+        Ok(())
     }
 
+    /// Removes a key and frees its share of the quota.
+    pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let full = self.full_key(key);
+        let _guard = self.write_lock();
+        let Some(old) = self.tree.get(&full)? else {
+            return Ok(false);
+        };
+        let usage = self.usage_locked()?;
+        let after = StateUsage {
+            bytes: usage.bytes.saturating_sub(entry_size(key.len(), old.len())),
+            keys: usage.keys.saturating_sub(1),
+        };
+        let mut batch = sled::Batch::default();
+        batch.remove(full);
+        batch.insert(self.usage_key.as_slice(), &after.encode()[..]);
+        self.tree.apply_batch(batch)?;
+        Ok(true)
+    }
+
+    /// Keys that start with `prefix`, in byte order: at most
+    /// `quotas.list_max_keys` of them and `quotas.list_max_kb` of key bytes.
+    /// Iteration stops at the bound, so a huge namespace costs no more than
+    /// a full page.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
-        for entry in self.tree.scan_prefix(self.full_key(prefix)) {
-            let (key, _) = entry?;
-            keys.push(String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned());
+        let mut page = ListPage::new(&self.quota);
+        for entry in self.tree.scan_prefix(self.full_key(prefix)).keys() {
+            let key = entry?;
+            let key = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
+            if !page.admit(&key) {
+                break;
+            }
+            keys.push(key);
         }
         Ok(keys)
+    }
+
+    /// Keys of `keys` (already in byte order and filtered by prefix) cut at
+    /// the same bound as [`PluginKv::list`].
+    pub(crate) fn bound_list<'a>(&self, keys: impl Iterator<Item = &'a String>) -> Vec<String> {
+        let mut page = ListPage::new(&self.quota);
+        keys.take_while(|key| page.admit(key)).cloned().collect()
+    }
+
+    /// Every entry of the namespace, unbounded: for loading a session's
+    /// state, which its own quota bounds.
+    pub(crate) fn entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, Vec<u8>), StoreError>> + '_ {
+        self.tree.scan_prefix(&self.prefix).map(|entry| {
+            let (key, value) = entry?;
+            Ok((
+                String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned(),
+                value.to_vec(),
+            ))
+        })
+    }
+}
+
+/// The running size of one list answer.
+struct ListPage {
+    keys: usize,
+    bytes: usize,
+    max_keys: usize,
+    max_bytes: usize,
+}
+
+impl ListPage {
+    fn new(quota: &StateQuota) -> Self {
+        Self {
+            keys: 0,
+            bytes: 0,
+            max_keys: quota.list_max_keys,
+            max_bytes: quota.list_max_bytes,
+        }
+    }
+
+    /// Whether `key` still fits in the page (and counts it if so).
+    fn admit(&mut self, key: &str) -> bool {
+        let bytes = self.bytes.saturating_add(key.len());
+        if self.keys >= self.max_keys || bytes > self.max_bytes {
+            return false;
+        }
+        self.keys += 1;
+        self.bytes = bytes;
+        true
     }
 }
 
@@ -407,6 +723,150 @@ mod tests {
                 .unwrap_err()
                 .contains("at most")
         );
+    }
+
+    fn quotas(kv_max_mb: u64, kv_max_keys: u64) -> QuotaConfig {
+        QuotaConfig {
+            kv_max_mb,
+            kv_max_keys,
+            ..QuotaConfig::default()
+        }
+    }
+
+    /// Usage by a full scan, to check the record against.
+    fn scanned(kv: &PluginKv) -> StateUsage {
+        let mut usage = StateUsage::default();
+        for entry in kv.entries() {
+            let (key, value) = entry.unwrap();
+            usage.bytes += entry_size(key.len(), value.len());
+            usage.keys += 1;
+        }
+        usage
+    }
+
+    #[test]
+    fn the_byte_quota_refuses_and_deletes_and_overwrites_free_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path())
+            .unwrap()
+            .with_quotas(&quotas(1, 1000));
+        let kv = store.plugin_kv("p");
+        let value = vec![0u8; 300 * 1024];
+        for i in 0..3 {
+            kv.set(&format!("k{i}"), &value).unwrap();
+        }
+        let err = kv.set("k3", &value).unwrap_err();
+        assert!(
+            err.contains("key-value state quota exceeded")
+                && err.contains("1048576 bytes")
+                && err.contains("quotas.kv_max_mb"),
+            "{err}"
+        );
+        assert_eq!(kv.get("k3").unwrap(), None);
+        assert_eq!(kv.usage().unwrap(), scanned(&kv));
+        assert_eq!(kv.usage().unwrap().keys, 3);
+        // Overwriting with a smaller value frees room; so does a delete.
+        kv.set("k0", b"small").unwrap();
+        kv.set("k3", &value[..200 * 1024]).unwrap();
+        assert!(kv.delete("k1").unwrap());
+        kv.set("k4", &value).unwrap();
+        assert_eq!(kv.usage().unwrap(), scanned(&kv));
+        // Another plugin has its own quota.
+        store.plugin_kv("q").set("k", &value).unwrap();
+    }
+
+    #[test]
+    fn the_key_quota_counts_new_keys_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap().with_quotas(&quotas(64, 3));
+        let kv = store.plugin_kv("p");
+        for key in ["a", "b", "c"] {
+            kv.set(key, b"v").unwrap();
+        }
+        let err = kv.set("d", b"v").unwrap_err();
+        assert!(
+            err.contains("already has 3 keys") && err.contains("quotas.kv_max_keys"),
+            "{err}"
+        );
+        kv.set("a", b"overwrite is fine").unwrap();
+        assert!(kv.delete("b").unwrap());
+        kv.set("d", b"v").unwrap();
+        assert_eq!(kv.usage().unwrap(), scanned(&kv));
+    }
+
+    #[test]
+    fn usage_survives_reopen_and_a_lost_record_is_rebuilt() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(tmp.path()).unwrap();
+            let kv = store.plugin_kv("p");
+            kv.set("k1", b"one").unwrap();
+            kv.set("k2", b"two!").unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(tmp.path()).unwrap();
+        let kv = store.plugin_kv("p");
+        let usage = StateUsage {
+            bytes: 2 + 3 + 2 + 4,
+            keys: 2,
+        };
+        assert_eq!(kv.usage().unwrap(), usage);
+        // A database from before quotas has no record: one scan rebuilds it.
+        store.kv.remove(&kv.usage_key).unwrap();
+        assert_eq!(kv.usage().unwrap(), usage);
+        assert!(store.kv.get(&kv.usage_key).unwrap().is_some());
+        // The record is not one of the plugin's keys.
+        assert_eq!(kv.list("").unwrap(), vec!["k1", "k2"]);
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_plugin_cannot_overshoot() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path())
+            .unwrap()
+            .with_quotas(&quotas(1, 100_000));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let kv = store.plugin_kv("p");
+                std::thread::spawn(move || {
+                    let value = vec![0u8; 16 * 1024];
+                    (0..40)
+                        .filter(|i| kv.set(&format!("t{t}-{i}"), &value).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let stored: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let kv = store.plugin_kv("p");
+        let usage = kv.usage().unwrap();
+        assert_eq!(usage, scanned(&kv));
+        assert_eq!(usage.keys as usize, stored);
+        assert!(usage.bytes <= 1 << 20, "{usage:?}");
+        assert!(usage.bytes + 16 * 1024 + 8 > 1 << 20, "{usage:?}");
+    }
+
+    #[test]
+    fn a_list_stops_at_its_key_and_byte_bounds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap().with_quotas(&QuotaConfig {
+            list_max_keys: 10,
+            list_max_kb: 1,
+            ..QuotaConfig::default()
+        });
+        let kv = store.plugin_kv("p");
+        for i in 0..50 {
+            kv.set(&format!("k{i:02}"), b"v").unwrap();
+            kv.set(&format!("long{i:02}{}", "x".repeat(194)), b"v")
+                .unwrap();
+        }
+        let keys = kv.list("k").unwrap();
+        assert_eq!(keys.len(), 10);
+        assert_eq!(keys[0], "k00");
+        // 200-byte keys: the sixth would pass 1 KiB.
+        assert_eq!(kv.list("long").unwrap().len(), 5);
+        // A narrower prefix reaches the rest.
+        assert_eq!(kv.list("k4").unwrap().len(), 10);
+        assert_eq!(kv.list("k49").unwrap(), vec!["k49"]);
     }
 
     #[test]

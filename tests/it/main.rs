@@ -10,5 +10,6 @@ mod hostile;
 mod loading;
 mod mock_llm;
 mod providers;
+mod quotas;
 mod sessions;
 mod support;
