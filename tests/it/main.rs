@@ -11,3 +11,4 @@ mod mock_llm;
 mod providers;
 mod sessions;
 mod support;
+mod terminal;
