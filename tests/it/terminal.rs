@@ -254,11 +254,11 @@ fn plugin_log_lines_stay_off_stderr_unless_asked_for_and_are_escaped() {
             .env_remove("RUST_LOG")
             .args(["tools", "call", "paint_log"]));
     assert_eq!(code, 0, "{stderr}");
-    assert_shows("tools call paint_log", &stdout, "logged");
     assert!(
         !stderr.contains("logwarn") && !stderr.contains("logerror"),
         "plugin log lines reached stderr at the default level:\n{stderr}"
     );
+    assert_shows("tools call paint_log", &stdout, "logged");
 
     // -v shows them, escaped, one line each.
     let (code, _, stderr) =
