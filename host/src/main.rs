@@ -22,7 +22,10 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            // Errors quote plugin, model and manifest text; lines stay,
+            // control characters are shown escaped.
+            let message = format!("{:#}", failure.error);
+            eprintln!("error: {}", cli::escape::text(&message));
             ExitCode::from(failure.code)
         }
     }

@@ -119,7 +119,9 @@ impl Manifest {
         }
         if !is_semver(&self.plugin.version) {
             return Err(format!(
-                "plugin.version '{}' must be a semantic version such as 0.1.0",
+                "plugin.version '{}' must be a full semantic version such as 0.1.0 or 1.2.0-beta.1+build.5 \
+                 (MAJOR.MINOR.PATCH without leading zeros, optional -prerelease and +build of dot-separated \
+                 [0-9A-Za-z-] identifiers, at most {MAX_VERSION_LEN} characters)",
                 self.plugin.version
             ));
         }
@@ -168,13 +170,46 @@ impl Manifest {
     }
 }
 
+/// Longest `plugin.version` accepted: a version is shown in tables and
+/// messages, so it stays short.
+pub const MAX_VERSION_LEN: usize = 64;
+
+/// Whether `version` is a full semantic version (semver.org 2.0.0):
+/// `MAJOR.MINOR.PATCH`, then optionally `-` and dot-separated pre-release
+/// identifiers, then optionally `+` and dot-separated build identifiers.
+/// Identifiers are non-empty runs of `[0-9A-Za-z-]`; numeric parts of the
+/// core and numeric pre-release identifiers have no leading zeros.
 fn is_semver(version: &str) -> bool {
-    let core = version.split(['-', '+']).next().unwrap_or("");
+    if version.len() > MAX_VERSION_LEN {
+        return false;
+    }
+    let (rest, build) = match version.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let numeric = |part: &str| {
+        !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+    };
+    let identifier = |part: &str| {
+        !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
     let parts: Vec<&str> = core.split('.').collect();
     parts.len() == 3
         && parts
             .iter()
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+            .all(|part| numeric(part) && part.parse::<u64>().is_ok())
+        && pre.is_none_or(|pre| {
+            pre.split('.').all(|part| {
+                identifier(part) && (!part.bytes().all(|b| b.is_ascii_digit()) || numeric(part))
+            })
+        })
+        && build.is_none_or(|build| build.split('.').all(identifier))
 }
 
 #[cfg(test)]
@@ -249,5 +284,67 @@ mod tests {
                 "error for {text:?} should mention {expected:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn versions_must_be_full_semver() {
+        let good = [
+            "0.0.0",
+            "0.1.0",
+            "1.2.3",
+            "10.20.30",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-0.3.7",
+            "1.0.0-x.7.z.92",
+            "1.0.0-x-y-z.--",
+            "1.0.0-alpha+001",
+            "1.0.0+20130313144700",
+            "1.0.0-beta+exp.sha.5114f85",
+            "1.0.0+21AF26D3----117B344092BD",
+            "18446744073709551615.0.0",
+        ];
+        for version in good {
+            assert!(is_semver(version), "{version} is semver");
+        }
+        let bad = [
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "01.1.1",
+            "1.01.1",
+            "1.1.01",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3-+",
+            "1.2.3-0123",
+            "1.2.3-01.1",
+            "1.2.3-alpha..1",
+            "1.2.3-alpha_beta",
+            "1.2.3+build..1",
+            "1.2.3+a+b",
+            "v1.2.3",
+            " 1.2.3",
+            "1.2.3 ",
+            "1.2.-3",
+            "+1.2.3",
+            "18446744073709551616.0.0",
+            "0.1.0-\u{1b}]0;pwned\u{7}",
+            "0.1.0+\u{1b}[2J",
+            "0.1.0-\u{9b}2J",
+            "0.1.0-é",
+        ];
+        for version in bad {
+            assert!(!is_semver(version), "{version:?} is not semver");
+        }
+        let long = format!("1.0.0-{}", "a".repeat(MAX_VERSION_LEN));
+        assert!(!is_semver(&long));
+        let err = Manifest::parse("[plugin]\nname = \"x\"\nversion = \"0.1.0-\\u001b[2J\"\n")
+            .unwrap_err();
+        assert!(
+            err.contains("plugin.version") && err.contains("full semantic version"),
+            "{err}"
+        );
     }
 }

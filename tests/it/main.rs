@@ -13,3 +13,4 @@ mod providers;
 mod quotas;
 mod sessions;
 mod support;
+mod terminal;

@@ -16,6 +16,7 @@ use agent_host::provider::scripted::{Script, ScriptedProvider};
 use agent_host::provider::{HttpSettings, SharedProvider};
 
 use super::Failure;
+use super::escape;
 use super::render::shorten;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -278,13 +279,20 @@ impl Renderer {
         }
         match event {
             AgentEvent::TextDelta { text } => {
-                self.out(text);
+                // Model text, chunk by chunk: escaping works per character,
+                // so a sequence split across chunks is still caught.
+                self.out(&escape::text(text));
                 self.at_line_start = text.ends_with('\n');
             }
             AgentEvent::ToolCallStarted {
                 name, arguments, ..
             } => {
-                self.line(&format!("  -> {name} {}", shorten(arguments, 80)));
+                // The name is the model's: it may not be a tool at all.
+                self.line(&format!(
+                    "  -> {} {}",
+                    escape::line(name),
+                    shorten(arguments, 80)
+                ));
             }
             AgentEvent::ToolCallFinished {
                 name,
@@ -295,7 +303,8 @@ impl Renderer {
             } => {
                 let mark = if *ok { "ok" } else { "error" };
                 self.line(&format!(
-                    "  <- {name} {mark} in {duration_ms:.1} ms: {}",
+                    "  <- {} {mark} in {duration_ms:.1} ms: {}",
+                    escape::line(name),
                     shorten(output, 100)
                 ));
             }
@@ -316,7 +325,7 @@ impl Renderer {
                     self.out("\n");
                     self.at_line_start = true;
                 }
-                eprintln!("error: {message}");
+                eprintln!("error: {}", escape::text(message));
             }
             AgentEvent::Finished { .. } => {
                 if !self.at_line_start {
@@ -330,7 +339,8 @@ impl Renderer {
                 reason,
             } => {
                 self.line(&format!(
-                    "(blocked by extension {extension} at {point}: {})",
+                    "(blocked by extension {} at {point}: {})",
+                    escape::line(extension),
                     shorten(reason, 120)
                 ));
             }
@@ -338,7 +348,8 @@ impl Renderer {
                 extension, text, ..
             } => {
                 self.line(&format!(
-                    "(extension {extension} added: {})",
+                    "(extension {} added: {})",
+                    escape::line(extension),
                     shorten(text, 80)
                 ));
             }
@@ -348,7 +359,9 @@ impl Renderer {
                 reason,
             } => {
                 eprintln!(
-                    "warning: extension {extension} switched off at {point} for this session: {reason}"
+                    "warning: extension {} switched off at {point} for this session: {}",
+                    escape::line(extension),
+                    escape::line(reason)
                 );
             }
             AgentEvent::TurnStarted { .. } | AgentEvent::Usage { .. } => {}

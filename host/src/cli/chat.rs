@@ -13,6 +13,7 @@ use agent_host::provider::{Message, Usage};
 use agent_host::sessions::{SessionRecord, Sessions};
 
 use super::agent::{ModelArgs, Renderer, agent_config, choose_provider, terminated};
+use super::escape;
 use super::render::shorten;
 use super::{Cli, EXIT_OK, Failure, start};
 
@@ -138,14 +139,14 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                 for tool in runtime.tools() {
                     println!(
                         "  {:20} {}",
-                        tool.spec.name,
+                        escape::line(&tool.spec.name),
                         shorten(&tool.spec.description, 70)
                     );
                 }
                 continue;
             }
             command if command.starts_with('/') => {
-                println!("unknown command {command}; {HELP}");
+                println!("unknown command {}; {HELP}", escape::line(command));
                 continue;
             }
             _ => {}

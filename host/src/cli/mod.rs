@@ -4,6 +4,7 @@ mod agent;
 mod bench;
 mod cache;
 mod chat;
+pub mod escape;
 mod plugins;
 mod progress;
 mod render;
@@ -53,7 +54,7 @@ output limits.\n\nA plugin is <name>.wasm next to its manifest <name>.toml. What
 environment variables, network hosts) is what its manifest requests AND the host config grants.\n\nExtensions \
 (plugins of the extension-plugin world) hook into the agent loop: they can patch, block or add to what the model \
 and the tools see, under a per-call time budget and throttles; `agent-host stats` shows what they cost.",
-    after_help = "Examples:\n  agent-host --plugins build/plugins tools list\n  agent-host --plugins build/plugins tools call calc --args '{\"expression\": \"2^10\"}'\n  agent-host plugins check build/plugins/fs.wasm\n\nExit codes: 0 ok, 1 tool error or failed call, 2 usage or configuration error.\nLogging: RUST_LOG=debug (plugin output is logged under the 'plugin' target)."
+    after_help = "Examples:\n  agent-host --plugins build/plugins tools list\n  agent-host --plugins build/plugins tools call calc --args '{\"expression\": \"2^10\"}'\n  agent-host plugins check build/plugins/fs.wasm\n\nExit codes: 0 ok, 1 tool error or failed call, 2 usage or configuration error.\nLogging: -v shows plugin log lines (target 'plugin', off by default), -vv debug; RUST_LOG=debug replaces the filter."
 )]
 pub struct Cli {
     /// Plugin directory (repeatable). Default: from the config file, else $XDG_DATA_HOME/agent-host/plugins.
@@ -108,9 +109,16 @@ pub enum Command {
 }
 
 /// Logs go to stderr so stdout stays clean for output and `--json`.
+///
+/// Plugin log lines (target `plugin`: the guest's `log` calls and its
+/// captured stdout/stderr) are off at the default level, as the WIT
+/// promises; `-v` shows them from info up, `-vv` from debug, and RUST_LOG
+/// replaces the whole filter. Every field of every line is escaped
+/// ([`escape::line`]): messages and fields carry plugin- and model-controlled
+/// text, and one event stays one line.
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,plugin=off",
         1 => "info",
         _ => "debug",
     };
@@ -119,8 +127,31 @@ pub fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // The formatter's own colours only on a terminal; a pipe or a file
+        // gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        .fmt_fields(escaped_fields())
         .try_init();
+}
+
+/// Formats log fields like the default formatter (`message` bare, others
+/// `name=value`, space-separated), with each value escaped.
+fn escaped_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(
+        |writer: &mut tracing_subscriber::fmt::format::Writer<'_>,
+         field: &tracing::field::Field,
+         value: &dyn std::fmt::Debug| {
+            let value = format!("{value:?}");
+            let value = escape::line(&value);
+            match field.name() {
+                "message" => write!(writer, "{value}"),
+                name => write!(writer, "{name}={value}"),
+            }
+        },
+    )
+    .delimited(" ")
 }
 
 fn config_from(cli: &Cli) -> Result<HostConfig, Failure> {

@@ -10,6 +10,7 @@ use agent_host::hooks::Throttle;
 use agent_host::runtime::Plugin;
 use agent_host::{PluginKind, Runtime};
 
+use super::escape;
 use super::render::print_json;
 use super::{Cli, EXIT_OK, Failure, config_from, start};
 
@@ -96,15 +97,16 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         match update_error(&plugin.wasm_path) {
             None => println!(
                 "{:16} {:9} {:7} {provides}",
-                plugin.name(),
-                plugin.manifest.plugin.version,
+                escape::line(plugin.name()),
+                escape::line(&plugin.manifest.plugin.version),
                 "ok",
             ),
             Some(error) => println!(
-                "{:16} {:9} {:7} {provides} (update failed, this version keeps serving: {error})",
-                plugin.name(),
-                plugin.manifest.plugin.version,
+                "{:16} {:9} {:7} {provides} (update failed, this version keeps serving: {})",
+                escape::line(plugin.name()),
+                escape::line(&plugin.manifest.plugin.version),
                 "stale",
+                escape::line(&error),
             ),
         }
     }
@@ -113,7 +115,13 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
             .plugin
             .clone()
             .unwrap_or_else(|| problem.path.display().to_string());
-        println!("{:16} {:9} {:7} {}", name, "-", "error", problem.error);
+        println!(
+            "{:16} {:9} {:7} {}",
+            escape::line(&name),
+            "-",
+            "error",
+            escape::line(&problem.error)
+        );
     }
     Ok(EXIT_OK)
 }
@@ -147,7 +155,9 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
     };
     println!(
         "ok: {} {} ({} bytes, {origin})",
-        info.name, info.version, plugin.size
+        escape::line(&info.name),
+        escape::line(&info.version),
+        plugin.size
     );
     println!(
         "contract: {}@{}",
@@ -171,7 +181,7 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
         let hints = tool.spec.hints.names();
         println!(
             "  {:20} {}{}",
-            tool.spec.name,
+            escape::line(&tool.spec.name),
             super::render::shorten(&tool.spec.description, 60),
             if hints.is_empty() {
                 String::new()
@@ -182,14 +192,16 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
     }
     let requested = &plugin.manifest.capabilities;
     println!("requests:");
+    // Everything below comes from the manifest (the plugin author) or
+    // repeats it: escaped.
     for dir in &requested.dirs {
-        println!("  dir {} ({})", dir.path, dir.access);
+        println!("  dir {} ({})", escape::line(&dir.path), dir.access);
     }
     for var in &requested.env {
-        println!("  env {var}");
+        println!("  env {}", escape::line(var));
     }
     for host in &requested.network {
-        println!("  network {host}");
+        println!("  network {}", escape::line(host));
     }
     if requested.dirs.is_empty() && requested.env.is_empty() && requested.network.is_empty() {
         println!("  nothing");
@@ -198,19 +210,19 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
     for dir in &caps.dirs {
         println!(
             "  dir {} -> {} ({})",
-            dir.guest,
-            dir.host.display(),
+            escape::line(&dir.guest),
+            escape::line(&dir.host.display().to_string()),
             dir.access
         );
     }
     for (var, _) in &caps.env {
-        println!("  env {var}");
+        println!("  env {}", escape::line(var));
     }
     for host in &caps.network.allowed {
-        println!("  network {host}");
+        println!("  network {}", escape::line(&host.to_string()));
     }
     for denied in &caps.not_granted {
-        println!("  NOT granted: {denied}");
+        println!("  NOT granted: {}", escape::line(denied));
     }
     let limits = &caps.limits;
     println!(
@@ -244,7 +256,7 @@ fn provides(plugin: &Plugin) -> String {
         }
         None => {
             let tools: Vec<&str> = plugin.tools.iter().map(|t| t.spec.name.as_str()).collect();
-            tools.join(", ")
+            escape::line(&tools.join(", ")).into_owned()
         }
     }
 }

@@ -6,6 +6,7 @@ use agent_host::Runtime;
 use agent_host::provider::{Message, Role};
 use agent_host::sessions::{ExportFormat, SessionRecord, Sessions};
 
+use super::escape;
 use super::render::{print_json, shorten};
 use super::{Cli, EXIT_OK, Failure, config_from};
 
@@ -62,7 +63,7 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
                 for record in &records {
                     println!(
                         "{:20} {:>5} {:12} {}",
-                        record.id,
+                        escape::line(&record.id),
                         record.message_count,
                         record
                             .last_outcome
@@ -79,7 +80,10 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
             let record = sessions.get(id).ok_or_else(|| unknown(id))?;
             println!(
                 "session {} | {} {} | {} messages",
-                record.id, record.provider, record.model, record.message_count
+                escape::line(&record.id),
+                escape::line(&record.provider),
+                escape::line(&record.model),
+                record.message_count
             );
             for message in sessions.messages(id) {
                 let who = match message.role {
@@ -88,13 +92,14 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
                     Role::Tool => "tool",
                 };
                 if !message.content.is_empty() {
-                    println!("{who:>9}: {}", message.content);
+                    // What the model, a tool or an extension said.
+                    println!("{who:>9}: {}", escape::text(&message.content));
                 }
                 for call in &message.tool_calls {
                     println!(
                         "{:>9}  -> {} {}",
                         "",
-                        call.name,
+                        escape::line(&call.name),
                         shorten(&call.arguments, 80)
                     );
                 }
@@ -116,7 +121,7 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
             if !sessions.delete(id) {
                 return Err(unknown(id));
             }
-            println!("deleted session {id}");
+            println!("deleted session {}", escape::line(id));
             EXIT_OK
         }
     };

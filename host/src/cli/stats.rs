@@ -6,6 +6,7 @@ use serde_json::json;
 use agent_host::hooks::HookStatsRow;
 use agent_host::store::Store;
 
+use super::escape;
 use super::render::print_json;
 use super::{Cli, EXIT_OK, Failure, config_from};
 
@@ -64,7 +65,7 @@ pub fn print_hooks(rows: &[HookStatsRow]) {
         let c = &row.counters;
         println!(
             "{:20} {:20} {:>8} {:>8} {:>8} {:>9} {:>10.1} {:>8} {:>8}",
-            row.extension,
+            escape::line(&row.extension),
             row.point.as_str(),
             c.calls,
             c.skipped,

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use agent_host::runtime::ProgressUpdate;
 use agent_host::{CallError, CallOptions};
 
+use super::escape;
 use super::render::{print_json, shorten};
 use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, start};
 
@@ -109,10 +110,10 @@ async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
     let spec = &tool.spec;
     println!(
         "{}{}",
-        spec.name,
+        escape::line(&spec.name),
         spec.title
             .as_ref()
-            .map(|t| format!(" — {t}"))
+            .map(|t| format!(" — {}", escape::line(t)))
             .unwrap_or_default()
     );
     println!("plugin: {}", tool.plugin);
@@ -125,18 +126,16 @@ async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
             hints.join(", ")
         }
     );
-    println!("\n{}\n", spec.description);
+    println!("\n{}\n", escape::text(&spec.description));
+    // JSON escapes C0 controls in strings but leaves DEL, C1 and bidi
+    // controls raw: the schema text is escaped like any other.
     println!("arguments (JSON Schema):");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&spec.input_schema).unwrap_or_default()
-    );
+    let schema = serde_json::to_string_pretty(&spec.input_schema).unwrap_or_default();
+    println!("{}", escape::text(&schema));
     if let Some(output) = &spec.output_schema {
         println!("output (JSON Schema):");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(output).unwrap_or_default()
-        );
+        let schema = serde_json::to_string_pretty(output).unwrap_or_default();
+        println!("{}", escape::text(&schema));
     }
     Ok(EXIT_OK)
 }
@@ -165,7 +164,7 @@ async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failu
                     &json!({ "ok": true, "tool": name, "elapsed_ms": elapsed_ms, "output": output }),
                 );
             } else {
-                println!("{}", output.to_text());
+                println!("{}", escape::text(&output.to_text()));
             }
             Ok(EXIT_OK)
         }
@@ -210,18 +209,47 @@ fn progress_printer() -> Option<agent_host::runtime::Progress> {
     }
     Some(Arc::new(|update: &ProgressUpdate| {
         PRINTED_PROGRESS.store(true, Ordering::Relaxed);
-        let amount = match update.total {
-            Some(total) => format!("{}/{}", update.done, total),
-            None => update.done.to_string(),
-        };
-        let message = update.message.as_deref().unwrap_or("");
-        eprint!(
-            "\r\x1b[2K[{} {}] {amount} {message}",
-            update.plugin, update.tool
-        );
+        eprint!("\r\x1b[2K{}", progress_line(update));
     }))
+}
+
+/// The text of the progress line (after the host's own "clear the line"
+/// sequence). The message is the plugin's: escaped, on one line.
+fn progress_line(update: &ProgressUpdate) -> String {
+    let amount = match update.total {
+        Some(total) => format!("{}/{}", update.done, total),
+        None => update.done.to_string(),
+    };
+    let message = update.message.as_deref().unwrap_or("");
+    format!(
+        "[{} {}] {amount} {}",
+        escape::line(&update.plugin),
+        escape::line(&update.tool),
+        escape::line(message)
+    )
 }
 
 fn options_printed_progress() -> bool {
     PRINTED_PROGRESS.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_escapes_the_plugins_message() {
+        let update = ProgressUpdate {
+            plugin: "painter".to_owned(),
+            tool: "paint_progress".to_owned(),
+            done: 1,
+            total: Some(2),
+            message: Some("\x1b]0;pwned\x07\x1b[2J\u{9b}2J\nnext".to_owned()),
+        };
+        let line = progress_line(&update);
+        assert_eq!(
+            line,
+            "[painter paint_progress] 1/2 \\x1b]0;pwned\\x07\\x1b[2J\\u{9b}2J\\nnext"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use agent_host::PluginEvent;
 
-use super::{Cli, EXIT_OK, Failure, start};
+use super::{Cli, EXIT_OK, Failure, escape, start};
 
 pub async fn run(cli: &Cli, json: bool) -> Result<u8, Failure> {
     let runtime = start(cli, json).await?;
@@ -32,11 +32,19 @@ pub async fn run(cli: &Cli, json: bool) -> Result<u8, Failure> {
                 } else {
                     match &event {
                         PluginEvent::Loaded { plugin, content_hash, .. } => {
-                            println!("loaded  {plugin} ({})", &content_hash[..12.min(content_hash.len())]);
+                            let short = content_hash.get(..12).unwrap_or(content_hash);
+                            println!("loaded  {} ({short})", escape::line(plugin));
                         }
-                        PluginEvent::Removed { plugin, .. } => println!("removed {plugin}"),
+                        PluginEvent::Removed { plugin, .. } => {
+                            println!("removed {}", escape::line(plugin));
+                        }
                         PluginEvent::Failed { path, error } => {
-                            println!("failed  {}: {error} (previous version keeps serving)", path.display());
+                            // The error quotes what the plugin said about itself.
+                            println!(
+                                "failed  {}: {} (previous version keeps serving)",
+                                escape::line(&path.display().to_string()),
+                                escape::line(error)
+                            );
                         }
                     }
                 }
