@@ -95,7 +95,7 @@ impl HostImports for CallState {
         host.log_lines += 1;
         if host.log_lines > MAX_LOG_LINES_PER_CALL {
             if host.log_lines == MAX_LOG_LINES_PER_CALL + 1 {
-                tracing::warn!(plugin = %host.plugin, "plugin logged more than {MAX_LOG_LINES_PER_CALL} lines in one call; muting it for the rest of the call");
+                tracing::warn!(target: "plugin", plugin = %host.plugin, "plugin logged more than {MAX_LOG_LINES_PER_CALL} lines in one call; muting it for the rest of the call");
             }
             return;
         }
