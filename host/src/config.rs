@@ -145,6 +145,55 @@ impl Default for SandboxConfig {
     }
 }
 
+/// Limits on the JSON Schemas plugins declare, checked at load before the
+/// schema is compiled, and on the host's work to validate against them.
+/// Schemas are untrusted input: these bound the host's memory, stack and
+/// time per tool (see docs/configuration.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaConfig {
+    /// Largest input or output schema of one tool, as JSON text.
+    pub max_schema_bytes: usize,
+    /// Most subschemas (schema objects and booleans) in one schema.
+    pub max_subschemas: usize,
+    /// Most `$ref`s (and `$dynamicRef`s) in one schema.
+    pub max_refs: usize,
+    /// Deepest nesting of subschemas once every `$ref` is inlined.
+    pub max_depth: usize,
+    /// Most branches of one `allOf`, `anyOf` or `oneOf`.
+    pub max_fan_out: usize,
+    /// Most subschemas applied to one value of the arguments, with refs
+    /// inlined across the applicators that stay on that value (`allOf`,
+    /// `anyOf`, `oneOf`, `not`, `if`/`then`/`else`, `$ref`, ...).
+    pub max_expanded: usize,
+    /// Most distinct regular expressions (`pattern`, `patternProperties`).
+    pub max_patterns: usize,
+    /// Longest regular expression, in bytes.
+    pub max_pattern_bytes: usize,
+    /// Size limit of one compiled regular expression and of its lazy DFA
+    /// cache, in bytes.
+    pub max_regex_bytes: usize,
+    /// Most validation problems reported for one call.
+    pub max_reported_errors: usize,
+}
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        Self {
+            max_schema_bytes: 256 * 1024,
+            max_subschemas: 10_000,
+            max_refs: 1_000,
+            max_depth: 64,
+            max_fan_out: 256,
+            max_expanded: 10_000,
+            max_patterns: 256,
+            max_pattern_bytes: 1024,
+            max_regex_bytes: 1024 * 1024,
+            max_reported_errors: 10,
+        }
+    }
+}
+
 /// Budgets and limits every extension hook runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -275,6 +324,7 @@ struct ConfigFile {
     grants: BTreeMap<String, Grant>,
     hooks: HooksConfig,
     extensions: BTreeMap<String, ExtensionSettings>,
+    schema: SchemaConfig,
 }
 
 /// Where each setting may come from before it is resolved.
@@ -303,6 +353,8 @@ pub struct HostConfig {
     pub hooks: HooksConfig,
     /// Per-extension settings, by plugin name.
     pub extensions: BTreeMap<String, ExtensionSettings>,
+    /// Limits on plugin-declared JSON Schemas.
+    pub schema: SchemaConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -322,6 +374,7 @@ impl HostConfig {
             grants: BTreeMap::new(),
             hooks: HooksConfig::default(),
             extensions: BTreeMap::new(),
+            schema: SchemaConfig::default(),
             config_file: None,
         }
     }
@@ -379,6 +432,7 @@ impl HostConfig {
             grants,
             hooks: file.hooks,
             extensions: file.extensions,
+            schema: file.schema,
             config_file: file_path,
         };
         config.validate()?;

@@ -145,6 +145,12 @@ pub enum FailureKind {
     Cancelled,
     #[error("gave an answer the host cannot use: {message}")]
     BadAnswer { message: String },
+    /// Checking a value against the tool's schema ran out of time (the
+    /// schema is too costly for the value); `stage` is "argument" or "output".
+    #[error(
+        "declares a schema too costly to check: {stage} validation exceeded the tool's time limit of {ms} ms; simplify the tool's schema, or raise its timeout"
+    )]
+    ValidationTimeout { stage: String, ms: u64 },
 }
 
 /// Why an extension hook produced no usable outcome. The event goes on as

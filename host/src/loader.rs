@@ -353,7 +353,7 @@ pub async fn load(
         }
     };
     let (kind, tools, extension) = match description {
-        Description::Tools(specs) => (PluginKind::Tool, validate_specs(&name, specs)?, None),
+        Description::Tools(specs) => (PluginKind::Tool, validate_specs(&name, specs, &cx.config.schema)?, None),
         Description::Extension(spec) => (PluginKind::Extension, Vec::new(), Some(spec)),
     };
     Ok(Arc::new(LoadedPlugin {
@@ -439,7 +439,11 @@ async fn describe(
         .map(Description::Tools)
 }
 
-fn validate_specs(plugin: &str, specs: Vec<ToolSpec>) -> Result<Vec<LoadedTool>, LoadError> {
+fn validate_specs(
+    plugin: &str,
+    specs: Vec<ToolSpec>,
+    limits: &crate::config::SchemaConfig,
+) -> Result<Vec<LoadedTool>, LoadError> {
     let bad = |tool: &str, reason: String| LoadError::BadSpec {
         plugin: plugin.to_owned(),
         tool: tool.to_owned(),
@@ -469,7 +473,7 @@ fn validate_specs(plugin: &str, specs: Vec<ToolSpec>) -> Result<Vec<LoadedTool>,
             ));
         }
         let validator =
-            ArgsValidator::compile(&spec.input_schema).map_err(|reason| bad(&spec.name, reason))?;
+            ArgsValidator::compile(&spec, limits).map_err(|reason| bad(&spec.name, reason))?;
         tools.push(LoadedTool { spec, validator });
     }
     Ok(tools)

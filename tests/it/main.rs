@@ -9,5 +9,6 @@ mod hostile;
 mod loading;
 mod mock_llm;
 mod providers;
+mod schema_attacks;
 mod sessions;
 mod support;
