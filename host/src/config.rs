@@ -175,6 +175,9 @@ pub struct SchemaConfig {
     pub max_regex_bytes: usize,
     /// Most validation problems reported for one call.
     pub max_reported_errors: usize,
+    /// Costly validations (run on their own thread) alive at once, counting
+    /// those abandoned after their call's deadline; calls beyond it fail.
+    pub max_running_validations: usize,
 }
 
 impl Default for SchemaConfig {
@@ -190,6 +193,7 @@ impl Default for SchemaConfig {
             max_pattern_bytes: 1024,
             max_regex_bytes: 1024 * 1024,
             max_reported_errors: 10,
+            max_running_validations: 16,
         }
     }
 }

@@ -353,7 +353,11 @@ pub async fn load(
         }
     };
     let (kind, tools, extension) = match description {
-        Description::Tools(specs) => (PluginKind::Tool, validate_specs(&name, specs, &cx.config.schema)?, None),
+        Description::Tools(specs) => (
+            PluginKind::Tool,
+            validate_specs(&name, specs, &cx.config.schema)?,
+            None,
+        ),
         Description::Extension(spec) => (PluginKind::Extension, Vec::new(), Some(spec)),
     };
     Ok(Arc::new(LoadedPlugin {

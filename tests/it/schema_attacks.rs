@@ -12,7 +12,23 @@ use crate::support::{Harness, run_command, test_plugin};
 fn install_bomb(harness: &Harness, name: &str, timeout_ms: u64, config: &str) {
     let (wasm, _) = test_plugin("schema-bomb");
     let dir = harness.plugins_dir();
-    std::fs::copy(&wasm, dir.join(format!("{name}.wasm"))).unwrap();
+    // Descriptions are cached by content hash, and each copy describes a
+    // different schema: a custom section (id 0) naming the copy makes each
+    // one a distinct component.
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    let section_name = b"copy";
+    let payload = name.as_bytes();
+    let size = 1 + section_name.len() + payload.len();
+    assert!(
+        size < 128 && section_name.len() < 128,
+        "one-byte LEB128 sizes"
+    );
+    bytes.push(0);
+    bytes.push(size as u8);
+    bytes.push(section_name.len() as u8);
+    bytes.extend_from_slice(section_name);
+    bytes.extend_from_slice(payload);
+    std::fs::write(dir.join(format!("{name}.wasm")), bytes).unwrap();
     let tool = name.replace('-', "_");
     std::fs::write(
         dir.join(format!("{name}.toml")),
@@ -74,8 +90,18 @@ async fn assert_still_serving(runtime: &Runtime) {
 #[tokio::test]
 async fn long_ref_chains_are_refused_at_load() {
     let harness = harness_with_echo();
-    install_bomb(&harness, "chain-20k", 1000, "mode = \"ref-chain\"\nn = 20000");
-    install_bomb(&harness, "chain-50k", 1000, "mode = \"ref-chain\"\nn = 50000");
+    install_bomb(
+        &harness,
+        "chain-20k",
+        1000,
+        "mode = \"ref-chain\"\nn = 20000",
+    );
+    install_bomb(
+        &harness,
+        "chain-50k",
+        1000,
+        "mode = \"ref-chain\"\nn = 50000",
+    );
     // Small enough in bytes and refs: the depth limit refuses it.
     install_bomb(&harness, "chain-500", 1000, "mode = \"ref-chain\"\nn = 500");
     let runtime = harness.runtime().await;
@@ -93,11 +119,26 @@ async fn ref_chains_with_raised_byte_limits_still_hit_the_ref_and_depth_limits()
     let mut harness = harness_with_echo();
     harness.config.schema.max_schema_bytes = 8 << 20;
     harness.config.schema.max_subschemas = 1_000_000;
-    install_bomb(&harness, "chain-20k", 1000, "mode = \"ref-chain\"\nn = 20000");
+    install_bomb(
+        &harness,
+        "chain-20k",
+        1000,
+        "mode = \"ref-chain\"\nn = 20000",
+    );
     let runtime = harness.runtime().await;
     assert_refused(&runtime, "chain-20k", "max_refs");
+    assert_still_serving(&runtime).await;
 
+    let mut harness = harness_with_echo();
+    harness.config.schema.max_schema_bytes = 8 << 20;
+    harness.config.schema.max_subschemas = 1_000_000;
     harness.config.schema.max_refs = 1_000_000;
+    install_bomb(
+        &harness,
+        "chain-20k",
+        1000,
+        "mode = \"ref-chain\"\nn = 20000",
+    );
     let runtime = harness.runtime().await;
     assert_refused(&runtime, "chain-20k", "max_depth");
     assert_still_serving(&runtime).await;
@@ -106,13 +147,28 @@ async fn ref_chains_with_raised_byte_limits_still_hit_the_ref_and_depth_limits()
 #[test]
 fn a_ref_chain_through_the_cli_fails_cleanly() {
     let harness = harness_with_echo();
-    install_bomb(&harness, "chain-50k", 1000, "mode = \"ref-chain\"\nn = 50000");
+    install_bomb(
+        &harness,
+        "chain-50k",
+        1000,
+        "mode = \"ref-chain\"\nn = 50000",
+    );
     let (code, _, stderr) =
-        run_command(harness.command().args(["tools", "call", "chain_50k", "--args", "{}"]));
+        run_command(
+            harness
+                .command()
+                .args(["tools", "call", "chain_50k", "--args", "{}"]),
+        );
     assert_eq!(code, 2, "a usage error, not an abort: {stderr}");
     assert!(
-        stderr.contains("chain_50k") && stderr.contains("max_schema_bytes"),
+        stderr.contains("no tool named 'chain_50k'") && stderr.contains("could not be loaded"),
         "{stderr}"
+    );
+    let (_, stdout, stderr) = run_command(harness.command().args(["plugins", "list"]));
+    let listed = format!("{stdout}{stderr}");
+    assert!(
+        listed.contains("chain_50k") && listed.contains("max_schema_bytes"),
+        "{listed}"
     );
     let (code, stdout, stderr) = run_command(harness.command().args([
         "tools",
@@ -127,7 +183,12 @@ fn a_ref_chain_through_the_cli_fails_cleanly() {
 #[tokio::test]
 async fn an_exponential_anyof_tree_is_refused() {
     let harness = harness_with_echo();
-    install_bomb(&harness, "anyof-22", 1000, "mode = \"anyof-tree\"\ndepth = 22");
+    install_bomb(
+        &harness,
+        "anyof-22",
+        1000,
+        "mode = \"anyof-tree\"\ndepth = 22",
+    );
     let runtime = harness.runtime().await;
     let error = assert_refused(&runtime, "anyof-22", "max_expanded");
     assert!(error.contains("anyOf"), "{error}");
@@ -140,7 +201,10 @@ async fn a_ref_cycle_on_one_value_is_refused() {
     install_bomb(&harness, "cycle", 1000, "mode = \"cycle\"");
     let runtime = harness.runtime().await;
     let error = problem(&runtime, "cycle");
-    assert!(error.contains("cycle") && error.contains("never descends"), "{error}");
+    assert!(
+        error.contains("cycle") && error.contains("never descends"),
+        "{error}"
+    );
     assert_still_serving(&runtime).await;
 }
 
@@ -197,13 +261,26 @@ async fn a_50_mb_schema_is_refused() {
 
 #[tokio::test]
 async fn a_hundred_thousand_patterns_are_refused() {
-    let mut harness = harness_with_echo();
-    install_bomb(&harness, "patterns", 1000, "mode = \"many-patterns\"\nn = 100000");
+    let harness = harness_with_echo();
+    install_bomb(
+        &harness,
+        "patterns",
+        1000,
+        "mode = \"many-patterns\"\nn = 100000",
+    );
     let runtime = harness.runtime().await;
     assert_refused(&runtime, "patterns", "max_schema_bytes");
+    assert_still_serving(&runtime).await;
 
     // Past the byte limit, the pattern count limit refuses it before a
     // single pattern is compiled.
+    let mut harness = harness_with_echo();
+    install_bomb(
+        &harness,
+        "patterns",
+        1000,
+        "mode = \"many-patterns\"\nn = 100000",
+    );
     harness.config.schema.max_schema_bytes = 16 << 20;
     harness.config.schema.max_subschemas = 1_000_000;
     let runtime = harness.runtime().await;
@@ -215,12 +292,13 @@ async fn a_hundred_thousand_patterns_are_refused() {
 #[tokio::test]
 async fn validation_that_runs_out_of_time_fails_the_call() {
     let harness = harness_with_echo();
-    // An anyOf tree just under the expansion limit, over 20,000 values that
-    // each fail every branch: far more work than 50 ms.
+    // An allOf tree just under the expansion limit (about 6,000 subschemas
+    // per value), over 50,000 values that pass every branch: hundreds of
+    // millions of checks, far more work than 50 ms.
     install_bomb(&harness, "slow", 50, "mode = \"slow\"\ndepth = 11");
     let runtime = harness.runtime().await;
     assert!(runtime.problems().is_empty(), "{:?}", runtime.problems());
-    let items = vec![Value::from(1); 20_000];
+    let items = vec![Value::from(1); 50_000];
     let err = call(&runtime, "slow", json!({ "items": items }))
         .await
         .unwrap_err();
@@ -232,7 +310,9 @@ async fn validation_that_runs_out_of_time_fails_the_call() {
     assert!(matches!(err, CallError::Failed { .. }), "{err:?}");
     // The same tool with small arguments, and another tool, still work.
     assert_eq!(
-        call(&runtime, "slow", json!({ "items": [] })).await.unwrap(),
+        call(&runtime, "slow", json!({ "items": [] }))
+            .await
+            .unwrap(),
         "0 items"
     );
     assert_still_serving(&runtime).await;
@@ -247,7 +327,11 @@ async fn structured_output_must_match_the_output_schema_and_be_json() {
     let answer = |what: &str| {
         let runtime = &runtime;
         let args = json!({ "answer": what });
-        async move { runtime.call_tool("shaped", &args, CallOptions::default()).await }
+        async move {
+            runtime
+                .call_tool("shaped", &args, CallOptions::default())
+                .await
+        }
     };
     let good = answer("good").await.unwrap();
     assert_eq!(good.structured, Some(json!({ "value": 42 })));

@@ -314,7 +314,10 @@ impl<'a> Graph<'a> {
                 ));
             }
             compile_pattern(pattern, limits.max_regex_bytes).map_err(|why| {
-                format!("{which} has the pattern {} that {why}", quote_pattern(pattern))
+                format!(
+                    "{which} has the pattern {} that {why}",
+                    quote_pattern(pattern)
+                )
             })?;
         }
         Ok(self.patterns.len())

@@ -9,6 +9,7 @@
 mod limits;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,7 +17,6 @@ use serde_json::Value;
 use crate::config::SchemaConfig;
 use crate::error::{CallError, FailureKind};
 use crate::spec::ToolSpec;
-
 
 /// Validations whose static bound (subschema paths times values) is at most
 /// this run inline on the calling task: spawning a blocking task would cost
@@ -37,6 +37,7 @@ struct Schemas {
     input: Compiled,
     output: Option<Compiled>,
     max_reported: usize,
+    max_running: usize,
 }
 
 struct Compiled {
@@ -60,6 +61,9 @@ pub enum CheckError {
     OutOfTime { ms: u64 },
     /// Validation failed inside the host (a panic in the validator).
     Crashed(String),
+    /// This many costly validations are still running (some abandoned
+    /// after their deadline); no more are started until one ends.
+    Busy { running: usize },
 }
 
 /// Which of a tool's schemas a check uses.
@@ -83,6 +87,7 @@ impl ArgsValidator {
                 input,
                 output,
                 max_reported: limits.max_reported_errors.max(1),
+                max_running: limits.max_running_validations.max(1),
             }),
         })
     }
@@ -118,7 +123,11 @@ impl ArgsValidator {
     }
 
     /// Checks arguments within `budget` (see [`Self::check_within`]).
-    pub async fn check_args_within(&self, args: &Value, budget: Duration) -> Result<(), CheckError> {
+    pub async fn check_args_within(
+        &self,
+        args: &Value,
+        budget: Duration,
+    ) -> Result<(), CheckError> {
         self.check_within(Which::Input, args, budget).await
     }
 
@@ -131,34 +140,94 @@ impl ArgsValidator {
         self.check_within(Which::Output, value, budget).await
     }
 
-    /// Small validations (by their static bound) run inline; the rest run on
-    /// tokio's blocking pool under `budget`, so a costly one neither stalls
-    /// the async threads nor outlives the call's deadline by much. A
-    /// validation that runs out of time is abandoned, not stopped: what
-    /// bounds its thread is the static limits checked at load.
-    async fn check_within(&self, which: Which, value: &Value, budget: Duration) -> Result<(), CheckError> {
+    /// Small validations (by their static bound) run inline. The rest run
+    /// on a thread of their own with a large stack, under `budget`: a costly
+    /// one neither stalls the async threads nor outlives the call's deadline
+    /// by much. A validation that runs out of time is abandoned, not stopped
+    /// (nothing can interrupt jsonschema); what bounds its thread is the
+    /// static limits checked at load, and at most `max_running_validations`
+    /// such threads exist at once. The thread is detached, so a runaway
+    /// neither holds a blocking-pool thread nor delays the host's exit.
+    async fn check_within(
+        &self,
+        which: Which,
+        value: &Value,
+        budget: Duration,
+    ) -> Result<(), CheckError> {
         let Some(compiled) = self.inner.get(which) else {
             return Ok(());
         };
-        if let Some(paths) = compiled.acyclic_paths {
-            let allowed = INLINE_WORK / paths.max(1);
-            if count_nodes(value, allowed) <= allowed {
-                return self.inner.check(which, value).map_err(CheckError::Invalid);
-            }
+        if compiled.is_cheap(value) {
+            return self.inner.check(which, value).map_err(CheckError::Invalid);
         }
+        let Some(slot) = Slot::take(self.inner.max_running) else {
+            return Err(CheckError::Busy {
+                running: self.inner.max_running,
+            });
+        };
         let inner = self.inner.clone();
         let value = value.clone();
-        let task = tokio::task::spawn_blocking(move || inner.check(which, &value));
-        match tokio::time::timeout(budget, task).await {
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("schema-check".to_owned())
+            .stack_size(VALIDATION_STACK)
+            .spawn(move || {
+                let _slot = slot;
+                let _ = send.send(inner.check(which, &value));
+            });
+        if let Err(err) = spawned {
+            return Err(CheckError::Crashed(format!(
+                "cannot start a validation thread: {err}"
+            )));
+        }
+        match tokio::time::timeout(budget, receive).await {
             Ok(Ok(result)) => result.map_err(CheckError::Invalid),
-            Ok(Err(join)) => Err(CheckError::Crashed(if join.is_panic() {
-                "the validator panicked".to_owned()
-            } else {
-                join.to_string()
-            })),
+            Ok(Err(_dropped)) => Err(CheckError::Crashed("the validator panicked".to_owned())),
             Err(_elapsed) => Err(CheckError::OutOfTime {
                 ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
             }),
+        }
+    }
+}
+
+/// Stack of a validation thread: reserved, not committed, so cheap; deep
+/// enough for any schema within `max_depth` over any JSON serde_json parses.
+const VALIDATION_STACK: usize = 64 << 20;
+
+/// Validation threads alive now (finished, running, or abandoned after
+/// their deadline).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the `max_running_validations` places; freed when dropped.
+struct Slot;
+
+impl Slot {
+    fn take(max: usize) -> Option<Slot> {
+        RUNNING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
+                (running < max).then_some(running + 1)
+            })
+            .ok()
+            .map(|_| Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Compiled {
+    /// Whether the static bound on validating `value` is small enough to
+    /// run inline and to list every problem.
+    fn is_cheap(&self, value: &Value) -> bool {
+        match self.acyclic_paths {
+            Some(paths) => {
+                let allowed = INLINE_WORK / paths.max(1);
+                count_nodes(value, allowed) <= allowed
+            }
+            None => false,
         }
     }
 }
@@ -205,6 +274,12 @@ impl CheckError {
                 },
                 detail: None,
             },
+            CheckError::Busy { running } => CallError::Host {
+                tool: tool.to_owned(),
+                message: format!(
+                    "{stage} validation was not started: {running} costly schema validations are still running (some past their deadline); try again shortly, or raise `max_running_validations` in the [schema] section of the host config"
+                ),
+            },
             CheckError::Crashed(message) => CallError::Host {
                 tool: tool.to_owned(),
                 message: format!("{stage} validation failed: {message}"),
@@ -225,8 +300,12 @@ impl Schemas {
         }
     }
 
-    /// `is_valid` first (it stops at the first failure and builds no error);
-    /// only an invalid value pays for at most `max_reported` + 1 errors.
+    /// `is_valid` first: it stops at the first failure and builds no
+    /// error. Only an invalid value pays for errors, and only a bounded
+    /// number: jsonschema's `iter_errors` builds every error (an `anyOf`
+    /// error holds the errors of all its branches), so it is used only when
+    /// the static bound on the work is small ([`INLINE_WORK`]); otherwise
+    /// the first error alone is reported.
     fn check(&self, which: Which, value: &Value) -> Result<(), Vec<String>> {
         let Some(compiled) = self.get(which) else {
             return Ok(());
@@ -238,26 +317,29 @@ impl Schemas {
             Which::Input => "arguments",
             Which::Output => "result",
         };
-        let mut problems = Vec::new();
-        let mut more = false;
-        for error in compiled.validator.iter_errors(value).take(self.max_reported + 1) {
-            if problems.len() == self.max_reported {
-                more = true;
-                break;
-            }
+        let describe = |error: &jsonschema::ValidationError<'_>| {
             let path = error.instance_path().to_string();
             let at = if path.is_empty() {
                 root.to_owned()
             } else {
                 format!("field {path}")
             };
-            problems.push(truncate(format!("{at}: {error}")));
-        }
-        if more {
-            problems.push("and more".to_owned());
+            truncate(format!("{at}: {error}"))
+        };
+        let mut problems = Vec::new();
+        if compiled.is_cheap(value) {
+            for error in compiled.validator.iter_errors(value) {
+                if problems.len() == self.max_reported {
+                    problems.push("and more".to_owned());
+                    break;
+                }
+                problems.push(describe(&error));
+            }
+        } else if let Err(error) = compiled.validator.validate(value) {
+            problems.push(describe(&error));
         }
         if problems.is_empty() {
-            // is_valid and iter_errors disagree; still refuse, clearly.
+            // is_valid and the error report disagree; still refuse, clearly.
             problems.push(format!("{root}: do not match the schema"));
         }
         Err(problems)
@@ -277,9 +359,7 @@ fn compile_one(schema: &Value, limits: &SchemaConfig, which: &str) -> Result<Com
                 .dfa_size_limit(regex_bytes),
         )
         .build(schema)
-        .map_err(|err| {
-            truncate(format!("{which} is not a valid JSON Schema: {err}"))
-        })?;
+        .map_err(|err| truncate(format!("{which} is not a valid JSON Schema: {err}")))?;
     Ok(Compiled {
         validator,
         acyclic_paths: analysis.acyclic_paths,
@@ -387,7 +467,10 @@ mod tests {
     fn ref_chain(n: usize) -> Value {
         let mut defs = serde_json::Map::new();
         for i in 0..n {
-            defs.insert(format!("d{i}"), json!({ "$ref": format!("#/$defs/d{}", i + 1) }));
+            defs.insert(
+                format!("d{i}"),
+                json!({ "$ref": format!("#/$defs/d{}", i + 1) }),
+            );
         }
         defs.insert(format!("d{n}"), json!({ "type": "object" }));
         json!({ "$ref": "#/$defs/d0", "$defs": defs })
@@ -439,7 +522,10 @@ mod tests {
     fn exponential_anyof_trees_are_refused() {
         assert!(compile(anyof_tree(8)).is_ok());
         let why = refused(anyof_tree(22), &limits());
-        assert!(why.contains("max_expanded") && why.contains("anyOf"), "{why}");
+        assert!(
+            why.contains("max_expanded") && why.contains("anyOf"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -463,11 +549,23 @@ mod tests {
 
     #[test]
     fn backtracking_patterns_are_refused_and_others_are_linear() {
-        let why = refused(json!({ "type": "string", "pattern": "^((?=a)a+)+$" }), &limits());
-        assert!(why.contains("look-around") && why.contains("(?=a)"), "{why}");
-        let why = refused(json!({ "type": "string", "pattern": "^(a)\\1$" }), &limits());
+        let why = refused(
+            json!({ "type": "string", "pattern": "^((?=a)a+)+$" }),
+            &limits(),
+        );
+        assert!(
+            why.contains("look-around") && why.contains("(?=a)"),
+            "{why}"
+        );
+        let why = refused(
+            json!({ "type": "string", "pattern": "^(a)\\1$" }),
+            &limits(),
+        );
         assert!(why.contains("backreferences"), "{why}");
-        let why = refused(json!({ "type": "string", "pattern": "a{1000}{1000}" }), &limits());
+        let why = refused(
+            json!({ "type": "string", "pattern": "a{1000}{1000}" }),
+            &limits(),
+        );
         assert!(why.contains("max_regex_bytes"), "{why}");
 
         let nested = compile(json!({ "type": "string", "pattern": "^(a+)+$" })).unwrap();
@@ -487,7 +585,10 @@ mod tests {
 
         let long = "a".repeat(2000);
         let why = refused(json!({ "pattern": long }), &limits());
-        assert!(why.contains("max_pattern_bytes") && why.contains("..."), "{why}");
+        assert!(
+            why.contains("max_pattern_bytes") && why.contains("..."),
+            "{why}"
+        );
         assert!(why.len() < 400, "the pattern is quoted shortened: {why}");
     }
 
@@ -495,12 +596,18 @@ mod tests {
     fn fan_out_refs_and_unresolvable_refs_are_bounded() {
         let branches: Vec<Value> = (0..300).map(|i| json!({ "const": i })).collect();
         let why = refused(json!({ "oneOf": branches }), &limits());
-        assert!(why.contains("max_fan_out") && why.contains("oneOf"), "{why}");
+        assert!(
+            why.contains("max_fan_out") && why.contains("oneOf"),
+            "{why}"
+        );
 
         let why = refused(json!({ "$ref": "https://example.com/x.json" }), &limits());
         assert!(why.contains("does not point into the schema"), "{why}");
 
-        let few = SchemaConfig { max_refs: 3, ..limits() };
+        let few = SchemaConfig {
+            max_refs: 3,
+            ..limits()
+        };
         let why = refused(ref_chain(5), &few);
         assert!(why.contains("max_refs"), "{why}");
     }
@@ -511,6 +618,17 @@ mod tests {
         let problems = v.check(&json!(vec![1; 10_000])).unwrap_err();
         assert_eq!(problems.len(), limits().max_reported_errors + 1);
         assert_eq!(problems.last().unwrap(), "and more");
+
+        // A recursive schema has no static bound on its errors: only the
+        // first is built.
+        let nested = compile(json!({
+            "$defs": { "n": { "type": "array", "items": { "$ref": "#/$defs/n" } } },
+            "$ref": "#/$defs/n"
+        }))
+        .unwrap();
+        let problems = nested.check(&json!(vec![1; 10_000])).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("field /0"), "{problems:?}");
     }
 
     #[test]

@@ -42,18 +42,23 @@ fn ref_chain(n: usize) -> String {
     text
 }
 
-/// `d<i> = anyOf [d<i+1>, d<i+1>]`: 2^depth subschemas once inlined; with
-/// `items`, the tree applies to each item of an `items` array instead.
+/// `d<i> = anyOf [d<i+1>, d<i+1>]`: 2^depth subschemas once inlined. With
+/// `items`, an `allOf` tree (a valid value must pass every branch, so all
+/// of them are checked) applies to each item of an `items` array instead.
 fn anyof_tree(depth: usize, items: bool) -> String {
     let mut defs = serde_json::Map::new();
+    let combinator = if items { "allOf" } else { "anyOf" };
     for i in 0..depth {
         let next = format!("#/$defs/d{}", i + 1);
         defs.insert(
             format!("d{i}"),
-            json!({ "anyOf": [{ "$ref": next, "required": ["x"] }, { "$ref": next }] }),
+            json!({ combinator: [{ "$ref": next, "minimum": 0 }, { "$ref": next }] }),
         );
     }
-    defs.insert(format!("d{depth}"), json!({ "type": "string" }));
+    defs.insert(
+        format!("d{depth}"),
+        json!({ "type": if items { "integer" } else { "string" } }),
+    );
     if items {
         json!({
             "type": "object",
