@@ -83,12 +83,15 @@ pub fn spec_from_wit(spec: wit::ToolSpec) -> Result<ToolSpec, BadSpec> {
     })
 }
 
-/// Converts a guest result into the host's types. JSON text that does not
-/// parse is kept as text rather than dropped, so the model still sees it.
+/// Converts a guest result into the host's types. JSON content text that
+/// does not parse is kept as text rather than dropped, so the model still
+/// sees it. Structured output is for programs, not the model: when it is not
+/// JSON the outer `Err` says why, and the call fails rather than pass on a
+/// silent null.
 pub fn result_from_wit(
     result: Result<wit::ToolOutput, wit::ToolError>,
-) -> Result<ToolOutput, ToolError> {
-    match result {
+) -> Result<Result<ToolOutput, ToolError>, String> {
+    Ok(match result {
         Ok(output) => {
             let content = output
                 .content
@@ -106,9 +109,13 @@ pub fn result_from_wit(
                     },
                 })
                 .collect();
-            let structured = output
-                .structured
-                .and_then(|text| serde_json::from_str(&text).ok());
+            let structured = match output.structured {
+                Some(text) => Some(
+                    serde_json::from_str(&text)
+                        .map_err(|err| format!("its structured output is not valid JSON: {err}"))?,
+                ),
+                None => None,
+            };
             Ok(ToolOutput {
                 content,
                 structured,
@@ -117,7 +124,7 @@ pub fn result_from_wit(
         Err(wit::ToolError::InvalidArguments(msg)) => Err(ToolError::InvalidArguments(msg)),
         Err(wit::ToolError::Failed(msg)) => Err(ToolError::Failed(msg)),
         Err(wit::ToolError::Denied(msg)) => Err(ToolError::Denied(msg)),
-    }
+    })
 }
 
 /// Size in bytes of a guest result as the host holds it, for the output cap.

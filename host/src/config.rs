@@ -218,6 +218,59 @@ impl Default for QuotaConfig {
     }
 }
 
+/// Limits on the JSON Schemas plugins declare, checked at load before the
+/// schema is compiled, and on the host's work to validate against them.
+/// Schemas are untrusted input: these bound the host's memory, stack and
+/// time per tool (see docs/configuration.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaConfig {
+    /// Largest input or output schema of one tool, as JSON text.
+    pub max_schema_bytes: usize,
+    /// Most subschemas (schema objects and booleans) in one schema.
+    pub max_subschemas: usize,
+    /// Most `$ref`s (and `$dynamicRef`s) in one schema.
+    pub max_refs: usize,
+    /// Deepest nesting of subschemas once every `$ref` is inlined.
+    pub max_depth: usize,
+    /// Most branches of one `allOf`, `anyOf` or `oneOf`.
+    pub max_fan_out: usize,
+    /// Most subschemas applied to one value of the arguments, with refs
+    /// inlined across the applicators that stay on that value (`allOf`,
+    /// `anyOf`, `oneOf`, `not`, `if`/`then`/`else`, `$ref`, ...).
+    pub max_expanded: usize,
+    /// Most distinct regular expressions (`pattern`, `patternProperties`).
+    pub max_patterns: usize,
+    /// Longest regular expression, in bytes.
+    pub max_pattern_bytes: usize,
+    /// Size limit of one compiled regular expression and of its lazy DFA
+    /// cache, in bytes.
+    pub max_regex_bytes: usize,
+    /// Most validation problems reported for one call.
+    pub max_reported_errors: usize,
+    /// Costly validations (run on their own thread) alive at once, counting
+    /// those abandoned after their call's deadline; calls beyond it fail.
+    pub max_running_validations: usize,
+}
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        Self {
+            max_schema_bytes: 256 * 1024,
+            max_subschemas: 10_000,
+            max_refs: 1_000,
+            max_depth: 64,
+            max_fan_out: 256,
+            max_expanded: 10_000,
+            max_patterns: 256,
+            max_pattern_bytes: 1024,
+            max_regex_bytes: 1024 * 1024,
+            max_reported_errors: 10,
+            max_running_validations: 16,
+        }
+    }
+}
+
 /// Budgets and limits every extension hook runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -361,6 +414,7 @@ struct ConfigFile {
     extensions: BTreeMap<String, ExtensionSettings>,
     describe: DescribeLimits,
     quotas: QuotaConfig,
+    schema: SchemaConfig,
 }
 
 /// Where each setting may come from before it is resolved.
@@ -392,6 +446,8 @@ pub struct HostConfig {
     /// Bounds on what plugins declare about themselves.
     pub describe: DescribeLimits,
     pub quotas: QuotaConfig,
+    /// Limits on plugin-declared JSON Schemas.
+    pub schema: SchemaConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -413,6 +469,7 @@ impl HostConfig {
             extensions: BTreeMap::new(),
             describe: DescribeLimits::default(),
             quotas: QuotaConfig::default(),
+            schema: SchemaConfig::default(),
             config_file: None,
         }
     }
@@ -472,6 +529,7 @@ impl HostConfig {
             extensions: file.extensions,
             describe: file.describe,
             quotas: file.quotas,
+            schema: file.schema,
             config_file: file_path,
         };
         config.validate()?;

@@ -171,6 +171,12 @@ pub enum FailureKind {
         "could not start: all {instances} sandbox instances stayed busy for {waited_ms} ms (raise sandbox.max_instances or lower the load)"
     )]
     NoInstanceSlot { instances: u32, waited_ms: u64 },
+    /// Checking a value against the tool's schema ran out of time (the
+    /// schema is too costly for the value); `stage` is "argument" or "output".
+    #[error(
+        "declares a schema too costly to check: {stage} validation exceeded the tool's time limit of {ms} ms; simplify the tool's schema, or raise its timeout"
+    )]
+    ValidationTimeout { stage: String, ms: u64 },
 }
 
 /// Why an extension hook produced no usable outcome. The event goes on as

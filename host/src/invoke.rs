@@ -125,10 +125,24 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
             None,
         ));
     }
-    bindings::result_from_wit(result).map_err(|error| CallError::Tool {
-        tool: call.tool.to_owned(),
-        error,
-    })
+    let output = bindings::result_from_wit(result)
+        .map_err(|message| failed(FailureKind::BadAnswer { message }, None))?
+        .map_err(|error| CallError::Tool {
+            tool: call.tool.to_owned(),
+            error,
+        })?;
+    // A declared output schema is a promise to the caller; a result that
+    // breaks it fails the call (checked like arguments, under the deadline).
+    if let Some(structured) = &output.structured
+        && let Some(tool) = plugin.tool(call.tool)
+        && tool.validator.has_output_schema()
+    {
+        tool.validator
+            .check_output_within(structured, limits.timeout)
+            .await
+            .map_err(|err| err.for_output(plugin.name(), call.tool))?;
+    }
+    Ok(output)
 }
 
 enum Stage {

@@ -208,7 +208,7 @@ fn extension_key(spec_key: &str) -> String {
 /// The key a refused description is remembered under: the version and the
 /// limits it was held to, so raising a limit gives it another chance.
 fn failure_key(spec_key: &str, config: &HostConfig) -> String {
-    let limits = serde_json::to_string(&config.describe).unwrap_or_default();
+    let limits = serde_json::to_string(&(&config.describe, &config.schema)).unwrap_or_default();
     let limits_hash = blake3::hash(limits.as_bytes()).to_hex();
     format!("{spec_key}:{}", &limits_hash[..16])
 }
@@ -409,7 +409,7 @@ pub async fn load(
     };
     let checked = described.and_then(|description| match description {
         Description::Tools(specs) => {
-            let tools = validate_specs(&name, specs, &cx.config.describe)?;
+            let tools = validate_specs(&name, specs, &cx.config.describe, &cx.config.schema)?;
             Ok((PluginKind::Tool, tools, None))
         }
         Description::Extension(spec) => {
@@ -581,6 +581,7 @@ fn validate_specs(
     plugin: &str,
     specs: Vec<ToolSpec>,
     limits: &DescribeLimits,
+    schema: &crate::config::SchemaConfig,
 ) -> Result<Vec<LoadedTool>, LoadError> {
     let bad = |tool: &str, reason: String| LoadError::BadSpec {
         plugin: plugin.to_owned(),
@@ -650,7 +651,7 @@ fn validate_specs(
             ));
         }
         let validator =
-            ArgsValidator::compile(&spec.input_schema).map_err(|reason| bad(&spec.name, reason))?;
+            ArgsValidator::compile(&spec, schema).map_err(|reason| bad(&spec.name, reason))?;
         tools.push(LoadedTool { spec, validator });
     }
     Ok(tools)

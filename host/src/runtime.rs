@@ -570,12 +570,12 @@ impl Runtime {
             tool: name.to_owned(),
             message: "registry and plugin disagree about this tool".to_owned(),
         })?;
+        // Off the async threads and under the tool's deadline: a schema is
+        // the plugin's, so checking against it is the plugin's time.
         tool.validator
-            .check(args)
-            .map_err(|problems| CallError::InvalidArguments {
-                tool: name.to_owned(),
-                problems,
-            })?;
+            .check_args_within(args, plugin.capabilities.limits.timeout)
+            .await
+            .map_err(|err| err.for_arguments(plugin.name(), name))?;
         let prepared =
             plugin
                 .prepare(&self.load_context())

@@ -11,6 +11,7 @@ mod loading;
 mod mock_llm;
 mod providers;
 mod quotas;
+mod schema_attacks;
 mod sessions;
 mod support;
 mod terminal;
