@@ -6,6 +6,7 @@ mod cli;
 mod examples;
 mod extensions;
 mod hostile;
+mod hostile_grants;
 mod loading;
 mod mock_llm;
 mod providers;
