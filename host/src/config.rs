@@ -130,6 +130,15 @@ pub struct SandboxConfig {
     /// Most fuel a call may get when metering is on; a manifest asking for
     /// more (or for none) gets this.
     pub max_fuel: u64,
+    /// Files and directories one call (one instance) may hold open at once;
+    /// the next open fails inside the guest with `quota`. Capped further at
+    /// start so that `max_open_files` x `max_instances` always fits in the
+    /// process's descriptor limit.
+    pub max_open_files: usize,
+    /// Let guests create symbolic links (`symlink-at`) in writable grants.
+    /// Off by default: a planted link is how one grant was redirected into
+    /// another directory (issue 11).
+    pub allow_guest_symlinks: bool,
 }
 
 impl Default for SandboxConfig {
@@ -145,6 +154,8 @@ impl Default for SandboxConfig {
             log_capture_kb: 64,
             max_instances: 100,
             max_fuel: 10_000_000_000,
+            max_open_files: 128,
+            allow_guest_symlinks: false,
         }
     }
 }
@@ -385,6 +396,12 @@ pub struct DirGrant {
     pub host: PathBuf,
     pub guest: String,
     pub access: Access,
+    /// Allow `host` to be or pass through a symbolic link. Off by default:
+    /// the host path is opened component by component without following
+    /// links, so a link a plugin planted cannot redirect the grant. Set it
+    /// only for links the host owner controls and no plugin can replace.
+    #[serde(default)]
+    pub follow_symlinks: bool,
 }
 
 /// What the host grants one plugin. Only what the manifest requests AND the
@@ -572,6 +589,11 @@ impl HostConfig {
         if sandbox.max_instances == 0 {
             return Err(ConfigError::Invalid(
                 "sandbox.max_instances must be greater than 0".into(),
+            ));
+        }
+        if sandbox.max_open_files == 0 {
+            return Err(ConfigError::Invalid(
+                "sandbox.max_open_files must be greater than 0 (a call needs descriptors to use a granted directory)".into(),
             ));
         }
         for (plugin, grant) in &self.grants {

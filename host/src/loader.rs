@@ -361,13 +361,12 @@ pub async fn load(
         source,
     })?;
     contract::check_header(wasm_path, &bytes)?;
-    let capabilities =
-        capabilities::grant(&manifest, &cx.config.grant_for(&name), &cx.config.sandbox).map_err(
-            |message| LoadError::Grant {
-                plugin: name.clone(),
-                message,
-            },
-        )?;
+    let capabilities = capabilities::grant_in(&manifest, &name, cx.config).map_err(|message| {
+        LoadError::Grant {
+            plugin: name.clone(),
+            message,
+        }
+    })?;
     let content_hash = crate::cache::content_hash(&bytes);
     let size = bytes.len() as u64;
 

@@ -880,5 +880,11 @@ fn build_linker(engine: &Engine) -> Result<Linker<CallState>, String> {
         .map_err(|err| err.to_string())?;
     ToolPlugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
         .map_err(|err| err.to_string())?;
+    // Over WASI's own: preopens from the directories opened at load, the
+    // per-call open-file cap, and no guest-made symlinks unless allowed.
+    crate::sandbox::add_fs_guards(&mut linker).map_err(|err| err.to_string())?;
+    // Runs once per runtime start: lift the soft descriptor limit so the
+    // per-call caps (see sandbox::open_file_cap) have room.
+    crate::sandbox::raise_fd_limit();
     Ok(linker)
 }

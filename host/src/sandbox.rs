@@ -2,20 +2,30 @@
 //!
 //! A Store lives for exactly one call. After a trap, a timeout or a
 //! cancelled future the instance is poisoned, so it is never reused.
+//!
+//! Also the filesystem guards linked over WASI ([`add_fs_guards`]): preopens
+//! come from the directories opened once at load, guests cannot create
+//! symbolic links unless the host allows it, and one call holds at most
+//! `sandbox.max_open_files` open files, within a process-wide budget that
+//! keeps the host's own descriptors free ([`open_file_cap`]).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::component::{Linker, Resource, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
+use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::filesystem::types::{
+    self as fs_types, DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
+};
 use wasmtime_wasi::sockets::SocketAddrUse;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::capabilities::{Capabilities, NetworkPolicy};
+use crate::config::SandboxConfig;
 use crate::host_api::HostContext;
-use crate::manifest::Access;
 use crate::output_capture::CapturedOutput;
 
 /// Raised from the epoch callback when a call passes its wall-clock deadline.
@@ -111,7 +121,38 @@ pub struct CallState {
     http: WasiHttpCtx,
     http_policy: HttpPolicy,
     limiter: MemoryLimiter,
+    /// The granted directories (shared with the plugin's load-time
+    /// handles) and their guest paths, handed out by `get-directories`.
+    preopens: Vec<(Dir, String)>,
+    open_files: OpenFiles,
+    guest_symlinks: bool,
     pub host: HostContext,
+}
+
+/// The files and directories a call opened, to cap how many it holds.
+///
+/// Tracked through the `Arc` each descriptor's OS handle lives in: streams
+/// made from a descriptor share it, so a file counts as open until its last
+/// descriptor and stream are gone, exactly as long as its OS descriptor.
+struct OpenFiles {
+    limit: usize,
+    held: Vec<Weak<std::fs::File>>,
+}
+
+impl OpenFiles {
+    /// Forgets the closed ones; whether one more may be opened.
+    fn has_room(&mut self) -> bool {
+        self.held.retain(|file| file.strong_count() > 0);
+        self.held.len() < self.limit
+    }
+
+    fn track(&mut self, descriptor: &Descriptor) {
+        let file = match descriptor {
+            Descriptor::File(file) => &file.file,
+            Descriptor::Dir(dir) => &dir.dir,
+        };
+        self.held.push(Arc::downgrade(file));
+    }
 }
 
 impl WasiView for CallState {
@@ -162,19 +203,13 @@ pub fn new_store(
     for (name, value) in &caps.env {
         wasi.env(name, value);
     }
-    for dir in &caps.dirs {
-        let perms = match dir.access {
-            Access::Read => FsPerms::ReadOnly,
-            Access::ReadWrite => FsPerms::ReadWrite,
-        };
-        wasi.preopened_dir(&dir.host, &dir.guest, perms)
-            .map_err(|err| {
-                format!(
-                    "cannot open granted directory {}: {err}",
-                    dir.host.display()
-                )
-            })?;
-    }
+    // No `preopened_dir`: that would open the host path again for every
+    // call. The shadowed `get-directories` hands out the load-time handles.
+    let preopens = caps
+        .dirs
+        .iter()
+        .map(|dir| (dir.handle.preopen(), dir.guest.clone()))
+        .collect();
     if !caps.network.is_empty() {
         let policy = caps.network.clone();
         wasi.allow_tcp(true);
@@ -206,6 +241,12 @@ pub fn new_store(
             memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
             hit: memory_hit.clone(),
         },
+        preopens,
+        open_files: OpenFiles {
+            limit: limits.max_open_files,
+            held: Vec::new(),
+        },
+        guest_symlinks: caps.guest_symlinks,
         host,
     };
     let mut store = Store::new(engine, state);
@@ -241,4 +282,162 @@ pub fn arm_budget(
         }
     });
     Ok(())
+}
+
+/// The `wasi:filesystem` version wasmtime-wasi 48 links; guests importing
+/// any 0.2.x are served by it, and so by the guards below.
+const WASI_FS: &str = "0.2.12";
+
+/// Links the filesystem guards over WASI's own functions (call it after
+/// WASI is linked):
+/// - `preopens.get-directories` hands out the directories opened once at
+///   load instead of re-opening host paths per call;
+/// - `descriptor.open-at` fails with `quota` once the call holds
+///   `max_open_files` open files (the guest sees an error, nothing traps);
+/// - `descriptor.symlink-at` fails with `not-permitted` unless
+///   `sandbox.allow_guest_symlinks` is set.
+///
+/// Everything else, including path resolution inside a preopen (which
+/// never leaves it, links or not), stays wasmtime-wasi's.
+pub fn add_fs_guards(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut preopens = linker.instance(&format!("wasi:filesystem/preopens@{WASI_FS}"))?;
+    preopens.func_wrap(
+        "get-directories",
+        |mut store: StoreContextMut<'_, CallState>, (): ()| {
+            let state = store.data_mut();
+            let mut result = Vec::with_capacity(state.preopens.len());
+            for (dir, guest) in state.preopens.clone() {
+                result.push((state.table.push(Descriptor::Dir(dir))?, guest));
+            }
+            Ok((result,))
+        },
+    )?;
+    let mut types = linker.instance(&format!("wasi:filesystem/types@{WASI_FS}"))?;
+    types.func_wrap_async(
+        "[method]descriptor.open-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, path_flags, path, open_flags, flags): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            OpenFlags,
+            DescriptorFlags,
+        )| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if !state.open_files.has_room() {
+                    tracing::debug!(
+                        limit = state.open_files.limit,
+                        "plugin open refused: sandbox.max_open_files reached"
+                    );
+                    return Ok((Err(ErrorCode::Quota),));
+                }
+                let mut view = state.filesystem();
+                let opened =
+                    HostDescriptor::open_at(&mut view, fd, path_flags, path, open_flags, flags)
+                        .await;
+                match opened {
+                    Ok(new) => {
+                        let descriptor = state.table.get(&new)?;
+                        state.open_files.track(descriptor);
+                        Ok((Ok(new),))
+                    }
+                    Err(err) => Ok((Err(fs_types::Host::convert_error_code(&mut view, err)?),)),
+                }
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.symlink-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, old_path, new_path): (Resource<Descriptor>, String, String)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if !state.guest_symlinks {
+                    tracing::debug!("plugin symlink refused: sandbox.allow_guest_symlinks is off");
+                    return Ok((Err(ErrorCode::NotPermitted),));
+                }
+                let mut view = state.filesystem();
+                match HostDescriptor::symlink_at(&mut view, fd, old_path, new_path).await {
+                    Ok(()) => Ok((Ok(()),)),
+                    Err(err) => Ok((Err(fs_types::Host::convert_error_code(&mut view, err)?),)),
+                }
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Descriptors the host keeps for itself whatever plugins do: the store,
+/// sockets, plugin files, watchers, logs. A quarter of the limit, at least
+/// this many.
+const HOST_RESERVED_FDS: u64 = 256;
+
+/// The soft descriptor limit, raised once per process toward the hard limit.
+static FD_LIMIT: OnceLock<u64> = OnceLock::new();
+
+/// Raises the process's soft `RLIMIT_NOFILE` to its hard limit (at most
+/// 2^20) once, and returns the soft limit now in force. Called when a
+/// runtime starts; cheap after the first time.
+pub fn raise_fd_limit() -> u64 {
+    *FD_LIMIT.get_or_init(|| {
+        use rustix::process::{Resource as Limit, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Limit::Nofile);
+        let wanted = limit.maximum.unwrap_or(u64::MAX).min(1 << 20);
+        let current = limit.current.unwrap_or(u64::MAX);
+        if current >= wanted {
+            return current;
+        }
+        match setrlimit(
+            Limit::Nofile,
+            Rlimit {
+                current: Some(wanted),
+                maximum: limit.maximum,
+            },
+        ) {
+            Ok(()) => wanted,
+            Err(err) => {
+                tracing::debug!("cannot raise RLIMIT_NOFILE to {wanted}: {err}");
+                current
+            }
+        }
+    })
+}
+
+/// How many files one call may hold open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenFileCap {
+    pub per_call: usize,
+    /// Why `per_call` is below `sandbox.max_open_files`, if it is.
+    pub capped: Option<String>,
+}
+
+/// `sandbox.max_open_files`, lowered if needed so that every instance the
+/// pool allows (`sandbox.max_instances`) holding its full share still
+/// leaves the host its reserved descriptors: plugins together can never
+/// run the host out.
+pub fn open_file_cap(sandbox: &SandboxConfig) -> OpenFileCap {
+    let limit = raise_fd_limit();
+    let reserved = (limit / 4).max(HOST_RESERVED_FDS);
+    let for_plugins = limit.saturating_sub(reserved);
+    let instances = u64::from(sandbox.max_instances.max(1));
+    let share = usize::try_from(for_plugins / instances).unwrap_or(usize::MAX);
+    if share >= sandbox.max_open_files {
+        return OpenFileCap {
+            per_call: sandbox.max_open_files,
+            capped: None,
+        };
+    }
+    OpenFileCap {
+        per_call: share,
+        capped: Some(format!(
+            "sandbox.max_open_files ({}) is lowered to {share} per call: {instances} instances \
+             (sandbox.max_instances) may run at once and this process may open {limit} \
+             descriptors (RLIMIT_NOFILE), {reserved} of them kept for the host; raise the hard \
+             limit (ulimit -Hn) or lower sandbox.max_instances",
+            sandbox.max_open_files
+        )),
+    }
 }

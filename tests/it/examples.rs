@@ -96,6 +96,7 @@ async fn fs_works_inside_its_grant_only() {
                 host: work.clone(),
                 guest: "/workspace".into(),
                 access: Access::ReadWrite,
+                follow_symlinks: false,
             }],
             ..Default::default()
         },

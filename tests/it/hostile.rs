@@ -24,6 +24,7 @@ async fn hostile_runtime(extra_network: Vec<String>) -> (Harness, Runtime) {
                 host: sandbox,
                 guest: "/sandbox".into(),
                 access: Access::Read,
+                follow_symlinks: false,
             }],
             env: vec!["GRANTED_VAR".into()],
             network: extra_network,

@@ -7,6 +7,7 @@ mod examples;
 mod extensions;
 mod hardening;
 mod hostile;
+mod hostile_grants;
 mod loading;
 mod mock_llm;
 mod providers;

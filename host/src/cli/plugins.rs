@@ -224,6 +224,9 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
     for denied in &caps.not_granted {
         println!("  NOT granted: {}", escape::line(denied));
     }
+    for warning in &caps.warnings {
+        println!("  WARNING: {warning}");
+    }
     let limits = &caps.limits;
     println!(
         "limits: memory {} MiB, timeout {} ms, output {} KiB, fuel {}",

@@ -117,6 +117,24 @@ impl Plugin for Hostile {
                 json!({ "steps": count }),
                 &["steps"],
             ),
+            tool(
+                "symlink",
+                "Create the symbolic link `link` (a guest path) pointing at `target`.",
+                json!({ "target": string, "link": string }),
+                &["target", "link"],
+            ),
+            tool(
+                "rename",
+                "Rename (move) `from` to `to`.",
+                json!({ "from": string, "to": string }),
+                &["from", "to"],
+            ),
+            tool(
+                "hold_files",
+                "Open `path` up to `count` times and hold every handle (as open files, or with `streams` as read streams whose descriptors are dropped); on the first refusal close one and try again. Reports {opened, error, reopened} as JSON.",
+                json!({ "path": string, "count": count, "streams": { "type": "boolean" } }),
+                &["path", "count"],
+            ),
             tool("ok", "Return \"ok\".", json!({}), &[]),
         ]
     }
@@ -172,6 +190,17 @@ impl Plugin for Hostile {
                 }
                 Ok(Output::text("ok"))
             }
+            "symlink" => symlink(args.str_field("target")?, args.str_field("link")?),
+            "rename" => std::fs::rename(args.str_field("from")?, args.str_field("to")?)
+                .map(|()| Output::text("renamed"))
+                .map_err(ToolError::failed),
+            "hold_files" => hold_files(
+                args.str_field("path")?,
+                args.u64_field("count")?,
+                args.get("streams")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            ),
             "ok" => Ok(Output::text("ok")),
             _ => Err(ToolError::unknown_tool(name)),
         }
@@ -278,4 +307,70 @@ fn http_get(url: &str) -> Result<Output, ToolError> {
             None => pending.subscribe().block(),
         }
     }
+}
+
+/// The preopened directory `path` lies in, and the rest of the path. Goes
+/// to wasi:filesystem directly: std has no stable symlink for WASI.
+fn preopen_for(path: &str) -> Result<(wasip2::filesystem::types::Descriptor, String), ToolError> {
+    wasip2::filesystem::preopens::get_directories()
+        .into_iter()
+        .find_map(|(dir, guest)| {
+            let rest = path.strip_prefix(guest.as_str())?.strip_prefix('/')?;
+            Some((dir, rest.to_owned()))
+        })
+        .ok_or_else(|| ToolError::failed(format!("{path} is not in a preopened directory")))
+}
+
+fn symlink(target: &str, link: &str) -> Result<Output, ToolError> {
+    let (dir, rest) = preopen_for(link)?;
+    dir.symlink_at(target, &rest)
+        .map(|()| Output::text("linked"))
+        .map_err(|code| ToolError::failed(format!("symlink-at refused: {code:?}")))
+}
+
+/// One open handle, kept only to be dropped: a std file, or a read stream
+/// outliving its descriptor.
+type Held = Box<dyn std::any::Any>;
+
+fn open_once(path: &str, streams: bool) -> Result<Held, String> {
+    if !streams {
+        return std::fs::File::open(path)
+            .map(|file| Box::new(file) as Held)
+            .map_err(|err| err.to_string());
+    }
+    use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+    let (dir, rest) = preopen_for(path).map_err(|err| format!("{err:?}"))?;
+    let file = dir
+        .open_at(
+            PathFlags::empty(),
+            &rest,
+            OpenFlags::empty(),
+            DescriptorFlags::READ,
+        )
+        .map_err(|code| format!("open-at: {code:?}"))?;
+    // The descriptor is dropped here; only the stream keeps the file open.
+    file.read_via_stream(0)
+        .map(|stream| Box::new(stream) as Held)
+        .map_err(|code| format!("read-via-stream: {code:?}"))
+}
+
+/// Holds as many handles as the sandbox lets it, up to `count`.
+fn hold_files(path: &str, count: u64, streams: bool) -> Result<Output, ToolError> {
+    let mut held = Vec::new();
+    let mut error = None;
+    while (held.len() as u64) < count {
+        match open_once(path, streams) {
+            Ok(handle) => held.push(handle),
+            Err(err) => {
+                error = Some(err);
+                break;
+            }
+        }
+    }
+    let opened = held.len();
+    // Closing one must make room again.
+    let reopened = error.is_some() && held.pop().is_some() && open_once(path, streams).is_ok();
+    Ok(Output::text(
+        json!({ "opened": opened, "error": error, "reopened": reopened }).to_string(),
+    ))
 }
