@@ -14,16 +14,18 @@ cat > "$work/config.toml" <<TOML
 dirs = [{ host = "workspace", guest = "/workspace", access = "read-write" }]
 TOML
 host() { "$bin" --plugins "$plugins" --data-dir "$work/data" --config "$work/config.toml" "$@"; }
-step() { printf '\n\033[1m$ agent-host %s\033[0m\n' "$*"; host "$@"; }
+# Bold headings only on a terminal (no colour codes in a log or a pipe).
+if [ -t 1 ]; then B=$'\033[1m'; N=$'\033[0m'; else B=''; N=''; fi
+step() { printf '\n%s$ agent-host %s%s\n' "$B" "$*" "$N"; host "$@"; }
 
 step plugins list
 step tools list
-printf '\n\033[1m# An agent session on the offline scripted model (examples/demo-script.json).\033[0m\n'
+printf '\n%s# An agent session on the offline scripted model (examples/demo-script.json).%s\n' "$B" "$N"
 printf '# With a real model: add --provider openai (OPENAI_API_KEY), or --provider openai --base-url http://localhost:11434/v1 for Ollama.\n'
 step run "Our order is 4,250 with a 12% surcharge plus 380 shipping: what is the total? And how long is our tagline? Keep a note." --script "$(dirname "$0")/demo-script.json"
-printf '\n\033[1m# What the extensions (redactor, policy-guard, loop-breaker, audit-logger) did during that session.\033[0m\n'
+printf '\n%s# What the extensions (redactor, policy-guard, loop-breaker, audit-logger) did during that session.%s\n' "$B" "$N"
 step stats
-printf '\n\033[1m# The same tools, called directly.\033[0m\n'
+printf '\n%s# The same tools, called directly.%s\n' "$B" "$N"
 step tools call calc --args '{"expression": "2^10 + sqrt(144) * (3 - 1)"}'
 step tools call word_count --args '{"text": "WebAssembly tools, sandboxed by default.\nOne call, one fresh instance."}'
 step tools call slugify --args '{"text": "Hello, Agent Host!"}'
