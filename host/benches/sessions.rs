@@ -4,6 +4,8 @@
 //! exits. Everything runs in temp dirs on the same filesystem, so the sled
 //! writer and SQLite pay the same fsync cost.
 
+mod common;
+use common::rss_kib;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::Arc;
@@ -24,19 +26,6 @@ const CONCURRENT_APPENDS: usize = 20;
 /// A user message of about 200 bytes, numbered so bodies differ.
 fn body(i: usize) -> String {
     format!("{i:08} {}", "lorem ipsum dolor sit amet ".repeat(7))
-}
-
-/// Resident set size of this process in KiB (Linux only; 0 elsewhere).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Counts live heap bytes. RSS alone under-reports the idle-session cost,

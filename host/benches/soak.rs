@@ -8,6 +8,8 @@
 //! descriptors must stay flat after warm-up, and every hostile call must
 //! fail the way it should while every normal call succeeds.
 
+mod common;
+use common::rss_kib;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,18 +21,6 @@ use serde_json::json;
 const HOSTILE_EVERY: u64 = 100;
 const CALLERS: u64 = 2;
 const SAMPLES: u64 = 20;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())

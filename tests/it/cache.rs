@@ -161,7 +161,7 @@ async fn next_event(events: &mut tokio::sync::broadcast::Receiver<PluginEvent>) 
         .expect("event channel open")
 }
 
-fn replace_by_rename(target: &Path, bytes: &[u8]) {
+pub fn replace_by_rename(target: &Path, bytes: &[u8]) {
     let tmp = target.with_file_name(".incoming.wasm.tmp");
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, target).unwrap();

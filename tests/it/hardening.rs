@@ -1,6 +1,5 @@
 //! Hostile plugins against the loader and the agent loop: identity squatting, oversized descriptions, unbounded extension outcomes, a full instance pool, and a watcher that must not feed itself.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -303,6 +302,26 @@ fn echo_then_answer() -> Vec<Step> {
     ]
 }
 
+/// A harness with `echo` and the attacker extension configured by
+/// `ext_config` (its `[config]` lines); `adjust` changes the host config.
+fn attacker_ext_harness(
+    ext_config: &str,
+    adjust: impl FnOnce(&mut agent_host::HostConfig),
+) -> Harness {
+    let mut harness = Harness::new();
+    harness.config.hooks.timeout_ms = 5000;
+    adjust(&mut harness.config);
+    harness.install(test_plugin("echo"));
+    install_raw(
+        &harness,
+        "attacker-ext",
+        "attacker-ext",
+        "attacker-ext",
+        ext_config,
+    );
+    harness
+}
+
 async fn run_with_attacker_ext(harness: &Harness) -> (Runtime, Arc<StepModel>, crate::agent::Run) {
     let runtime = harness.runtime().await;
     assert!(runtime.problems().is_empty(), "{:?}", runtime.problems());
@@ -342,15 +361,9 @@ fn hook_failures(runtime: &Runtime, point: HookPoint) -> u64 {
 
 #[tokio::test]
 async fn a_huge_injection_is_refused_and_the_turn_goes_on() {
-    let mut harness = Harness::new();
-    harness.config.hooks.timeout_ms = 5000;
-    harness.install(test_plugin("echo"));
-    install_raw(
-        &harness,
-        "attacker-ext",
-        "attacker-ext",
-        "attacker-ext",
+    let harness = attacker_ext_harness(
         "point = \"after-tool-call\"\naction = \"inject\"\nbytes = 52428800",
+        |_| {},
     );
     let (runtime, model, result) = run_with_attacker_ext(&harness).await;
     assert_eq!(
@@ -371,15 +384,9 @@ async fn a_huge_injection_is_refused_and_the_turn_goes_on() {
 #[tokio::test]
 async fn a_huge_patch_is_refused_and_a_patched_output_obeys_the_tools_cap() {
     // Over hooks.max_patch_kb: the patch is refused, the result stays.
-    let mut harness = Harness::new();
-    harness.config.hooks.timeout_ms = 5000;
-    harness.install(test_plugin("echo"));
-    install_raw(
-        &harness,
-        "attacker-ext",
-        "attacker-ext",
-        "attacker-ext",
+    let harness = attacker_ext_harness(
         "point = \"after-tool-call\"\naction = \"patch-output\"\nbytes = 20971520",
+        |_| {},
     );
     let (runtime, model, result) = run_with_attacker_ext(&harness).await;
     assert_eq!(
@@ -393,18 +400,13 @@ async fn a_huge_patch_is_refused_and_a_patched_output_obeys_the_tools_cap() {
     drop(runtime);
 
     // Within the patch limit but over the tool's 16 KiB output cap: withheld.
-    let mut harness = Harness::new();
-    harness.config.hooks.timeout_ms = 5000;
-    harness.config.hooks.max_patch_kb = 64 * 1024;
-    harness.config.sandbox.default_max_output_kb = 16;
-    harness.config.sandbox.max_output_kb = 16;
-    harness.install(test_plugin("echo"));
-    install_raw(
-        &harness,
-        "attacker-ext",
-        "attacker-ext",
-        "attacker-ext",
+    let harness = attacker_ext_harness(
         "point = \"after-tool-call\"\naction = \"patch-output\"\nbytes = 20971520",
+        |config| {
+            config.hooks.max_patch_kb = 64 * 1024;
+            config.sandbox.default_max_output_kb = 16;
+            config.sandbox.max_output_kb = 16;
+        },
     );
     let (runtime, model, _) = run_with_attacker_ext(&harness).await;
     let result = tool_result(&model);
@@ -419,15 +421,9 @@ async fn a_huge_patch_is_refused_and_a_patched_output_obeys_the_tools_cap() {
 
 #[tokio::test]
 async fn a_huge_block_reason_is_cut_and_the_block_stands() {
-    let mut harness = Harness::new();
-    harness.config.hooks.timeout_ms = 5000;
-    harness.install(test_plugin("echo"));
-    install_raw(
-        &harness,
-        "attacker-ext",
-        "attacker-ext",
-        "attacker-ext",
+    let harness = attacker_ext_harness(
         "point = \"before-tool-call\"\naction = \"block\"\nbytes = 1048576",
+        |_| {},
     );
     let (runtime, model, _) = run_with_attacker_ext(&harness).await;
     let result = tool_result(&model);
@@ -539,12 +535,6 @@ async fn events_within(
     seen
 }
 
-fn replace_file(target: &Path, bytes: &[u8]) {
-    let tmp = target.with_file_name(".incoming.tmp");
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, target).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watcher_does_not_take_its_own_reads_for_changes() {
     let harness = Harness::new();
@@ -560,7 +550,7 @@ async fn the_watcher_does_not_take_its_own_reads_for_changes() {
     .unwrap();
 
     // An identical copy changes nothing, so nothing is reloaded.
-    replace_file(&wasm, &v1);
+    crate::cache::replace_by_rename(&wasm, &v1);
     let seen = events_within(&mut events, Duration::from_millis(1500)).await;
     assert!(
         seen.is_empty(),
@@ -569,7 +559,7 @@ async fn the_watcher_does_not_take_its_own_reads_for_changes() {
     );
 
     // A new version is loaded once, and then the watcher is quiet.
-    replace_file(&wasm, &v2);
+    crate::cache::replace_by_rename(&wasm, &v2);
     let seen = events_within(&mut events, Duration::from_millis(1500)).await;
     let loaded = seen
         .iter()
