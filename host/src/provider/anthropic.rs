@@ -563,6 +563,30 @@ fn stream_error(error: ErrorBody) -> ProviderError {
     }
 }
 
+/// The streamed decoder as `run` drives it, on each SSE event as
+/// `(event, data)` (or the SSE error), for the fuzz targets
+/// (docs/fuzzing.md).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_stream_for_fuzzing(
+    events: impl Iterator<Item = Result<(String, String), String>>,
+) -> Result<Vec<ProviderEvent>, String> {
+    let mut state = StreamState::default();
+    let mut out = Vec::new();
+    for event in events {
+        let (name, data) = event?;
+        out.extend(
+            state
+                .on_event(&name, &data)
+                .map_err(|err| err.to_string())?,
+        );
+        if state.done {
+            return Ok(out);
+        }
+    }
+    out.extend(state.at_end().map_err(|err| err.to_string())?);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

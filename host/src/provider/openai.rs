@@ -579,6 +579,30 @@ fn parse_completion(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
     Ok(events)
 }
 
+/// The streamed decoder as `run` drives it, on the `data` of each SSE event
+/// (or the SSE error), for the fuzz targets (docs/fuzzing.md).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_stream_for_fuzzing(
+    events: impl Iterator<Item = Result<String, String>>,
+) -> Result<Vec<ProviderEvent>, String> {
+    let mut state = StreamState::default();
+    let mut out = Vec::new();
+    for data in events {
+        out.extend(state.on_data(&data?)?);
+        if state.done {
+            return Ok(out);
+        }
+    }
+    out.extend(state.at_end()?);
+    Ok(out)
+}
+
+/// The whole-response decoder, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_completion_for_fuzzing(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
+    parse_completion(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
