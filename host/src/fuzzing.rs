@@ -45,7 +45,10 @@ pub fn resolve_config(bytes: &[u8]) -> Result<HostConfig, ConfigError> {
 /// the sandbox limits intersected with the manifest's requests
 /// (`capabilities::grant`), which is where config values become byte counts
 /// and durations.
-pub fn plugin_capabilities(config: &HostConfig, manifest: &Manifest) -> Result<Capabilities, String> {
+pub fn plugin_capabilities(
+    config: &HostConfig,
+    manifest: &Manifest,
+) -> Result<Capabilities, String> {
     crate::capabilities::grant(
         manifest,
         &config.grant_for(&manifest.plugin.name),
