@@ -32,8 +32,14 @@ fuzz_target!(|data: &[u8]| {
         let manifest = Manifest::parse(text).expect("fixed manifest");
         if let Ok(caps) = fuzzing::plugin_capabilities(&config, &manifest) {
             let limits = &caps.limits;
-            assert!(limits.memory_bytes >= 1 << 20, "memory limit below 1 MiB: {limits:?}");
-            assert!(limits.max_output_bytes >= 1024, "output cap below 1 KiB: {limits:?}");
+            assert!(
+                limits.memory_bytes >= 1 << 20,
+                "memory limit below 1 MiB: {limits:?}"
+            );
+            assert!(
+                limits.max_output_bytes >= 1024,
+                "output cap below 1 KiB: {limits:?}"
+            );
             assert!(!limits.timeout.is_zero(), "zero timeout: {limits:?}");
         }
     }

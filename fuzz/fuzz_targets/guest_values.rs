@@ -1,7 +1,9 @@
 //! Fuzz target: values a guest returns (tool specs, tool results, extension info, hook outcomes) through their conversion into host values.
 #![no_main]
 
-use agent_host::fuzzing::{self, GuestOutcome, GuestPart, GuestResult, GuestSubscription, GuestToolSpec};
+use agent_host::fuzzing::{
+    self, GuestOutcome, GuestPart, GuestResult, GuestSubscription, GuestToolSpec,
+};
 use agent_host::hooks::HookPoint;
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;

@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
 
     let whole = fuzzing::anthropic_stream(vec![body]);
     let split = fuzzing::anthropic_stream(fuzzing::chunks(body, &cuts));
-    assert_eq!(whole, split, "Anthropic stream decoding depends on chunking");
+    assert_eq!(
+        whole, split,
+        "Anthropic stream decoding depends on chunking"
+    );
 
     // Servers that ignore `stream` answer with one JSON document.
     let _ = fuzzing::openai_completion(body);
