@@ -28,6 +28,9 @@ mod extension_world {
 
 pub use ext::Event as HookEvent;
 use extension_world::exports::agent::plugin::extension as ext;
+/// The extension types, for building guest values in `crate::fuzzing`.
+#[cfg(feature = "fuzzing")]
+pub(crate) use extension_world::exports::agent::plugin::extension as ext_types;
 pub use extension_world::{ExtensionPlugin, ExtensionPluginPre};
 
 pub use agent::plugin::host::Host as HostImports;

@@ -586,6 +586,22 @@ impl HostConfig {
                 "sandbox.max_memory_mb can be at most 4096 (32-bit guest memories)".into(),
             ));
         }
+        // These become byte counts (`capabilities::grant`, the cache):
+        // a value whose bytes do not fit in 64 bits overflowed there (found
+        // by fuzzing, docs/fuzzing.md).
+        for (key, value, unit, shift) in [
+            ("sandbox.max_output_kb", sandbox.max_output_kb, "KiB", 10),
+            ("sandbox.log_capture_kb", sandbox.log_capture_kb, "KiB", 10),
+            ("cache.memory_mb", self.cache.memory_mb, "MiB", 20),
+            ("cache.disk_mb", self.cache.disk_mb, "MiB", 20),
+        ] {
+            let most = u64::MAX >> shift;
+            if value > most {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = {value} is too large: at most {most} ({unit})"
+                )));
+            }
+        }
         if sandbox.max_instances == 0 {
             return Err(ConfigError::Invalid(
                 "sandbox.max_instances must be greater than 0".into(),
@@ -830,5 +846,56 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("cannot read config file"), "{err}");
+    }
+
+    /// Found by fuzzing (docs/fuzzing.md): a size in KiB or MiB whose byte
+    /// count does not fit in 64 bits overflowed when a plugin was granted
+    /// its limits (a panic in debug builds, a wrapped, tiny cap in release).
+    #[test]
+    fn sizes_whose_bytes_overflow_are_refused_with_their_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (text, key) in [
+            (
+                "[sandbox]\nmax_output_kb = 9223372036854775807\n",
+                "sandbox.max_output_kb",
+            ),
+            (
+                "[sandbox]\nlog_capture_kb = 18014398509481984\n",
+                "sandbox.log_capture_kb",
+            ),
+            ("[cache]\nmemory_mb = 17592186044416\n", "cache.memory_mb"),
+            ("[cache]\ndisk_mb = 9223372036854775807\n", "cache.disk_mb"),
+        ] {
+            let path = write(tmp.path(), text);
+            let err = HostConfig::resolve(ConfigSources {
+                config_file: Some(path),
+                ..Default::default()
+            })
+            .unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains(key) && message.contains("too large"),
+                "{text}: {message}"
+            );
+        }
+        // The largest representable size is still accepted.
+        let path = write(
+            tmp.path(),
+            "[sandbox]\nmax_output_kb = 18014398509481983\nlog_capture_kb = 18014398509481983\n",
+        );
+        let config = HostConfig::resolve(ConfigSources {
+            config_file: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        let manifest =
+            crate::manifest::Manifest::parse("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[limits]\nmax_output_kb = 9223372036854775807\n")
+                .unwrap();
+        let caps =
+            crate::capabilities::grant(&manifest, &config.grant_for("x"), &config.sandbox).unwrap();
+        assert_eq!(
+            caps.limits.max_output_bytes,
+            ((u64::MAX >> 10) << 10) as usize
+        );
     }
 }

@@ -13,6 +13,8 @@ pub mod config;
 mod contract;
 mod engine;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod hooks;
 mod host_api;
 mod invoke;

@@ -333,10 +333,14 @@ impl WireUsage {
             self.cache_creation_input_tokens,
             self.cache_read_input_tokens,
         ];
-        parts
-            .iter()
-            .any(Option::is_some)
-            .then(|| parts.iter().flatten().sum())
+        // Counts come from the server: a sum past u64::MAX saturates
+        // instead of overflowing (found by fuzzing, docs/fuzzing.md).
+        parts.iter().any(Option::is_some).then(|| {
+            parts
+                .iter()
+                .flatten()
+                .fold(0u64, |total, part| total.saturating_add(*part))
+        })
     }
 }
 
@@ -563,6 +567,30 @@ fn stream_error(error: ErrorBody) -> ProviderError {
     }
 }
 
+/// The streamed decoder as `run` drives it, on each SSE event as
+/// `(event, data)` (or the SSE error), for the fuzz targets
+/// (docs/fuzzing.md).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_stream_for_fuzzing(
+    events: impl Iterator<Item = Result<(String, String), String>>,
+) -> Result<Vec<ProviderEvent>, String> {
+    let mut state = StreamState::default();
+    let mut out = Vec::new();
+    for event in events {
+        let (name, data) = event?;
+        out.extend(
+            state
+                .on_event(&name, &data)
+                .map_err(|err| err.to_string())?,
+        );
+        if state.done {
+            return Ok(out);
+        }
+    }
+    out.extend(state.at_end().map_err(|err| err.to_string())?);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -757,6 +785,35 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("ended before the model finished")
+        );
+    }
+
+    /// Found by fuzzing (docs/fuzzing.md): input token counts whose sum
+    /// passes u64::MAX overflowed (a panic in debug builds).
+    #[test]
+    fn huge_usage_counts_saturate() {
+        let mut state = StreamState::default();
+        let events = feed(
+            &mut state,
+            &[
+                (
+                    "message_start",
+                    json!({"type": "message_start", "message": {"usage": {
+                        "input_tokens": u64::MAX, "cache_read_input_tokens": 1,
+                        "cache_creation_input_tokens": u64::MAX, "output_tokens": 1}}}),
+                ),
+                ("message_stop", json!({"type": "message_stop"})),
+            ],
+        )
+        .unwrap();
+        assert!(
+            events.contains(&ProviderEvent::Usage {
+                usage: Usage {
+                    input_tokens: u64::MAX,
+                    output_tokens: 1
+                }
+            }),
+            "{events:?}"
         );
     }
 }

@@ -381,7 +381,7 @@ impl StreamState {
                     events.push(ProviderEvent::TextDelta { text });
                 }
                 for fragment in delta.tool_calls.unwrap_or_default() {
-                    self.add_fragment(fragment);
+                    self.add_fragment(fragment)?;
                 }
             }
             if let Some(reason) = choice.finish_reason {
@@ -394,21 +394,31 @@ impl StreamState {
         Ok(events)
     }
 
-    fn add_fragment(&mut self, fragment: ToolCallFragment) {
-        let index = fragment.index.unwrap_or_else(|| {
-            // Servers that omit `index` send one call at a time: a new id
-            // starts the next call, anything else continues the last one.
-            let last = self.calls.keys().next_back().copied();
-            match (last, fragment.id.as_deref()) {
-                (Some(last), Some(id))
-                    if self.calls.get(&last).is_some_and(|call| call.id != id) =>
-                {
-                    last + 1
+    fn add_fragment(&mut self, fragment: ToolCallFragment) -> Result<(), String> {
+        let index = match fragment.index {
+            Some(index) => index,
+            None => {
+                // Servers that omit `index` send one call at a time: a new id
+                // starts the next call, anything else continues the last one.
+                let last = self.calls.keys().next_back().copied();
+                match (last, fragment.id.as_deref()) {
+                    (Some(last), Some(id))
+                        if self.calls.get(&last).is_some_and(|call| call.id != id) =>
+                    {
+                        // The index comes from the server: after an index
+                        // of usize::MAX there is no next one (found by
+                        // fuzzing, docs/fuzzing.md).
+                        last.checked_add(1).ok_or_else(|| {
+                            format!(
+                                "tool call index {last} has no successor; the stream is malformed"
+                            )
+                        })?
+                    }
+                    (Some(last), _) => last,
+                    (None, _) => self.emitted_calls,
                 }
-                (Some(last), _) => last,
-                (None, _) => self.emitted_calls,
             }
-        });
+        };
         self.made_calls = true;
         let call = self.calls.entry(index).or_default();
         if let Some(id) = fragment.id.filter(|id| !id.is_empty())
@@ -426,6 +436,7 @@ impl StreamState {
                 call.arguments.push_str(&arguments);
             }
         }
+        Ok(())
     }
 
     /// The assembled calls, in index order.
@@ -571,12 +582,36 @@ fn parse_completion(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
                 name: Some(call.function.name),
                 arguments: Some(arguments),
             }),
-        });
+        })?;
     }
     state.finish = choice.finish_reason.as_deref().map(finish_reason);
     state.usage = completion.usage.map(Usage::from);
     events.extend(state.finish_events()?);
     Ok(events)
+}
+
+/// The streamed decoder as `run` drives it, on the `data` of each SSE event
+/// (or the SSE error), for the fuzz targets (docs/fuzzing.md).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_stream_for_fuzzing(
+    events: impl Iterator<Item = Result<String, String>>,
+) -> Result<Vec<ProviderEvent>, String> {
+    let mut state = StreamState::default();
+    let mut out = Vec::new();
+    for data in events {
+        out.extend(state.on_data(&data?)?);
+        if state.done {
+            return Ok(out);
+        }
+    }
+    out.extend(state.at_end()?);
+    Ok(out)
+}
+
+/// The whole-response decoder, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_completion_for_fuzzing(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
+    parse_completion(body)
 }
 
 #[cfg(test)]
@@ -809,6 +844,26 @@ mod tests {
             parse_completion(b"<html>")
                 .unwrap_err()
                 .contains("malformed response")
+        );
+    }
+
+    /// Found by fuzzing (docs/fuzzing.md): a call at index usize::MAX
+    /// followed by a fragment with a new id and no index overflowed the
+    /// "next index" (a panic in debug builds, a wrap to call 0 in release).
+    #[test]
+    fn a_new_call_after_the_largest_index_is_an_error_not_an_overflow() {
+        let mut state = StreamState::default();
+        let err = feed(
+            &mut state,
+            &[
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":18446744073709551615,"id":"a","function":{"name":"f"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"id":"b","function":{"name":"g"}}]}}]}"#,
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("18446744073709551615") && err.contains("malformed"),
+            "{err}"
         );
     }
 }

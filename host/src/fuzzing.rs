@@ -1,0 +1,329 @@
+//! Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): thin wrappers over the host's parsers, built only with the `fuzzing` feature.
+//!
+//! Each function runs the same code the host runs on untrusted input
+//! (manifest text, config file text, a provider's response body, a
+//! plugin's schema and arguments, the values a guest returns), with plain
+//! inputs a fuzz target can build from bytes. Nothing here is used by the
+//! normal build.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::bindings::{self, agent::plugin::types as wit};
+use crate::capabilities::Capabilities;
+use crate::config::{ConfigSources, HostConfig};
+use crate::error::ConfigError;
+use crate::hooks::{ExtensionSpec, HookOutcome, HookPoint};
+use crate::manifest::Manifest;
+use crate::provider::{ProviderEvent, SseParser, anthropic, openai};
+use crate::schema::ArgsValidator;
+use crate::spec::{ToolError, ToolOutput, ToolSpec};
+
+/// `Manifest::parse`, as the loader runs it on `<plugin>.toml`.
+pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
+    Manifest::parse(text)
+}
+
+/// `HostConfig::resolve` on a config file holding `bytes`. The file is the
+/// real input path (read, UTF-8 check, TOML, relative paths, validation);
+/// each process writes its own scratch file.
+pub fn resolve_config(bytes: &[u8]) -> Result<HostConfig, ConfigError> {
+    let path = scratch_config_path();
+    std::fs::write(&path, bytes).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    HostConfig::resolve(ConfigSources {
+        config_file: Some(path),
+        ..ConfigSources::default()
+    })
+}
+
+/// What a resolved config turns into when a plugin is loaded: its grant and
+/// the sandbox limits intersected with the manifest's requests
+/// (`capabilities::grant`), which is where config values become byte counts
+/// and durations.
+pub fn plugin_capabilities(
+    config: &HostConfig,
+    manifest: &Manifest,
+) -> Result<Capabilities, String> {
+    crate::capabilities::grant(
+        manifest,
+        &config.grant_for(&manifest.plugin.name),
+        &config.sandbox,
+    )
+}
+
+fn scratch_config_path() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("agent-host-fuzz-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join("config.toml")
+}
+
+/// Splits `body` at `cuts` (byte offsets, any order, out-of-range ones
+/// ignored): the chunks an HTTP body may arrive in.
+pub fn chunks<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut cuts: Vec<usize> = cuts.iter().copied().filter(|&c| c < body.len()).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for cut in cuts {
+        out.push(&body[start..cut]);
+        start = cut;
+    }
+    out.push(&body[start..]);
+    out
+}
+
+/// The events of an SSE body delivered in `chunks`, as `(event, data)`, or
+/// the parser's error, in the order the host's `SseBody` yields them.
+/// Lazy, like `SseBody`: a consumer that stops early never sees a later
+/// error.
+struct SseEvents<'a> {
+    chunks: std::vec::IntoIter<&'a [u8]>,
+    parser: SseParser,
+    ready: VecDeque<(String, String)>,
+    ended: bool,
+}
+
+impl<'a> SseEvents<'a> {
+    fn new(chunks: Vec<&'a [u8]>) -> Self {
+        Self {
+            chunks: chunks.into_iter(),
+            parser: SseParser::new(),
+            ready: VecDeque::new(),
+            ended: false,
+        }
+    }
+}
+
+impl Iterator for SseEvents<'_> {
+    type Item = Result<(String, String), String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.ended {
+                return None;
+            }
+            match self.chunks.next() {
+                Some(chunk) => match self.parser.push(chunk) {
+                    Ok(events) => self
+                        .ready
+                        .extend(events.into_iter().map(|e| (e.event, e.data))),
+                    Err(err) => {
+                        self.ended = true;
+                        return Some(Err(err.to_string()));
+                    }
+                },
+                None => {
+                    self.ended = true;
+                    self.ready
+                        .extend(self.parser.finish().map(|e| (e.event, e.data)));
+                }
+            }
+        }
+    }
+}
+
+/// Every event of an SSE body delivered in `chunks`, or the first error.
+pub fn sse_events(chunks: Vec<&[u8]>) -> Result<Vec<(String, String)>, String> {
+    SseEvents::new(chunks).collect()
+}
+
+/// The OpenAI streamed decoder on an SSE body delivered in `chunks`.
+pub fn openai_stream(chunks: Vec<&[u8]>) -> Result<Vec<ProviderEvent>, String> {
+    openai::decode_stream_for_fuzzing(SseEvents::new(chunks).map(|event| event.map(|e| e.1)))
+}
+
+/// The OpenAI decoder of a whole (non-streamed) response body.
+pub fn openai_completion(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
+    openai::decode_completion_for_fuzzing(body)
+}
+
+/// The Anthropic streamed decoder on an SSE body delivered in `chunks`.
+pub fn anthropic_stream(chunks: Vec<&[u8]>) -> Result<Vec<ProviderEvent>, String> {
+    anthropic::decode_stream_for_fuzzing(SseEvents::new(chunks))
+}
+
+/// Compiles a plugin-supplied input schema and checks arguments against it,
+/// as the loader and the call path do. `Err` is a refused schema.
+pub fn validate_args(schema: &Value, args: &Value) -> Result<Result<(), Vec<String>>, String> {
+    let validator = ArgsValidator::compile(schema)?;
+    Ok(validator.check(args))
+}
+
+/// A `tool-spec` record as a guest returns it from `describe`.
+#[derive(Debug, Clone, Default)]
+pub struct GuestToolSpec {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: String,
+    pub input_schema: String,
+    pub output_schema: Option<String>,
+    /// Bit i set = the i-th flag of `tool-hints`.
+    pub hints: u8,
+}
+
+/// A `content-part` variant.
+#[derive(Debug, Clone)]
+pub enum GuestPart {
+    Text(String),
+    Json(String),
+    Binary { mime_type: String, data: Vec<u8> },
+}
+
+/// The `result<tool-output, tool-error>` a guest returns from `invoke`.
+#[derive(Debug, Clone)]
+pub enum GuestResult {
+    Ok {
+        content: Vec<GuestPart>,
+        structured: Option<String>,
+    },
+    InvalidArguments(String),
+    Failed(String),
+    Denied(String),
+}
+
+/// A `subscription` record; `point` is taken modulo the number of points.
+#[derive(Debug, Clone, Default)]
+pub struct GuestSubscription {
+    pub point: u8,
+    pub background: bool,
+    pub min_interval_ms: Option<u64>,
+    pub every_n_turns: Option<u32>,
+    pub coalesce_chunks: Option<u32>,
+    pub coalesce_ms: Option<u64>,
+}
+
+/// The `outcome` variant an extension returns from `on-event`.
+#[derive(Debug, Clone)]
+pub enum GuestOutcome {
+    Continue,
+    Patch(String),
+    Block(String),
+    Inject(String),
+}
+
+/// `spec_from_wit`, as the loader runs it on each described tool.
+pub fn tool_spec(spec: GuestToolSpec) -> Result<ToolSpec, String> {
+    let flags = [
+        wit::ToolHints::READ_ONLY,
+        wit::ToolHints::DESTRUCTIVE,
+        wit::ToolHints::IDEMPOTENT,
+        wit::ToolHints::OPEN_WORLD,
+        wit::ToolHints::PARALLEL_SAFE,
+    ];
+    let hints = flags
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| spec.hints & (1 << bit) != 0)
+        .fold(wit::ToolHints::empty(), |all, (_, flag)| all | *flag);
+    bindings::spec_from_wit(wit::ToolSpec {
+        name: spec.name,
+        title: spec.title,
+        description: spec.description,
+        input_schema: spec.input_schema,
+        output_schema: spec.output_schema,
+        hints,
+    })
+    .map_err(|bad| format!("{}: {}", bad.tool, bad.reason))
+}
+
+/// What `invoke` does with a guest's result: the size for the output cap,
+/// then the conversion. `None` when the result is over `max_output_bytes`.
+pub fn tool_result(
+    result: GuestResult,
+    max_output_bytes: usize,
+) -> Option<(usize, Result<ToolOutput, ToolError>)> {
+    let result = match result {
+        GuestResult::Ok {
+            content,
+            structured,
+        } => Ok(wit::ToolOutput {
+            content: content
+                .into_iter()
+                .map(|part| match part {
+                    GuestPart::Text(text) => wit::ContentPart::Text(text),
+                    GuestPart::Json(text) => wit::ContentPart::Json(text),
+                    GuestPart::Binary { mime_type, data } => {
+                        wit::ContentPart::Binary(wit::Blob { mime_type, data })
+                    }
+                })
+                .collect(),
+            structured,
+        }),
+        GuestResult::InvalidArguments(msg) => Err(wit::ToolError::InvalidArguments(msg)),
+        GuestResult::Failed(msg) => Err(wit::ToolError::Failed(msg)),
+        GuestResult::Denied(msg) => Err(wit::ToolError::Denied(msg)),
+    };
+    let size = bindings::result_size(&result);
+    if size > max_output_bytes {
+        return None;
+    }
+    Some((size, bindings::result_from_wit(result)))
+}
+
+/// `extension_spec_from_wit`, as the loader runs it on `describe-extension`.
+pub fn extension_spec(priority: i32, subscriptions: Vec<GuestSubscription>) -> ExtensionSpec {
+    use bindings::ext_types as ext;
+    const POINTS: [ext::HookPoint; 11] = [
+        ext::HookPoint::SessionStart,
+        ext::HookPoint::SessionEnd,
+        ext::HookPoint::TurnStart,
+        ext::HookPoint::TurnEnd,
+        ext::HookPoint::BeforeLlmCall,
+        ext::HookPoint::AfterLlmResponse,
+        ext::HookPoint::StreamChunk,
+        ext::HookPoint::BeforeToolCall,
+        ext::HookPoint::AfterToolCall,
+        ext::HookPoint::ToolProgress,
+        ext::HookPoint::Error,
+    ];
+    bindings::extension_spec_from_wit(ext::ExtensionInfo {
+        priority,
+        subscriptions: subscriptions
+            .into_iter()
+            .map(|sub| ext::Subscription {
+                point: POINTS[usize::from(sub.point) % POINTS.len()],
+                delivery: if sub.background {
+                    ext::Delivery::Background
+                } else {
+                    ext::Delivery::Sync
+                },
+                throttle: ext::Throttle {
+                    min_interval_ms: sub.min_interval_ms,
+                    every_n_turns: sub.every_n_turns,
+                    coalesce_chunks: sub.coalesce_chunks,
+                    coalesce_ms: sub.coalesce_ms,
+                },
+            })
+            .collect(),
+    })
+}
+
+/// `outcome_from_wit`, then what the dispatcher does with a patch: apply it
+/// to `payload` at `point`.
+pub fn hook_outcome(
+    outcome: GuestOutcome,
+    point: HookPoint,
+    payload: &mut serde_json::Map<String, Value>,
+) -> (HookOutcome, Option<Result<(), String>>) {
+    use bindings::ext_types as ext;
+    let outcome = bindings::outcome_from_wit(match outcome {
+        GuestOutcome::Continue => ext::Outcome::Continue,
+        GuestOutcome::Patch(text) => ext::Outcome::Patch(text),
+        GuestOutcome::Block(text) => ext::Outcome::Block(text),
+        GuestOutcome::Inject(text) => ext::Outcome::Inject(text),
+    });
+    let patched = match &outcome {
+        HookOutcome::Patch(patch) => Some(crate::hooks::apply_patch(point, payload, patch)),
+        _ => None,
+    };
+    (outcome, patched)
+}
