@@ -34,9 +34,9 @@ seconds=${2:-600}
 args=(-max_total_time="$seconds" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1)
 dict=$(dict_for "$target")
 [ -n "$dict" ] && args+=(-dict="$dict")
-# Argument validation has known, unfixed blowups (issue 11 findings 2 and
-# 3: stack overflow, exponential time and memory): keep fuzzing past them
-# and collect every one in fuzz/artifacts/schema/.
+# Argument validation is where plugin-supplied input meets the most host
+# code: keep fuzzing past a finding and collect every one in
+# fuzz/artifacts/schema/ (issue 11 findings 2 and 3 were blowups here).
 [ "$target" = schema ] && args+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 mkdir -p "artifacts/$target"
 exec cargo fuzz run "${BUILD[@]}" "$target" "corpus/$target" -- "${args[@]}"

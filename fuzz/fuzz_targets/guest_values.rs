@@ -89,7 +89,8 @@ fn run(u: &mut Unstructured) -> Result<()> {
             let cap = u.int_in_range(0..=64 * 1024)?;
             if let Some((size, converted)) = fuzzing::tool_result(guest, cap) {
                 assert!(size <= cap);
-                if let Ok(output) = converted {
+                // The outer `Err` is structured output that is not JSON.
+                if let Ok(Ok(output)) = converted {
                     // Every part is kept: invalid JSON becomes text.
                     assert_eq!(output.content.len(), parts);
                     let _ = output.to_text();

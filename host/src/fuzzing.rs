@@ -154,7 +154,7 @@ pub fn anthropic_stream(chunks: Vec<&[u8]>) -> Result<Vec<ProviderEvent>, String
 /// Compiles a plugin-supplied input schema and checks arguments against it,
 /// as the loader and the call path do. `Err` is a refused schema.
 pub fn validate_args(schema: &Value, args: &Value) -> Result<Result<(), Vec<String>>, String> {
-    let validator = ArgsValidator::compile(schema)?;
+    let validator = ArgsValidator::compile_input(schema, &crate::config::SchemaConfig::default())?;
     Ok(validator.check(args))
 }
 
@@ -235,12 +235,16 @@ pub fn tool_spec(spec: GuestToolSpec) -> Result<ToolSpec, String> {
     .map_err(|bad| format!("{}: {}", bad.tool, bad.reason))
 }
 
+/// A converted guest result: the outer `Err` is structured output that is
+/// not JSON, the inner one a tool error.
+pub type ConvertedResult = Result<Result<ToolOutput, ToolError>, String>;
+
 /// What `invoke` does with a guest's result: the size for the output cap,
 /// then the conversion. `None` when the result is over `max_output_bytes`.
 pub fn tool_result(
     result: GuestResult,
     max_output_bytes: usize,
-) -> Option<(usize, Result<ToolOutput, ToolError>)> {
+) -> Option<(usize, ConvertedResult)> {
     let result = match result {
         GuestResult::Ok {
             content,
