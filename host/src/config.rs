@@ -594,6 +594,8 @@ impl HostConfig {
             ("sandbox.log_capture_kb", sandbox.log_capture_kb, "KiB", 10),
             ("cache.memory_mb", self.cache.memory_mb, "MiB", 20),
             ("cache.disk_mb", self.cache.disk_mb, "MiB", 20),
+            ("hooks.max_inject_kb", self.hooks.max_inject_kb, "KiB", 10),
+            ("hooks.max_patch_kb", self.hooks.max_patch_kb, "KiB", 10),
         ] {
             let most = u64::MAX >> shift;
             if value > most {
@@ -865,6 +867,10 @@ mod tests {
             ),
             ("[cache]\nmemory_mb = 17592186044416\n", "cache.memory_mb"),
             ("[cache]\ndisk_mb = 9223372036854775807\n", "cache.disk_mb"),
+            (
+                "[hooks]\nmax_patch_kb = 18014398509481984\n",
+                "hooks.max_patch_kb",
+            ),
         ] {
             let path = write(tmp.path(), text);
             let err = HostConfig::resolve(ConfigSources {

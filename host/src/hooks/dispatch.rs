@@ -358,8 +358,8 @@ impl Hooks {
     ) -> bool {
         let point = hook.point;
         let limits = &self.inner.runtime.config().hooks;
-        let max_patch = limits.max_patch_kb as usize * 1024;
-        let max_inject = limits.max_inject_kb as usize * 1024;
+        let max_patch = (limits.max_patch_kb as usize).saturating_mul(1024);
+        let max_inject = (limits.max_inject_kb as usize).saturating_mul(1024);
         match outcome {
             HookOutcome::Continue => false,
             HookOutcome::Patch(patch) if patch.len() > max_patch => {
