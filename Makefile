@@ -8,6 +8,8 @@ DIST          := $(CURDIR)/build
 # (tests/plugins/<name>, crate test-plugin-<name>).
 PLUGINS       := calc text fs http notes redactor policy-guard loop-breaker audit-logger
 TEST_PLUGINS  := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/Cargo.toml))))
+# The host's crates (host/*): runtime, llm, agent and the binary.
+HOST_CRATES   := -p agent-host-runtime -p agent-host-llm -p agent-host-agent -p agent-host
 TARGET_DIR    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 WASM_OUT      := $(TARGET_DIR)/$(WASM_TARGET)/release
 
@@ -44,13 +46,13 @@ demo: plugins host
 	./examples/demo.sh $(TARGET_DIR)/release/agent-host $(DIST)/plugins
 
 test: plugins
-	$(CARGO) test -p agent-host
+	$(CARGO) test $(HOST_CRATES)
 	$(CARGO) test -p agent-plugin-sdk -p plugin-calc -p plugin-text -p plugin-fs -p plugin-http \
 		-p plugin-redactor -p plugin-policy-guard -p plugin-loop-breaker -p plugin-audit-logger
 
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy -p agent-host --all-targets -- -D warnings
+	$(CARGO) clippy $(HOST_CRATES) --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p agent-plugin-sdk \
 		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS)) -p plugin-template -- -D warnings
 

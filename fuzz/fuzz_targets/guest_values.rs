@@ -1,10 +1,10 @@
 //! Fuzz target: values a guest returns (tool specs, tool results, extension info, hook outcomes) through their conversion into host values.
 #![no_main]
 
-use agent_host::fuzzing::{
+use agent_host_runtime::fuzzing::{
     self, GuestOutcome, GuestPart, GuestResult, GuestSubscription, GuestToolSpec,
 };
-use agent_host::hooks::HookPoint;
+use agent_host_runtime::hooks::HookPoint;
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};

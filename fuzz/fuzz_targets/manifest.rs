@@ -1,7 +1,7 @@
 //! Fuzz target: plugin manifest text (`<plugin>.toml`) through `Manifest::parse`.
 #![no_main]
 
-use agent_host::fuzzing;
+use agent_host_runtime::fuzzing;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

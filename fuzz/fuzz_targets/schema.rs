@@ -1,7 +1,7 @@
 //! Fuzz target: a plugin-supplied input schema and call arguments through `ArgsValidator::compile` and `check`.
 #![no_main]
 
-use agent_host::fuzzing;
+use agent_host_runtime::fuzzing;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! Fuzz target: provider response bodies through the SSE parser and the OpenAI and Anthropic stream decoders, in arbitrary chunks.
 #![no_main]
 
-use agent_host::fuzzing;
+use agent_host_llm::fuzzing;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

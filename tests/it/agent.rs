@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agent_host::agent::{Agent, AgentConfig, AgentEvent, CANCELLED_NOTE, Outcome};
-use agent_host::provider::{
+use agent_host_agent::{Agent, AgentConfig, AgentEvent, CANCELLED_NOTE, Outcome};
+use agent_host_llm::{
     ChatRequest, EventReceiver, FinishReason, Message, Provider, ProviderError, ProviderEvent,
     Role, ToolCall,
 };

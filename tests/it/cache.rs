@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use agent_host::cache::CacheStatsSnapshot;
-use agent_host::{CallError, CallOptions, LoadMode, PluginEvent, Runtime};
+use agent_host_runtime::cache::CacheStatsSnapshot;
+use agent_host_runtime::{CallError, CallOptions, LoadMode, PluginEvent, Runtime};
 use serde_json::json;
 
 use crate::support::{Harness, build_file, test_plugin};
@@ -238,7 +238,7 @@ async fn hot_reload_swaps_versions_without_failing_a_call() {
 }
 
 fn blake3_hex(bytes: &[u8]) -> String {
-    agent_host::cache::content_hash(bytes)
+    agent_host_runtime::cache::content_hash(bytes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,8 @@
 //! The example plugins do real work through the host: calc, text, fs, http, notes.
 
-use agent_host::config::{DirGrant, Grant};
-use agent_host::manifest::Access;
-use agent_host::{CallError, CallOptions, Runtime};
+use agent_host_runtime::config::{DirGrant, Grant};
+use agent_host_runtime::manifest::Access;
+use agent_host_runtime::{CallError, CallOptions, Runtime};
 use serde_json::{Value, json};
 
 use crate::support::{Harness, assert_tool_error, example_plugin, http_server};

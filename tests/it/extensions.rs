@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_host::agent::{Agent, AgentConfig, AgentEvent, Outcome};
-use agent_host::config::{ExtensionSettings, HookOverride};
-use agent_host::hooks::{HookCounters, HookPoint, Hooks, ManualClock};
-use agent_host::provider::{FinishReason, Role};
-use agent_host::{FailureKind, LoadError, PluginKind, Runtime};
+use agent_host_agent::{Agent, AgentConfig, AgentEvent, Outcome};
+use agent_host_llm::{FinishReason, Role};
+use agent_host_runtime::config::{ExtensionSettings, HookOverride};
+use agent_host_runtime::hooks::{HookCounters, HookPoint, Hooks, ManualClock};
+use agent_host_runtime::{FailureKind, LoadError, PluginKind, Runtime};
 use serde_json::{Value, json};
 
 use crate::agent::{Step, StepModel, answer, call, finish, run, text};
@@ -782,7 +782,7 @@ async fn async_hooks_never_hold_the_turn_and_finish_by_the_session_end() {
         &[(
             "turn-start",
             HookOverride {
-                delivery: Some(agent_host::hooks::Delivery::Async),
+                delivery: Some(agent_host_runtime::hooks::Delivery::Async),
                 ..HookOverride::default()
             },
         )],
@@ -831,7 +831,7 @@ async fn an_extension_is_hot_reloaded_and_a_broken_update_keeps_the_old_one() {
     write_manifest("first");
     let runtime = harness.runtime().await;
     let hooks = Hooks::new(runtime.clone(), None);
-    let injected = |d: &agent_host::hooks::Dispatched| d.injections[0].text.clone();
+    let injected = |d: &agent_host_runtime::hooks::Dispatched| d.injections[0].text.clone();
     assert_eq!(
         injected(&hooks.dispatch(HookPoint::TurnStart, || json!({})).await),
         "first"
@@ -840,7 +840,7 @@ async fn an_extension_is_hot_reloaded_and_a_broken_update_keeps_the_old_one() {
     write_manifest("second");
     let event = runtime.reload_path(&manifest).await.unwrap();
     assert!(
-        matches!(event, agent_host::PluginEvent::Loaded { .. }),
+        matches!(event, agent_host_runtime::PluginEvent::Loaded { .. }),
         "{event:?}"
     );
     assert_eq!(
@@ -852,7 +852,7 @@ async fn an_extension_is_hot_reloaded_and_a_broken_update_keeps_the_old_one() {
     let wasm = harness.write("probe.wasm", b"\0asm garbage");
     let event = runtime.reload_path(&wasm).await.unwrap();
     assert!(
-        matches!(event, agent_host::PluginEvent::Failed { .. }),
+        matches!(event, agent_host_runtime::PluginEvent::Failed { .. }),
         "{event:?}"
     );
     assert_eq!(
@@ -885,7 +885,7 @@ async fn the_watcher_hot_reloads_an_extension() {
     let mut events = runtime.subscribe();
     let _watcher = runtime.watch().unwrap();
     let hooks = Hooks::new(runtime.clone(), None);
-    let injected = |d: &agent_host::hooks::Dispatched| d.injections[0].text.clone();
+    let injected = |d: &agent_host_runtime::hooks::Dispatched| d.injections[0].text.clone();
     assert_eq!(
         injected(&hooks.dispatch(HookPoint::TurnStart, || json!({})).await),
         "before"
@@ -893,7 +893,7 @@ async fn the_watcher_hot_reloads_an_extension() {
     write_manifest("after");
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let Ok(agent_host::PluginEvent::Loaded { plugin, .. }) = events.recv().await
+            if let Ok(agent_host_runtime::PluginEvent::Loaded { plugin, .. }) = events.recv().await
                 && plugin == "probe"
             {
                 return;

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_host::agent::{Agent, AgentConfig, Outcome};
-use agent_host::hooks::HookPoint;
-use agent_host::provider::{FinishReason, Role};
-use agent_host::{CallError, CallOptions, FailureKind, LoadError, PluginEvent, Runtime};
+use agent_host_agent::{Agent, AgentConfig, Outcome};
+use agent_host_llm::{FinishReason, Role};
+use agent_host_runtime::hooks::HookPoint;
+use agent_host_runtime::{CallError, CallOptions, FailureKind, LoadError, PluginEvent, Runtime};
 use serde_json::json;
 
 use crate::agent::{Step, StepModel, answer, call, finish, run};
@@ -31,7 +31,10 @@ fn install_raw(harness: &Harness, plugin: &str, stem: &str, name: &str, config: 
     .unwrap();
 }
 
-fn load_error<'a>(report: &'a agent_host::runtime::LoadReport, stem: &str) -> &'a LoadError {
+fn load_error<'a>(
+    report: &'a agent_host_runtime::runtime::LoadReport,
+    stem: &str,
+) -> &'a LoadError {
     report
         .failed
         .iter()
@@ -306,7 +309,7 @@ fn echo_then_answer() -> Vec<Step> {
 /// `ext_config` (its `[config]` lines); `adjust` changes the host config.
 fn attacker_ext_harness(
     ext_config: &str,
-    adjust: impl FnOnce(&mut agent_host::HostConfig),
+    adjust: impl FnOnce(&mut agent_host_runtime::RuntimeConfig),
 ) -> Harness {
     let mut harness = Harness::new();
     harness.config.hooks.timeout_ms = 5000;

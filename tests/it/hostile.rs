@@ -1,8 +1,8 @@
 //! Hostile plugins: every escape attempt and resource attack is contained, and the next call works.
 
-use agent_host::config::{DirGrant, Grant};
-use agent_host::manifest::Access;
-use agent_host::{CallError, CallOptions, FailureKind, Runtime, ToolError};
+use agent_host_runtime::config::{DirGrant, Grant};
+use agent_host_runtime::manifest::Access;
+use agent_host_runtime::{CallError, CallOptions, FailureKind, Runtime, ToolError};
 use serde_json::json;
 
 use crate::support::{Harness, tcp_listener, test_plugin};

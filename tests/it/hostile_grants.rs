@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use agent_host::config::{DirGrant, Grant};
-use agent_host::manifest::Access;
-use agent_host::{CallError, CallOptions, Runtime, ToolError};
+use agent_host_runtime::config::{DirGrant, Grant};
+use agent_host_runtime::manifest::Access;
+use agent_host_runtime::{CallError, CallOptions, Runtime, ToolError};
 use serde_json::{Value, json};
 
 use crate::support::{Harness, example_plugin, run_command, test_plugin};

@@ -1,6 +1,6 @@
 //! Bad plugin files and manifests are refused with clear errors, and never take other plugins down.
 
-use agent_host::{CallError, CallOptions, LoadError};
+use agent_host_runtime::{CallError, CallOptions, LoadError};
 use serde_json::json;
 
 use crate::support::{Harness, test_plugin};
@@ -73,7 +73,7 @@ async fn bad_files_are_refused_with_what_to_do() {
     assert_eq!(runtime.problems().len(), 4);
 }
 
-use agent_host::Runtime;
+use agent_host_runtime::Runtime;
 
 #[tokio::test]
 async fn a_plugin_for_another_contract_version_is_refused_naming_both_versions() {

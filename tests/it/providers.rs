@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agent_host::provider::anthropic::{AnthropicConfig, AnthropicProvider};
-use agent_host::provider::openai::{OpenAiConfig, OpenAiProvider};
-use agent_host::provider::scripted::{Script, ScriptedProvider};
-use agent_host::provider::{
+use agent_host_llm::anthropic::{AnthropicConfig, AnthropicProvider};
+use agent_host_llm::openai::{OpenAiConfig, OpenAiProvider};
+use agent_host_llm::scripted::{Script, ScriptedProvider};
+use agent_host_llm::{
     ChatRequest, EventReceiver, FinishReason, HttpSettings, Message, Provider, ProviderError,
     ProviderEvent, ToolCall, ToolDef, Usage,
 };
@@ -885,7 +885,7 @@ async fn scripted_cancel_and_chunk_delay() {
 
 #[tokio::test]
 async fn demo_script_reads_and_plays_through() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo-script.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo-script.json");
     let provider = ScriptedProvider::from_file(&path).unwrap();
     let known = [
         "calc",

@@ -1,13 +1,13 @@
 //! Storage quotas: a plugin hoarding key-value or session state is refused at its quota with a clear message, lists are bounded, and the next call works.
 
-use agent_host::{CallOptions, Runtime};
+use agent_host_runtime::{CallOptions, Runtime};
 use serde_json::{Value, json};
 
 use crate::support::{Harness, test_plugin};
 
 const KIB: u64 = 1024;
 
-fn hoarder(configure: impl FnOnce(&mut agent_host::config::QuotaConfig)) -> Harness {
+fn hoarder(configure: impl FnOnce(&mut agent_host_runtime::config::QuotaConfig)) -> Harness {
     let mut harness = Harness::new();
     harness.install(test_plugin("hoarder"));
     // Filling thousands of keys through a debug host takes more than the

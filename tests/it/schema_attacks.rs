@@ -3,7 +3,7 @@
 //! Every case copies the schema-bomb test plugin under its own name with a
 //! manifest whose [config] picks the schema it declares.
 
-use agent_host::{CallError, CallOptions, Runtime};
+use agent_host_runtime::{CallError, CallOptions, Runtime};
 use serde_json::{Value, json};
 
 use crate::support::{Harness, run_command, test_plugin};

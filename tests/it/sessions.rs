@@ -1,8 +1,8 @@
 //! Persistent sessions: batched writes, flush on close, resume, export, schema versions.
 
-use agent_host::provider::{Message, Usage};
-use agent_host::sessions::{ExportFormat, Sessions, WriterConfig};
-use agent_host::store::Store;
+use agent_host_agent::sessions::{ExportFormat, Sessions, WriterConfig};
+use agent_host_llm::{Message, Usage};
+use agent_host_runtime::store::Store;
 
 use crate::support::{Harness, example_plugin, first_json_line, run_command};
 
@@ -42,7 +42,7 @@ async fn delete_and_export_formats() {
     let store = Store::open(tmp.path()).unwrap();
     let sessions = Sessions::open(&store, WriterConfig::default());
     let mut record = sessions.create("export me", "test", "model");
-    let call = agent_host::provider::ToolCall {
+    let call = agent_host_llm::ToolCall {
         id: "c1".into(),
         name: "calc".into(),
         arguments: "{\"expression\":\"1+1\"}".into(),
@@ -113,7 +113,7 @@ fn run_resumes_a_session_with_its_full_history() {
         harness.install(example_plugin(name));
     }
     let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo-script.json");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo-script.json");
     let agent_host = || harness.command();
     let (code, stdout, stderr) = run_command(
         agent_host()
@@ -192,7 +192,7 @@ fn sigterm_cancels_the_turn_and_the_session_is_saved() {
                 .last()
                 .unwrap()
                 .content
-                .ends_with(agent_host::agent::CANCELLED_NOTE)
+                .ends_with(agent_host_agent::CANCELLED_NOTE)
         );
         sessions.close().await;
     });
@@ -286,7 +286,7 @@ fn kill_9_mid_writes_loses_at_most_what_was_not_flushed() {
 
 #[tokio::test]
 async fn live_sessions_are_bounded_and_reload_after_eviction_or_expiry() {
-    use agent_host::sessions::LiveSessions;
+    use agent_host_agent::sessions::LiveSessions;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -330,7 +330,7 @@ async fn live_sessions_are_bounded_and_reload_after_eviction_or_expiry() {
 
 #[tokio::test]
 async fn plugin_state_is_per_session_and_loaded_once() {
-    use agent_host::{CallError, CallOptions};
+    use agent_host_runtime::{CallError, CallOptions};
     use serde_json::json;
 
     let harness = Harness::new();

@@ -4,12 +4,12 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use agent_host::config::Grant;
-use agent_host::{HostConfig, Runtime};
+use agent_host_runtime::config::Grant;
+use agent_host_runtime::{Runtime, RuntimeConfig};
 
 /// Where `make plugins` lays out the built plugins.
 fn build_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../build")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build")
 }
 
 fn plugin_files(kind: &str, name: &str) -> (PathBuf, PathBuf) {
@@ -46,7 +46,7 @@ pub fn example_plugin(name: &str) -> (PathBuf, PathBuf) {
 /// A temp plugin dir and data dir, and a config to run a runtime over them.
 pub struct Harness {
     pub tmp: tempfile::TempDir,
-    pub config: HostConfig,
+    pub config: RuntimeConfig,
 }
 
 impl Harness {
@@ -54,7 +54,7 @@ impl Harness {
         let tmp = tempfile::tempdir().unwrap();
         let plugins = tmp.path().join("plugins");
         std::fs::create_dir(&plugins).unwrap();
-        let mut config = HostConfig::new(vec![plugins], tmp.path().join("data"));
+        let mut config = RuntimeConfig::new(vec![plugins], tmp.path().join("data"));
         // Keep runaway-plugin tests short.
         config.sandbox.max_timeout_ms = 1000;
         config.sandbox.default_timeout_ms = 1000;
@@ -137,8 +137,8 @@ pub fn http_server(body: &'static str, max_requests: usize) -> u16 {
 
 /// Asserts that a call ended in a tool error of `kind` (`invalid_arguments`,
 /// `failed` or `denied`): data for the model, not a failed call.
-pub fn assert_tool_error(err: &agent_host::CallError, kind: &str) {
-    use agent_host::{CallError, ToolError};
+pub fn assert_tool_error(err: &agent_host_runtime::CallError, kind: &str) {
+    use agent_host_runtime::{CallError, ToolError};
     let actual = match err {
         CallError::Tool {
             error: ToolError::InvalidArguments(_),

@@ -1,0 +1,407 @@
+//! What `run` and `chat` share: choosing the provider from flags, env and config; rendering agent events; Ctrl-C.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use agent_host_agent::config::AgentSettings;
+use agent_host_agent::{AgentConfig, AgentEvent};
+use agent_host_llm::anthropic::{AnthropicConfig, AnthropicProvider};
+use agent_host_llm::config::ProviderConfig;
+use agent_host_llm::openai::{OpenAiConfig, OpenAiProvider};
+use agent_host_llm::scripted::{Script, ScriptedProvider};
+use agent_host_llm::{HttpSettings, SharedProvider};
+
+use super::Failure;
+use super::escape;
+use super::render::shorten;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// OpenAI-compatible chat completions (OpenAI, Ollama, llama.cpp, vLLM).
+    Openai,
+    /// Anthropic messages API.
+    Anthropic,
+    /// Offline, deterministic replay of a script file (the default).
+    Scripted,
+}
+
+/// Flags that choose and tune the model.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Which API answers. Default: the config file's [provider] kind, else scripted.
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderKind>,
+    /// Model name sent to the provider.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// API base URL, e.g. http://localhost:11434/v1 for Ollama. Env: OPENAI_BASE_URL.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Script for the scripted provider (see examples/demo-script.json).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Model calls per message before stopping (reported when reached).
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<usize>,
+}
+
+/// A provider and a line describing it for the user.
+pub struct ChosenProvider {
+    pub provider: SharedProvider,
+    pub banner: String,
+    pub scripted: bool,
+}
+
+const BUILT_IN_SCRIPT: &str = r#"{ "turns": [ { "say": "This is agent-host's offline scripted model: no LLM is configured. Pass --provider openai or --provider anthropic (with OPENAI_API_KEY / ANTHROPIC_API_KEY), point --base-url at a local server such as Ollama, or give --script FILE to replay a script." } ] }"#;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A setting from the flag, else the environment, else the config file, else the default.
+fn pick(
+    flag: &Option<String>,
+    env: Option<String>,
+    file: &Option<String>,
+    default: &str,
+) -> String {
+    flag.clone()
+        .or(env)
+        .or_else(|| file.clone())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// The vendor's own API needs a key; a local or compatible server may not.
+fn require_key(
+    key: &Option<String>,
+    base_url: &str,
+    vendor_host: &str,
+    var: &str,
+    alternative: &str,
+) -> Result<(), Failure> {
+    if key.is_none() && base_url.contains(vendor_host) {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{var} is not set; export it, or pass --base-url for {alternative}"
+        )));
+    }
+    Ok(())
+}
+
+/// Picks the provider: flags, then environment, then the config file.
+pub fn choose_provider(args: &ModelArgs, file: &ProviderConfig) -> Result<ChosenProvider, Failure> {
+    let kind = match (args.provider, file.kind.as_deref()) {
+        (Some(kind), _) => kind,
+        (None, Some("openai")) => ProviderKind::Openai,
+        (None, Some("anthropic")) => ProviderKind::Anthropic,
+        (None, Some("scripted") | None) => ProviderKind::Scripted,
+        (None, Some(other)) => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "config [provider] kind = \"{other}\" is not one of openai, anthropic, scripted"
+            )));
+        }
+    };
+    let mut http = HttpSettings::default();
+    if let Some(secs) = file.deadline_secs {
+        http.deadline = Duration::from_secs(secs);
+    }
+    if let Some(retries) = file.max_retries {
+        http.max_retries = retries;
+    }
+    let key_from = |default_var: &str| {
+        let var = file
+            .api_key_env
+            .clone()
+            .unwrap_or_else(|| default_var.to_owned());
+        env(&var)
+    };
+    let bad = |err: agent_host_llm::ProviderError| Failure::usage(anyhow::anyhow!(err));
+    match kind {
+        ProviderKind::Openai => {
+            let base_url = pick(
+                &args.base_url,
+                env("OPENAI_BASE_URL"),
+                &file.base_url,
+                "https://api.openai.com/v1",
+            );
+            let model = pick(&args.model, None, &file.model, "gpt-4o-mini");
+            let api_key = key_from("OPENAI_API_KEY");
+            require_key(
+                &api_key,
+                &base_url,
+                "api.openai.com",
+                "OPENAI_API_KEY",
+                "a local server such as Ollama (http://localhost:11434/v1)",
+            )?;
+            let banner = format!("model: {model} via OpenAI-compatible API at {base_url}");
+            let provider = OpenAiProvider::new(OpenAiConfig {
+                base_url,
+                api_key,
+                model,
+                stream: file.stream.unwrap_or(true),
+                http,
+            })
+            .map_err(bad)?;
+            Ok(ChosenProvider {
+                provider: Arc::new(provider),
+                banner,
+                scripted: false,
+            })
+        }
+        ProviderKind::Anthropic => {
+            let base_url = pick(
+                &args.base_url,
+                None,
+                &file.base_url,
+                "https://api.anthropic.com",
+            );
+            let model = pick(&args.model, None, &file.model, "claude-sonnet-4-5");
+            let api_key = key_from("ANTHROPIC_API_KEY");
+            require_key(
+                &api_key,
+                &base_url,
+                "api.anthropic.com",
+                "ANTHROPIC_API_KEY",
+                "a compatible server",
+            )?;
+            let banner = format!("model: {model} via Anthropic API at {base_url}");
+            let provider = AnthropicProvider::new(AnthropicConfig {
+                base_url,
+                api_key,
+                model,
+                http,
+            })
+            .map_err(bad)?;
+            Ok(ChosenProvider {
+                provider: Arc::new(provider),
+                banner,
+                scripted: false,
+            })
+        }
+        ProviderKind::Scripted => {
+            let script = args.script.clone().or_else(|| file.script.clone());
+            // Streamed words are visible on a terminal; pipes get them at once.
+            let delay = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                Duration::from_millis(15)
+            } else {
+                Duration::ZERO
+            };
+            let (provider, banner) = match script {
+                Some(path) => (
+                    ScriptedProvider::from_file(&path).map_err(bad)?,
+                    format!(
+                        "model: scripted replay of {} (offline, not a real LLM)",
+                        path.display()
+                    ),
+                ),
+                None => {
+                    let script: Script = serde_json::from_str(BUILT_IN_SCRIPT)
+                        .map_err(|err| Failure::usage(anyhow::anyhow!("built-in script: {err}")))?;
+                    (
+                        ScriptedProvider::new(script),
+                        "model: scripted (offline, not a real LLM; no provider is configured)"
+                            .to_owned(),
+                    )
+                }
+            };
+            Ok(ChosenProvider {
+                provider: Arc::new(provider.with_chunk_delay(delay)),
+                banner,
+                scripted: true,
+            })
+        }
+    }
+}
+
+/// The loop settings from the config file and flags.
+pub fn agent_config(args: &ModelArgs, settings: &AgentSettings) -> AgentConfig {
+    let defaults = AgentConfig::default();
+    AgentConfig {
+        system_prompt: settings.system_prompt.clone().or(defaults.system_prompt),
+        max_turns: args.max_turns.unwrap_or(settings.max_turns).max(1),
+        max_parallel_tools: settings.max_parallel_tools.max(1),
+        max_tokens: defaults.max_tokens,
+        context_budget_tokens: settings.context_budget_tokens,
+        keep_recent_turns: settings.keep_recent_turns.max(1),
+    }
+}
+
+/// Prints agent events as a readable transcript (or JSON lines).
+pub struct Renderer {
+    pub json: bool,
+    at_line_start: bool,
+}
+
+impl Renderer {
+    pub fn new(json: bool) -> Self {
+        Self {
+            json,
+            at_line_start: true,
+        }
+    }
+
+    /// Writes to stdout, ignoring a closed pipe (`| head`): the session must
+    /// still be saved after the reader went away.
+    fn out(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    /// Prints text as it is (banners).
+    pub fn raw(&self, text: &str) {
+        self.out(text);
+    }
+
+    fn line(&mut self, text: &str) {
+        if !self.at_line_start {
+            self.out("\n");
+        }
+        self.out(&format!("{text}\n"));
+        self.at_line_start = true;
+    }
+
+    pub fn show(&mut self, event: &AgentEvent) {
+        if self.json {
+            self.out(&format!(
+                "{}\n",
+                serde_json::to_string(event).unwrap_or_default()
+            ));
+            return;
+        }
+        match event {
+            AgentEvent::TextDelta { text } => {
+                // Model text, chunk by chunk: escaping works per character,
+                // so a sequence split across chunks is still caught.
+                self.out(&escape::text(text));
+                self.at_line_start = text.ends_with('\n');
+            }
+            AgentEvent::ToolCallStarted {
+                name, arguments, ..
+            } => {
+                // The name is the model's: it may not be a tool at all.
+                self.line(&format!(
+                    "  -> {} {}",
+                    escape::line(name),
+                    shorten(arguments, 80)
+                ));
+            }
+            AgentEvent::ToolCallFinished {
+                name,
+                ok,
+                duration_ms,
+                output,
+                ..
+            } => {
+                let mark = if *ok { "ok" } else { "error" };
+                self.line(&format!(
+                    "  <- {} {mark} in {duration_ms:.1} ms: {}",
+                    escape::line(name),
+                    shorten(output, 100)
+                ));
+            }
+            AgentEvent::UserMessageDelivered { text } => {
+                self.line(&format!("(delivered your message: {})", shorten(text, 60)))
+            }
+            AgentEvent::TurnLimitReached { max_turns } => {
+                self.line(&format!("(stopped: the model used all {max_turns} turns; raise --max-turns to let it continue)"));
+            }
+            AgentEvent::Cancelled => self.line("(cancelled)"),
+            AgentEvent::Compressed {
+                removed_messages, ..
+            } => {
+                self.line(&format!("(summarised {removed_messages} older messages to stay within the context budget)"));
+            }
+            AgentEvent::Failed { message } => {
+                if !self.at_line_start {
+                    self.out("\n");
+                    self.at_line_start = true;
+                }
+                eprintln!("error: {}", escape::text(message));
+            }
+            AgentEvent::Finished { .. } => {
+                if !self.at_line_start {
+                    self.out("\n");
+                    self.at_line_start = true;
+                }
+            }
+            AgentEvent::HookBlocked {
+                extension,
+                point,
+                reason,
+            } => {
+                self.line(&format!(
+                    "(blocked by extension {} at {point}: {})",
+                    escape::line(extension),
+                    shorten(reason, 120)
+                ));
+            }
+            AgentEvent::HookInjected {
+                extension, text, ..
+            } => {
+                self.line(&format!(
+                    "(extension {} added: {})",
+                    escape::line(extension),
+                    shorten(text, 80)
+                ));
+            }
+            AgentEvent::HookDisabled {
+                extension,
+                point,
+                reason,
+            } => {
+                eprintln!(
+                    "warning: extension {} switched off at {point} for this session: {}",
+                    escape::line(extension),
+                    escape::line(reason)
+                );
+            }
+            AgentEvent::TurnStarted { .. } | AgentEvent::Usage { .. } => {}
+        }
+    }
+}
+
+/// First Ctrl-C (or SIGTERM) cancels the current turn through the token, so
+/// the session is recorded and flushed on the normal path; a second Ctrl-C
+/// exits at once.
+pub fn cancel_on_ctrl_c(cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let terminate = terminated();
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => {
+                if result.is_err() {
+                    return;
+                }
+            }
+            () = terminate => {
+                cancel.cancel();
+                return;
+            }
+        }
+        cancel.cancel();
+        eprintln!("\n(cancelling; press Ctrl-C again to quit)");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    })
+}
+
+/// Resolves when the process receives SIGTERM (never elsewhere).
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
+}

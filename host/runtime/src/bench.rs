@@ -1,0 +1,420 @@
+//! Side-by-side benchmark of one tool call: bare wasmtime versus the full agent-host call path.
+//!
+//! Both paths use the same engine (pooling allocator, epoch interruption) and
+//! the same compiled component. Rounds alternate between the two so that
+//! machine noise hits both alike; the figure that matters is the ratio.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{
+    CallContext, HostImports, LogLevel, ToolPlugin, ToolPluginPre, TypesImports,
+};
+use crate::runtime::{CallOptions, Runtime};
+
+/// Timing summary of one measured path.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// "us" or "ms".
+    pub unit: &'static str,
+    pub median: f64,
+    pub mean: f64,
+    pub p90: f64,
+    pub min: f64,
+}
+
+impl Stats {
+    /// Summarises samples (in microseconds; see [`Stats::in_millis`]).
+    pub fn from_samples(mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let n = samples.len().max(1);
+        let mean = samples.iter().map(|d| us(*d)).sum::<f64>() / n as f64;
+        Self {
+            unit: "us",
+            median: us(samples[n / 2]),
+            mean,
+            p90: us(samples[(n * 9 / 10).min(n - 1)]),
+            min: us(samples[0]),
+        }
+    }
+}
+
+/// The result of [`compare_call_paths`].
+#[derive(Debug, Clone, Serialize)]
+pub struct CallBenchReport {
+    pub tool: String,
+    pub plugin: String,
+    pub iterations: usize,
+    /// InstancePre (pooling) + instantiate + call, nothing else.
+    pub bare: Stats,
+    /// Registry lookup, schema validation, sandbox setup, call, limits.
+    pub host: Stats,
+    /// host median / bare median.
+    pub ratio: f64,
+}
+
+/// Minimal store data for the bare path: WASI with nothing granted, and
+/// host imports that do nothing.
+struct BareState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for BareState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl TypesImports for BareState {}
+
+impl HostImports for BareState {
+    fn log(&mut self, _level: LogLevel, _message: String) {}
+    fn progress(&mut self, _done: u64, _total: Option<u64>, _message: Option<String>) {}
+    fn kv_get(&mut self, _key: String) -> Option<Vec<u8>> {
+        None
+    }
+    fn kv_set(&mut self, _key: String, _value: Vec<u8>) -> Result<(), String> {
+        Ok(())
+    }
+    fn kv_delete(&mut self, _key: String) -> bool {
+        false
+    }
+    fn kv_list(&mut self, _prefix: String) -> Vec<String> {
+        Vec::new()
+    }
+    fn session_get(&mut self, _key: String) -> Option<Vec<u8>> {
+        None
+    }
+    fn session_set(&mut self, _key: String, _value: Vec<u8>) -> Result<(), String> {
+        Ok(())
+    }
+    fn session_delete(&mut self, _key: String) -> bool {
+        false
+    }
+    fn session_list(&mut self, _prefix: String) -> Vec<String> {
+        Vec::new()
+    }
+    fn monotonic_now(&mut self) -> u64 {
+        0
+    }
+    fn config(&mut self) -> String {
+        "{}".to_owned()
+    }
+}
+
+/// Samples per alternation round, and the warm-up rounds a benchmark drops.
+pub const ROUND: usize = 20;
+
+/// Measures `iterations` calls of `tool` with `args` on both paths.
+pub async fn compare_call_paths(
+    runtime: &Runtime,
+    tool: &str,
+    args: &serde_json::Value,
+    iterations: usize,
+) -> Result<CallBenchReport, String> {
+    let info = runtime.tool(tool).ok_or_else(|| {
+        format!("no tool named '{tool}' is loaded; pass --plugins with a directory that has it")
+    })?;
+    let plugin = runtime
+        .plugins()
+        .into_iter()
+        .find(|p| p.name() == info.plugin)
+        .ok_or("plugin disappeared")?;
+    let engine = runtime.engine().clone();
+    let mut linker: Linker<BareState> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+    ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)
+        .map_err(|e| e.to_string())?;
+    let component = runtime
+        .prepared_component(&plugin)
+        .await
+        .map_err(|e| e.to_string())?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| {
+        format!("the bare path cannot link this plugin (it may need wasi:http): {e}")
+    })?;
+    let pre = ToolPluginPre::new(pre).map_err(|e| e.to_string())?;
+    let args_json = args.to_string();
+    let context = CallContext {
+        call_id: "bench".into(),
+        session_id: None,
+        timeout_ms: 10_000,
+    };
+
+    let bare_call = || async {
+        let mut store = Store::new(
+            &engine,
+            BareState {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| e.to_string())?;
+        instance
+            .agent_plugin_tool()
+            .call_invoke(&mut store, tool, &args_json, &context)
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("tool error: {e:?}"))?;
+        Ok::<_, String>(())
+    };
+    let host_call = || async {
+        runtime
+            .call_tool(tool, args, CallOptions::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+
+    // Warm up both paths (page faults, pool slots, caches).
+    for _ in 0..ROUND {
+        bare_call().await?;
+        host_call().await?;
+    }
+    let mut bare = Vec::with_capacity(iterations);
+    let mut host = Vec::with_capacity(iterations);
+    while bare.len() < iterations {
+        for _ in 0..ROUND.min(iterations - bare.len()) {
+            let started = Instant::now();
+            bare_call().await?;
+            bare.push(started.elapsed());
+            let started = Instant::now();
+            host_call().await?;
+            host.push(started.elapsed());
+        }
+    }
+    let bare = Stats::from_samples(bare);
+    let host = Stats::from_samples(host);
+    Ok(CallBenchReport {
+        tool: tool.to_owned(),
+        plugin: plugin.name().to_owned(),
+        iterations,
+        ratio: host.median / bare.median,
+        bare,
+        host,
+    })
+}
+
+/// The result of [`compare_cached_load`].
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheBenchReport {
+    pub plugin: String,
+    pub wasm_bytes: u64,
+    pub artifact_bytes: u64,
+    /// `Component::new` from the .wasm bytes (Cranelift).
+    pub compile: Stats,
+    /// `Component::deserialize_file` of the artifact, nothing else.
+    pub bare_deserialize: Stats,
+    /// The disk level of the cache: record lookup, integrity check, deserialize.
+    pub host_disk_load: Stats,
+    /// host_disk_load median / bare_deserialize median.
+    pub ratio_to_bare: f64,
+    /// compile median / host_disk_load median.
+    pub speedup_over_compile: f64,
+}
+
+/// Compares loading a plugin's cached artifact through the host against a
+/// bare `deserialize_file` of the same file, and against compiling.
+pub fn compare_cached_load(
+    runtime: &Runtime,
+    plugin: &str,
+    iterations: usize,
+) -> Result<CacheBenchReport, String> {
+    let plugin = runtime
+        .plugins()
+        .into_iter()
+        .find(|p| p.name() == plugin)
+        .ok_or_else(|| format!("no plugin named '{plugin}' is loaded"))?;
+    let engine = runtime.engine().clone();
+    let bytes = std::fs::read(&plugin.wasm_path).map_err(|e| e.to_string())?;
+    let artifact = runtime.artifact_path(&plugin.content_hash);
+    let artifact_bytes = std::fs::metadata(&artifact)
+        .map_err(|e| format!("no artifact at {}: {e}", artifact.display()))?
+        .len();
+    let disk = runtime.component_cache().disk();
+
+    let mut compile = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        wasmtime::component::Component::new(&engine, &bytes).map_err(|e| e.to_string())?;
+        compile.push(started.elapsed());
+    }
+    let mut bare = Vec::with_capacity(iterations);
+    let mut host = Vec::with_capacity(iterations);
+    for round in 0..iterations + ROUND {
+        let started = Instant::now();
+        // SAFETY: the artifact was written by this host's cache for this engine.
+        let loaded =
+            unsafe { wasmtime::component::Component::deserialize_file(&engine, &artifact) };
+        let bare_time = started.elapsed();
+        loaded.map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let loaded = disk.load(&plugin.content_hash);
+        let host_time = started.elapsed();
+        loaded.ok_or("the disk cache refused its own artifact")?;
+        if round >= ROUND {
+            bare.push(bare_time);
+            host.push(host_time);
+        }
+    }
+    let compile = Stats::from_samples(compile);
+    let bare = Stats::from_samples(bare);
+    let host = Stats::from_samples(host);
+    Ok(CacheBenchReport {
+        plugin: plugin.name().to_owned(),
+        wasm_bytes: bytes.len() as u64,
+        artifact_bytes,
+        ratio_to_bare: host.median / bare.median,
+        speedup_over_compile: compile.median / host.median,
+        compile,
+        bare_deserialize: bare,
+        host_disk_load: host,
+    })
+}
+
+/// The result of [`measure_hot_reload`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadBenchReport {
+    pub plugin: String,
+    pub rounds: usize,
+    pub debounce_ms: u64,
+    /// Median compile time of the new versions (measured by the cache).
+    pub compile_ms: f64,
+    /// File replaced -> first call answered by a never-seen version.
+    pub new_version_ms: Stats,
+    /// File replaced -> first call answered by a version already in the cache.
+    pub revert_ms: Stats,
+}
+
+/// Appends a custom section to a component: same behaviour, new content hash.
+fn with_nonce(bytes: &[u8], nonce: u64) -> Vec<u8> {
+    let name = b"agent-host-bench";
+    let payload = nonce.to_le_bytes();
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section id
+    out.push(section.len() as u8); // fits one LEB128 byte
+    out.extend_from_slice(&section);
+    out
+}
+
+async fn replaced_until_answered(
+    runtime: &Runtime,
+    target: &std::path::Path,
+    bytes: &[u8],
+    tool: &str,
+    args: &serde_json::Value,
+) -> Result<Duration, String> {
+    let hash = crate::cache::content_hash(bytes);
+    let name = runtime
+        .tool(tool)
+        .ok_or_else(|| format!("tool '{tool}' is not loaded"))?
+        .plugin;
+    let tmp = target.with_file_name(".bench-incoming.tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    std::fs::rename(&tmp, target).map_err(|e| e.to_string())?;
+    loop {
+        let current = runtime
+            .plugins()
+            .into_iter()
+            .find(|p| p.name() == name)
+            .map(|p| p.content_hash.clone());
+        if current.as_deref() == Some(hash.as_str()) {
+            runtime
+                .call_tool(tool, args, CallOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("the new version was not picked up within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// Measures hot reload through the real watcher: replace the plugin file
+/// (write to a temp file, rename into place) and time until a call is
+/// answered by the new version. New versions carry a fresh custom section so
+/// each one really compiles; reverts go back to a version already cached.
+pub async fn measure_hot_reload(
+    runtime: &Runtime,
+    tool: &str,
+    args: &serde_json::Value,
+    rounds: usize,
+) -> Result<ReloadBenchReport, String> {
+    let info = runtime
+        .tool(tool)
+        .ok_or_else(|| format!("tool '{tool}' is not loaded"))?;
+    let plugin = runtime
+        .plugins()
+        .into_iter()
+        .find(|p| p.name() == info.plugin)
+        .ok_or("plugin disappeared")?;
+    let target = plugin.wasm_path.clone();
+    let original = std::fs::read(&target).map_err(|e| e.to_string())?;
+    let _watcher = runtime.watch()?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let compiles_before = runtime.cache_stats();
+    let mut fresh = Vec::new();
+    let mut revert = Vec::new();
+    for round in 0..rounds {
+        let nonce = std::process::id() as u64 * 1_000_000 + round as u64 + 1;
+        fresh.push(
+            replaced_until_answered(runtime, &target, &with_nonce(&original, nonce), tool, args)
+                .await?,
+        );
+        revert.push(replaced_until_answered(runtime, &target, &original, tool, args).await?);
+    }
+    let after = runtime.cache_stats();
+    let compiles = (after.compiles - compiles_before.compiles).max(1);
+    Ok(ReloadBenchReport {
+        plugin: plugin.name().to_owned(),
+        rounds,
+        debounce_ms: runtime.config().watch.debounce_ms,
+        compile_ms: (after.compile_ms - compiles_before.compile_ms) / compiles as f64,
+        new_version_ms: Stats::from_samples(fresh).in_millis(),
+        revert_ms: Stats::from_samples(revert).in_millis(),
+    })
+}
+
+impl Stats {
+    /// The same figures in milliseconds.
+    pub fn in_millis(mut self) -> Self {
+        self.unit = "ms";
+        self.median /= 1e3;
+        self.mean /= 1e3;
+        self.p90 /= 1e3;
+        self.min /= 1e3;
+        self
+    }
+}
+
+/// Resident set size of this process in KiB (Linux only; 0 elsewhere), for
+/// the benchmarks that watch memory over a long run.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

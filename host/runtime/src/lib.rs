@@ -1,0 +1,44 @@
+//! agent-host-runtime: load WebAssembly tool and extension plugins, run each call in a sandbox, and persist their state.
+//!
+//! The entry point is [`Runtime`]: it owns the wasmtime engine, the plugin
+//! registry and the store. Everything a caller sees is plain Rust types from
+//! [`spec`]; the generated component bindings stay inside [`bindings`].
+
+#[cfg(feature = "bench")]
+pub mod bench;
+mod bindings;
+pub mod cache;
+pub mod capabilities;
+pub mod config;
+mod contract;
+mod engine;
+pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod hooks;
+mod host_api;
+mod invoke;
+mod loader;
+pub mod manifest;
+mod output_capture;
+pub mod registry;
+pub mod runtime;
+mod sandbox;
+mod schema;
+pub mod session_state;
+pub mod spec;
+pub mod store;
+#[cfg(feature = "watch")]
+pub mod watcher;
+
+pub use config::RuntimeConfig;
+pub use contract::PluginKind;
+pub use error::{CallError, ConfigError, FailureKind, HookError, HostError, LoadError, StoreError};
+pub use loader::{CompileObserver, LoadMode};
+pub use runtime::{CallOptions, PluginEvent, Runtime};
+pub use spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};
+
+/// The contract version this host implements (the `agent:plugin` WIT package).
+pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The WIT package name of the contract.
+pub const CONTRACT_PACKAGE: &str = "agent:plugin";

@@ -1,0 +1,657 @@
+//! Turns a `.wasm` + manifest pair into a ready-to-call plugin: validate, compile, check the contract, pre-instantiate, describe.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use crate::bindings::{self, ExtensionPluginPre, ToolPluginPre};
+use crate::cache::{CacheLevel, ComponentCache};
+use crate::capabilities::{self, Capabilities};
+use crate::config::{DescribeLimits, RuntimeConfig};
+use crate::contract::{self, PluginKind};
+use crate::error::LoadError;
+use crate::hooks::ExtensionSpec;
+use crate::host_api::HostContext;
+use crate::manifest::{self, Manifest};
+use crate::sandbox::{self, CallState};
+use crate::schema::ArgsValidator;
+use crate::spec::ToolSpec;
+use crate::store::Store;
+
+/// Longest a plugin may take to describe its tools.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A tool ready to call: its spec and compiled argument schema.
+#[derive(Debug)]
+pub struct LoadedTool {
+    pub spec: ToolSpec,
+    pub validator: ArgsValidator,
+}
+
+/// A plugin that passed every check and can be instantiated cheaply.
+pub struct LoadedPlugin {
+    pub manifest: Manifest,
+    pub wasm_path: PathBuf,
+    pub manifest_path: PathBuf,
+    pub capabilities: Capabilities,
+    /// blake3 of the component bytes, hex.
+    pub content_hash: String,
+    pub size: u64,
+    /// Total load time: read, verify, and (when eager) compile or fetch,
+    /// link, describe.
+    pub load_time: Duration,
+    /// Which world the component implements.
+    pub kind: PluginKind,
+    /// The tools of a tool plugin (empty for an extension).
+    pub tools: Vec<LoadedTool>,
+    /// What an extension subscribes to (`None` for a tool plugin).
+    pub extension: Option<ExtensionSpec>,
+    /// The plugin's configuration as JSON object text, for its `config`
+    /// import: the host configuration's, else the manifest's.
+    pub config: Arc<str>,
+    prepared: tokio::sync::OnceCell<Prepared>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.manifest.plugin.name)
+            .field("wasm_path", &self.wasm_path)
+            .field("tools", &self.tools.len())
+            .finish()
+    }
+}
+
+impl LoadedPlugin {
+    pub fn name(&self) -> &str {
+        &self.manifest.plugin.name
+    }
+
+    pub fn tool(&self, name: &str) -> Option<&LoadedTool> {
+        self.tools.iter().find(|tool| tool.spec.name == name)
+    }
+}
+
+/// Something that wants to know when a real compilation starts and ends
+/// (the CLI shows a spinner for slow ones).
+pub trait CompileObserver: Send + Sync {
+    fn started(&self, plugin: &str);
+    fn finished(&self, plugin: &str, took: Duration);
+}
+
+/// Everything loading needs from the runtime.
+pub struct LoadContext<'a> {
+    pub engine: &'a Engine,
+    pub linker: &'a Linker<CallState>,
+    pub config: &'a RuntimeConfig,
+    pub store: &'a Store,
+    pub cache: &'a Arc<ComponentCache>,
+    /// Instance slots shared with calls: describing waits for one too.
+    pub instance_slots: &'a Arc<tokio::sync::Semaphore>,
+    pub observer: Option<Arc<dyn CompileObserver>>,
+}
+
+/// A tool name as it may appear in a message: a name that breaks the rules
+/// can be of any length, so only its start is shown.
+fn shown_name(name: &str) -> String {
+    const SHOWN: usize = 80;
+    if name.len() <= SHOWN {
+        return name.to_owned();
+    }
+    let mut cut = SHOWN;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes)", &name[..cut], name.len())
+}
+
+/// Whether `name` is a legal tool name (the rule OpenAI and MCP clients share).
+pub fn is_valid_tool_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// How much of a plugin to prepare when loading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// Compile (or fetch from the cache), check and pre-instantiate now.
+    /// Hot reload uses this so a broken update is caught before the swap.
+    Eager,
+    /// When the tool specs of this exact file are already known, stop
+    /// there: the component is prepared on its first call. Listing tools on
+    /// a warm cache then neither compiles nor instantiates anything.
+    Lazy,
+}
+
+/// A pre-instantiated component, typed by the world it implements.
+pub(crate) enum Bound {
+    Tool(ToolPluginPre<CallState>),
+    Extension(ExtensionPluginPre<CallState>),
+}
+
+/// A component ready to instantiate, and where it came from.
+pub(crate) struct Prepared {
+    pub bound: Bound,
+    pub level: CacheLevel,
+    pub compile_time: Duration,
+}
+
+impl Prepared {
+    pub fn component(&self) -> &wasmtime::component::Component {
+        match &self.bound {
+            Bound::Tool(pre) => pre.instance_pre().component(),
+            Bound::Extension(pre) => pre.instance_pre().component(),
+        }
+    }
+
+    fn kind(&self) -> PluginKind {
+        match self.bound {
+            Bound::Tool(_) => PluginKind::Tool,
+            Bound::Extension(_) => PluginKind::Extension,
+        }
+    }
+}
+
+/// What a plugin version says about itself; a pure function of its bytes,
+/// so it is stored by content hash.
+enum Description {
+    Tools(Vec<ToolSpec>),
+    Extension(ExtensionSpec),
+}
+
+impl LoadedPlugin {
+    /// The pre-instantiated component, preparing it on first use.
+    pub(crate) async fn prepare(&self, cx: &LoadContext<'_>) -> Result<&Prepared, LoadError> {
+        self.prepared
+            .get_or_try_init(|| {
+                prepare_component(cx, &self.wasm_path, self.name(), None, &self.content_hash)
+            })
+            .await
+    }
+
+    /// Where the compiled component came from, once it has been prepared.
+    pub fn cache_level(&self) -> Option<CacheLevel> {
+        self.prepared.get().map(|p| p.level)
+    }
+
+    /// Time this process spent compiling it (zero when a cache answered).
+    pub fn compile_time(&self) -> Duration {
+        self.prepared
+            .get()
+            .map_or(Duration::ZERO, |p| p.compile_time)
+    }
+}
+
+/// The key tool specs are stored under: the component's content, the
+/// contract it was checked against, and the configuration its `config`
+/// import returns (which `describe` may read).
+fn spec_key(content_hash: &str, config: &str) -> String {
+    let config_hash = blake3::hash(config.as_bytes()).to_hex();
+    format!(
+        "{content_hash}@{}:{}",
+        crate::CONTRACT_VERSION,
+        &config_hash[..16]
+    )
+}
+
+/// The key an extension's declaration is stored under.
+fn extension_key(spec_key: &str) -> String {
+    format!("ext:{spec_key}")
+}
+
+/// The key a refused description is remembered under: the version and the
+/// limits it was held to, so raising a limit gives it another chance.
+fn failure_key(spec_key: &str, config: &RuntimeConfig) -> String {
+    let limits = serde_json::to_string(&(&config.describe, &config.schema)).unwrap_or_default();
+    let limits_hash = blake3::hash(limits.as_bytes()).to_hex();
+    format!("{spec_key}:{}", &limits_hash[..16])
+}
+
+fn known_description(store: &Store, spec_key: &str) -> Option<Description> {
+    if let Some(specs) = store.tool_specs(spec_key) {
+        return Some(Description::Tools(specs));
+    }
+    store
+        .extension_spec(&extension_key(spec_key))
+        .map(Description::Extension)
+}
+
+/// Refuses a plugin whose manifest names it differently from its file: the
+/// name is what state and grants belong to, so only the host owner (who
+/// names the files) assigns it, and a clash can never be settled by which
+/// file sorts first.
+fn check_identity(wasm_path: &Path, name: &str) -> Result<(), LoadError> {
+    let stem = wasm_path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if stem == name {
+        return Ok(());
+    }
+    Err(LoadError::NameMismatch {
+        path: wasm_path.to_owned(),
+        name: name.to_owned(),
+        stem,
+    })
+}
+
+/// Whether a load error is a verdict on the plugin's own description (a
+/// pure function of its bytes, configuration and the limits), worth
+/// remembering so the next start does not pay for it again.
+fn is_description_verdict(err: &LoadError) -> bool {
+    matches!(
+        err,
+        LoadError::Describe { .. } | LoadError::BadSpec { .. } | LoadError::DescribeLimit { .. }
+    )
+}
+
+/// The configuration a plugin sees through its `config` import.
+fn plugin_config(config: &RuntimeConfig, manifest: &Manifest) -> Arc<str> {
+    let settings = config.extensions.get(&manifest.plugin.name);
+    let table = settings
+        .and_then(|s| s.config.as_ref())
+        .unwrap_or(&manifest.config);
+    Arc::from(serde_json::Value::Object(table.clone()).to_string())
+}
+
+/// Gets the compiled component (cache or compiler), checks its world, and
+/// pre-instantiates it. Without `bytes`, a cached artifact is used if there
+/// is one, else the file is read again and must still match `content_hash`.
+async fn prepare_component(
+    cx: &LoadContext<'_>,
+    wasm_path: &Path,
+    name: &str,
+    bytes: Option<Vec<u8>>,
+    content_hash: &str,
+) -> Result<Prepared, LoadError> {
+    let compile_error = |message: String| LoadError::Compile {
+        path: wasm_path.to_owned(),
+        message,
+    };
+    let cache = cx.cache.clone();
+    let path = wasm_path.to_owned();
+    let observer = cx.observer.clone();
+    let plugin_name = name.to_owned();
+    let hash = content_hash.to_owned();
+    let compiled = tokio::task::spawn_blocking(move || {
+        if bytes.is_none()
+            && let Some(compiled) = cache.get_cached(&hash)
+        {
+            return Ok(compiled);
+        }
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => {
+                let bytes =
+                    std::fs::read(&path).map_err(|err| format!("cannot read it again: {err}"))?;
+                if crate::cache::content_hash(&bytes) != hash {
+                    return Err(
+                        "the file changed since it was loaded; it will be reloaded".to_owned()
+                    );
+                }
+                bytes
+            }
+        };
+        let on_compile = || {
+            if let Some(observer) = &observer {
+                observer.started(&plugin_name);
+            }
+        };
+        let result = cache.get_or_compile(&path, &bytes, &hash, &on_compile);
+        if let (Some(observer), Ok(compiled)) = (&observer, &result)
+            && compiled.level == CacheLevel::Compiled
+        {
+            observer.finished(&plugin_name, compiled.compile_time);
+        }
+        result
+    })
+    .await
+    .map_err(|err| compile_error(format!("compiler thread failed: {err}")))?
+    .map_err(compile_error)?;
+    tracing::debug!(plugin = %name, level = ?compiled.level, ms = compiled.compile_time.as_secs_f64() * 1e3, "component ready");
+
+    let kind = contract::check_world(cx.engine, &compiled.component, wasm_path)?;
+    let link_error = |err: wasmtime::Error| LoadError::Link {
+        plugin: name.to_owned(),
+        message: format!("{err:#}"),
+    };
+    let instance_pre = cx
+        .linker
+        .instantiate_pre(&compiled.component)
+        .map_err(link_error)?;
+    let bound = match kind {
+        PluginKind::Tool => Bound::Tool(ToolPluginPre::new(instance_pre).map_err(link_error)?),
+        PluginKind::Extension => {
+            Bound::Extension(ExtensionPluginPre::new(instance_pre).map_err(link_error)?)
+        }
+    };
+    Ok(Prepared {
+        bound,
+        level: compiled.level,
+        compile_time: compiled.compile_time,
+    })
+}
+
+/// Loads the plugin at `wasm_path`: manifest, header, grants, then the
+/// component (now or on first call, see [`LoadMode`]) and its tool specs.
+pub async fn load(
+    cx: &LoadContext<'_>,
+    wasm_path: &Path,
+    mode: LoadMode,
+) -> Result<Arc<LoadedPlugin>, LoadError> {
+    let started = Instant::now();
+    let manifest_path = manifest::manifest_path_for(wasm_path);
+    if !manifest_path.is_file() {
+        return Err(LoadError::MissingManifest {
+            wasm: wasm_path.to_owned(),
+            manifest: manifest_path,
+        });
+    }
+    let manifest = Manifest::load(&manifest_path)?;
+    let name = manifest.plugin.name.clone();
+    check_identity(wasm_path, &name)?;
+    let bytes = std::fs::read(wasm_path).map_err(|source| LoadError::Io {
+        path: wasm_path.to_owned(),
+        source,
+    })?;
+    contract::check_header(wasm_path, &bytes)?;
+    let capabilities = capabilities::grant_in(&manifest, &name, cx.config).map_err(|message| {
+        LoadError::Grant {
+            plugin: name.clone(),
+            message,
+        }
+    })?;
+    let content_hash = crate::cache::content_hash(&bytes);
+    let size = bytes.len() as u64;
+
+    // Descriptions are a pure function of the component and its
+    // configuration, so a version described once is never instantiated just
+    // to be listed again, and one refused once is not described again.
+    let config = plugin_config(cx.config, &manifest);
+    let key = spec_key(&content_hash, &config);
+    let failed_key = failure_key(&key, cx.config);
+    if let Some(message) = cx.store.describe_failure(&failed_key) {
+        return Err(LoadError::Refused { message });
+    }
+    let known = known_description(cx.store, &key);
+    let prepared = tokio::sync::OnceCell::new();
+    let from_store = known.is_some() && mode == LoadMode::Lazy;
+    let described = match known {
+        Some(description) if mode == LoadMode::Lazy => Ok(description),
+        known => {
+            let ready = prepare_component(cx, wasm_path, &name, Some(bytes), &content_hash).await?;
+            let description = match known {
+                Some(description)
+                    if matches!(
+                        (&description, ready.kind()),
+                        (Description::Tools(_), PluginKind::Tool)
+                            | (Description::Extension(_), PluginKind::Extension)
+                    ) =>
+                {
+                    Ok(description)
+                }
+                _ => {
+                    let host = HostContext::new(&name, "describe", cx.store.plugin_kv(&name), None)
+                        .with_config(config.clone());
+                    describe(cx, &ready, &capabilities, host).await
+                }
+            };
+            let _ = prepared.set(ready);
+            description
+        }
+    };
+    let checked = described.and_then(|description| match description {
+        Description::Tools(specs) => {
+            let tools = validate_specs(&name, specs, &cx.config.describe, &cx.config.schema)?;
+            Ok((PluginKind::Tool, tools, None))
+        }
+        Description::Extension(spec) => {
+            check_extension_spec(&name, &spec, &cx.config.describe)?;
+            Ok((PluginKind::Extension, Vec::new(), Some(spec)))
+        }
+    });
+    let (kind, tools, extension) = match checked {
+        Ok(checked) => checked,
+        Err(err) => {
+            if is_description_verdict(&err)
+                && let Err(store_err) = cx.store.put_describe_failure(&failed_key, &err.to_string())
+            {
+                tracing::warn!(plugin = %name, "cannot remember the refused description: {store_err}");
+            }
+            return Err(err);
+        }
+    };
+    // Only a description that passed every check is stored.
+    if !from_store {
+        let stored = match &extension {
+            None => {
+                let specs: Vec<ToolSpec> = tools.iter().map(|tool| tool.spec.clone()).collect();
+                cx.store.put_tool_specs(&key, &specs)
+            }
+            Some(spec) => cx.store.put_extension_spec(&extension_key(&key), spec),
+        };
+        if let Err(err) = stored {
+            tracing::warn!(plugin = %name, "cannot persist the plugin's description: {err}");
+        }
+    }
+    Ok(Arc::new(LoadedPlugin {
+        manifest,
+        wasm_path: wasm_path.to_owned(),
+        manifest_path,
+        capabilities,
+        content_hash,
+        size,
+        load_time: started.elapsed(),
+        kind,
+        tools,
+        extension,
+        config,
+        prepared,
+    }))
+}
+
+/// Asks a freshly prepared plugin what it provides: its tools, or what an
+/// extension subscribes to.
+async fn describe(
+    cx: &LoadContext<'_>,
+    ready: &Prepared,
+    capabilities: &Capabilities,
+    host: HostContext,
+) -> Result<Description, LoadError> {
+    let name = host.plugin.clone();
+    let describe_error = |message: String| LoadError::Describe {
+        plugin: name.clone(),
+        message,
+    };
+    let mut caps = capabilities.clone();
+    caps.limits.timeout = caps.limits.timeout.min(DESCRIBE_TIMEOUT);
+    let _slot = crate::runtime::acquire_instance_slot(
+        cx.instance_slots,
+        &cx.config.sandbox,
+        caps.limits.timeout,
+    )
+    .await
+    .map_err(|kind| describe_error(kind.to_string()))?;
+    let (mut store, probe) = sandbox::new_store(cx.engine, &caps, host).map_err(describe_error)?;
+    let run = async {
+        match &ready.bound {
+            Bound::Tool(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let specs = instance
+                    .agent_plugin_tool()
+                    .call_describe(&mut store)
+                    .await?;
+                Ok::<_, wasmtime::Error>(Err(specs))
+            }
+            Bound::Extension(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let info = instance
+                    .agent_plugin_extension()
+                    .call_describe_extension(&mut store)
+                    .await?;
+                Ok(Ok(info))
+            }
+        }
+    };
+    let specs = match tokio::time::timeout(caps.limits.timeout, run).await {
+        Ok(Ok(Ok(info))) => {
+            return Ok(Description::Extension(bindings::extension_spec_from_wit(
+                info,
+            )));
+        }
+        Ok(Ok(Err(specs))) => specs,
+        Ok(Err(err)) => {
+            let (stderr, _) = probe.stderr.take();
+            return Err(describe_error(format!("{err:#} {}", stderr.trim())));
+        }
+        Err(_) => {
+            return Err(describe_error(format!(
+                "no answer within {:?}",
+                caps.limits.timeout
+            )));
+        }
+    };
+    // Bounded before anything is parsed: the answer is untrusted input.
+    let limits = &cx.config.describe;
+    let over = |what: String, size: usize, limit: usize, key: &'static str| {
+        Err(LoadError::DescribeLimit {
+            plugin: name.clone(),
+            what,
+            size,
+            limit,
+            key,
+        })
+    };
+    if specs.len() > limits.max_tools {
+        return over(
+            "the number of tools".to_owned(),
+            specs.len(),
+            limits.max_tools,
+            "max_tools",
+        );
+    }
+    let total: usize = specs.iter().map(bindings::spec_size).sum();
+    if total > limits.max_total_bytes {
+        return over(
+            "the whole description (bytes)".to_owned(),
+            total,
+            limits.max_total_bytes,
+            "max_total_bytes",
+        );
+    }
+    specs
+        .into_iter()
+        .map(|spec| {
+            bindings::spec_from_wit(spec).map_err(|bad| LoadError::BadSpec {
+                plugin: name.clone(),
+                tool: bad.tool,
+                reason: bad.reason,
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Description::Tools)
+}
+
+/// Checks what an extension declared against the limits.
+fn check_extension_spec(
+    plugin: &str,
+    spec: &ExtensionSpec,
+    limits: &DescribeLimits,
+) -> Result<(), LoadError> {
+    if spec.subscriptions.len() > limits.max_subscriptions {
+        return Err(LoadError::DescribeLimit {
+            plugin: plugin.to_owned(),
+            what: "the number of subscriptions".to_owned(),
+            size: spec.subscriptions.len(),
+            limit: limits.max_subscriptions,
+            key: "max_subscriptions",
+        });
+    }
+    Ok(())
+}
+
+fn validate_specs(
+    plugin: &str,
+    specs: Vec<ToolSpec>,
+    limits: &DescribeLimits,
+    schema: &crate::config::SchemaConfig,
+) -> Result<Vec<LoadedTool>, LoadError> {
+    let bad = |tool: &str, reason: String| LoadError::BadSpec {
+        plugin: plugin.to_owned(),
+        tool: shown_name(tool),
+        reason,
+    };
+    let over = |tool: &str, what: &str, size: usize, limit: usize, key: &'static str| {
+        LoadError::DescribeLimit {
+            plugin: plugin.to_owned(),
+            what: format!("{what} of tool '{}'", shown_name(tool)),
+            size,
+            limit,
+            key,
+        }
+    };
+    if specs.is_empty() {
+        return Err(bad("(none)", "the plugin describes no tools".to_owned()));
+    }
+    if specs.len() > limits.max_tools {
+        return Err(LoadError::DescribeLimit {
+            plugin: plugin.to_owned(),
+            what: "the number of tools".to_owned(),
+            size: specs.len(),
+            limit: limits.max_tools,
+            key: "max_tools",
+        });
+    }
+    let mut names = std::collections::HashSet::with_capacity(specs.len());
+    let mut tools: Vec<LoadedTool> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        if !is_valid_tool_name(&spec.name) {
+            return Err(bad(
+                &spec.name,
+                "a tool name must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'".to_owned(),
+            ));
+        }
+        if !names.insert(spec.name.clone()) {
+            return Err(bad(
+                &spec.name,
+                "the plugin declares this tool twice".to_owned(),
+            ));
+        }
+        if spec.description.len() > limits.max_description_bytes {
+            return Err(over(
+                &spec.name,
+                "the description (bytes)",
+                spec.description.len(),
+                limits.max_description_bytes,
+                "max_description_bytes",
+            ));
+        }
+        if let Some(title) = &spec.title
+            && title.len() > limits.max_title_bytes
+        {
+            return Err(over(
+                &spec.name,
+                "the title (bytes)",
+                title.len(),
+                limits.max_title_bytes,
+                "max_title_bytes",
+            ));
+        }
+        if spec.description.trim().is_empty() {
+            return Err(bad(
+                &spec.name,
+                "the description is empty; the model needs it to choose the tool".to_owned(),
+            ));
+        }
+        let validator =
+            ArgsValidator::compile(&spec, schema).map_err(|reason| bad(&spec.name, reason))?;
+        tools.push(LoadedTool { spec, validator });
+    }
+    Ok(tools)
+}
