@@ -11,32 +11,28 @@ TEST_PLUGINS  := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/Cargo
 # The host's crates (host/*): runtime, llm, agent and the binary.
 HOST_CRATES   := -p agent-host-runtime -p agent-host-llm -p agent-host-agent -p agent-host
 TARGET_DIR    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
-WASM_OUT      := $(TARGET_DIR)/$(WASM_TARGET)/release
+# Where tests/artifacts/build.rs builds the guests and lays them out (its own
+# target dir, so the nested cargo never waits on the outer build's lock).
+GUEST_DIR     := $(TARGET_DIR)/guests
 
 .PHONY: demo test wasm-target plugins host lint clean
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
-# Builds every guest crate for wasm32-wasip2 and lays each out as a plugin
-# directory entry: <name>.wasm next to its <name>.toml manifest.
+# Builds every guest crate for wasm32-wasip2 through the build script of
+# tests/artifacts, the crate the integration tests get the plugins from: it
+# lays each out as <name>.wasm next to its <name>.toml manifest (and the
+# second build of test-plugin-versioned as versioned-v2.wasm.bin) in
+# $(GUEST_DIR). This copies that layout to build/ for the demo and the
+# benchmarks; `cargo test` afterwards finds the same build and compiles
+# nothing again.
 plugins: wasm-target
-	$(CARGO) build --release --target $(WASM_TARGET) \
-		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS)) -p plugin-template
-	@mkdir -p $(DIST)/plugins $(DIST)/test-plugins
-	@for p in $(PLUGINS); do \
-		cp $(WASM_OUT)/plugin_$$(echo $$p | tr - _).wasm $(DIST)/plugins/$$p.wasm; \
-		cp plugins/$$p/manifest.toml $(DIST)/plugins/$$p.toml; \
-	done
-	@cp $(WASM_OUT)/plugin_template.wasm $(DIST)/plugins/template.wasm
-	@cp examples/plugin-template/manifest.toml $(DIST)/plugins/template.toml
-	@for p in $(TEST_PLUGINS); do \
-		cp $(WASM_OUT)/test_plugin_$$(echo $$p | tr - _).wasm $(DIST)/test-plugins/$$p.wasm; \
-		cp tests/plugins/$$p/manifest.toml $(DIST)/test-plugins/$$p.toml; \
-	done
-	@# A second build of the versioned test plugin, for hot-reload tests.
-	TEST_PLUGIN_VERSION=v2 $(CARGO) build --release --target $(WASM_TARGET) -p test-plugin-versioned
-	cp $(WASM_OUT)/test_plugin_versioned.wasm $(DIST)/test-plugins/versioned-v2.wasm.bin
+	$(CARGO) build -p agent-host-test-artifacts
+	@test -d $(GUEST_DIR)/plugins || { echo "$(GUEST_DIR) is missing: set CARGO_TARGET_DIR to the cargo target dir, or run \`cargo clean -p agent-host-test-artifacts\` to rebuild it" >&2; exit 1; }
+	@rm -rf $(DIST)/plugins $(DIST)/test-plugins
+	@mkdir -p $(DIST)
+	@cp -R $(GUEST_DIR)/plugins $(GUEST_DIR)/test-plugins $(DIST)/
 	@echo "plugins ready in $(DIST)/plugins (test plugins in $(DIST)/test-plugins)"
 
 host:
@@ -53,6 +49,7 @@ test: plugins
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(HOST_CRATES) --all-targets --all-features -- -D warnings
+	$(CARGO) clippy -p agent-host-test-artifacts -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p agent-plugin-sdk \
 		$(addprefix -p plugin-,$(PLUGINS)) $(addprefix -p test-plugin-,$(TEST_PLUGINS)) -p plugin-template -- -D warnings
 

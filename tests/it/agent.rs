@@ -108,16 +108,12 @@ pub fn answer(words: &str) -> Step {
 
 async fn agent_with(
     model: Arc<StepModel>,
-    plugins: &[(&str, bool)],
+    plugins: &[(std::path::PathBuf, std::path::PathBuf)],
     config: AgentConfig,
 ) -> (Harness, Agent) {
     let harness = Harness::new();
-    for (name, example) in plugins {
-        harness.install(if *example {
-            example_plugin(name)
-        } else {
-            test_plugin(name)
-        });
+    for plugin in plugins {
+        harness.install(plugin.clone());
     }
     let runtime = harness.runtime().await;
     (harness, Agent::new(runtime, model, config))
@@ -163,7 +159,12 @@ async fn multi_turn_tool_use_feeds_results_back() {
         ]),
         answer("The answer is 42."),
     ]);
-    let (_h, agent) = agent_with(model.clone(), &[("calc", true)], AgentConfig::default()).await;
+    let (_h, agent) = agent_with(
+        model.clone(),
+        &[example_plugin::calc()],
+        AgentConfig::default(),
+    )
+    .await;
     let result = run(&agent, "what is 6*7?").await;
     assert_eq!(
         result.outcome,
@@ -207,7 +208,7 @@ async fn parallel_safe_calls_run_together_and_results_keep_call_order() {
     ]);
     let (_h, agent) = agent_with(
         model.clone(),
-        &[("echo", false), ("calc", true)],
+        &[test_plugin::echo(), example_plugin::calc()],
         AgentConfig::default(),
     )
     .await;
@@ -248,7 +249,7 @@ async fn calls_that_are_not_parallel_safe_run_in_order() {
         ]),
         answer("saved"),
     ]);
-    let (_h, agent) = agent_with(model, &[("notes", true)], AgentConfig::default()).await;
+    let (_h, agent) = agent_with(model, &[example_plugin::notes()], AgentConfig::default()).await;
     let result = run(&agent, "save two notes").await;
     let kinds: Vec<&str> = result
         .events
@@ -283,7 +284,7 @@ async fn errors_go_back_to_the_model_as_flagged_results() {
     ]);
     let (_h, agent) = agent_with(
         model.clone(),
-        &[("calc", true), ("hostile", false)],
+        &[example_plugin::calc(), test_plugin::hostile()],
         AgentConfig::default(),
     )
     .await;
@@ -336,7 +337,7 @@ async fn the_turn_limit_is_reported() {
         max_turns: 2,
         ..AgentConfig::default()
     };
-    let (_h, agent) = agent_with(model.clone(), &[("echo", false)], config).await;
+    let (_h, agent) = agent_with(model.clone(), &[test_plugin::echo()], config).await;
     let result = run(&agent, "loop").await;
     assert_eq!(result.outcome, Outcome::TurnLimit);
     assert!(
@@ -351,7 +352,7 @@ async fn the_turn_limit_is_reported() {
 #[tokio::test]
 async fn a_provider_failure_ends_the_turn_with_its_message() {
     let model = StepModel::new(vec![]);
-    let (_h, agent) = agent_with(model, &[("echo", false)], AgentConfig::default()).await;
+    let (_h, agent) = agent_with(model, &[test_plugin::echo()], AgentConfig::default()).await;
     let result = run(&agent, "hi").await;
     match result.outcome {
         Outcome::Failed(message) => assert!(message.contains("no more steps"), "{message}"),
@@ -362,7 +363,7 @@ async fn a_provider_failure_ends_the_turn_with_its_message() {
 async fn cancel_after(
     delay: Duration,
     model: Arc<StepModel>,
-    plugins: &[(&str, bool)],
+    plugins: &[(std::path::PathBuf, std::path::PathBuf)],
 ) -> (Run, Duration) {
     let (_h, agent) = agent_with(model, plugins, AgentConfig::default()).await;
     let cancel = CancellationToken::new();
@@ -400,7 +401,8 @@ async fn cancel_after(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_mid_stream_stops_and_records_the_turn_as_cancelled() {
     let model = StepModel::new(vec![Step::Stall]);
-    let (result, took) = cancel_after(Duration::from_millis(100), model, &[("echo", false)]).await;
+    let (result, took) =
+        cancel_after(Duration::from_millis(100), model, &[test_plugin::echo()]).await;
     assert_eq!(result.outcome, Outcome::Cancelled);
     // The model would stall forever; returning at all shows the cancel worked.
     assert!(took < Duration::from_secs(30), "cancel took {took:?}");
@@ -417,7 +419,7 @@ async fn cancel_mid_tool_stops_the_tool_and_answers_every_call() {
         finish(FinishReason::ToolCalls),
     ])]);
     let (result, took) =
-        cancel_after(Duration::from_millis(200), model, &[("hostile", false)]).await;
+        cancel_after(Duration::from_millis(200), model, &[test_plugin::hostile()]).await;
     assert_eq!(result.outcome, Outcome::Cancelled);
     // The spin would run to its 1 s deadline; cancellation is much sooner.
     assert!(took < Duration::from_millis(900), "cancel took {took:?}");
@@ -441,7 +443,12 @@ async fn a_message_sent_during_a_turn_is_delivered_at_the_next_checkpoint() {
         ]),
         answer("noted"),
     ]);
-    let (_h, agent) = agent_with(model.clone(), &[("echo", false)], AgentConfig::default()).await;
+    let (_h, agent) = agent_with(
+        model.clone(),
+        &[test_plugin::echo()],
+        AgentConfig::default(),
+    )
+    .await;
     let (sender, _receiver) = mpsc::unbounded_channel();
     let (inbox_sender, mut inbox) = mpsc::unbounded_channel();
     inbox_sender.send("also, be brief".to_owned()).unwrap();
@@ -476,7 +483,7 @@ async fn an_over_budget_history_is_summarised_before_the_next_message() {
         keep_recent_turns: 1,
         ..AgentConfig::default()
     };
-    let (_h, agent) = agent_with(model.clone(), &[("echo", false)], config).await;
+    let (_h, agent) = agent_with(model.clone(), &[test_plugin::echo()], config).await;
     let mut history = Vec::new();
     for i in 0..6 {
         history.push(Message::user(format!(

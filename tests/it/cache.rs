@@ -7,7 +7,7 @@ use agent_host_runtime::cache::CacheStatsSnapshot;
 use agent_host_runtime::{CallError, CallOptions, LoadMode, PluginEvent, Runtime};
 use serde_json::json;
 
-use crate::support::{Harness, build_file, test_plugin};
+use crate::support::{Harness, test_plugin};
 
 async fn version(runtime: &Runtime) -> Result<String, CallError> {
     runtime
@@ -24,8 +24,8 @@ fn counts(stats: &CacheStatsSnapshot) -> (u64, u64, u64) {
 async fn memory_hits_misses_and_evictions() {
     let mut harness = Harness::new();
     harness.config.cache.memory_entries = 1;
-    harness.install(test_plugin("echo"));
-    harness.install(test_plugin("versioned"));
+    harness.install(test_plugin::echo());
+    harness.install(test_plugin::versioned());
     let runtime = harness.runtime().await;
     let stats = runtime.cache_stats();
     assert_eq!(counts(&stats), (0, 0, 2), "{stats:?}");
@@ -56,8 +56,8 @@ async fn memory_hits_misses_and_evictions() {
 #[tokio::test]
 async fn a_restart_loads_from_disk_with_zero_compiles() {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
-    harness.install(test_plugin("versioned"));
+    harness.install(test_plugin::echo());
+    harness.install(test_plugin::versioned());
     {
         let runtime = harness.runtime().await;
         assert_eq!(runtime.cache_stats().compiles, 2);
@@ -81,7 +81,7 @@ async fn a_restart_loads_from_disk_with_zero_compiles() {
 #[tokio::test]
 async fn a_corrupt_artifact_is_deleted_and_recompiled() {
     let harness = Harness::new();
-    harness.install(test_plugin("versioned"));
+    harness.install(test_plugin::versioned());
     let artifact = {
         let runtime = harness.runtime().await;
         let hash = runtime.plugins()[0].content_hash.clone();
@@ -112,7 +112,7 @@ async fn a_corrupt_artifact_is_deleted_and_recompiled() {
 #[tokio::test]
 async fn a_different_engine_configuration_never_loads_a_stale_artifact() {
     let mut harness = Harness::new();
-    harness.install(test_plugin("versioned"));
+    harness.install(test_plugin::versioned());
     {
         let runtime = harness.runtime().await;
         assert_eq!(runtime.cache_stats().compiles, 1);
@@ -127,7 +127,7 @@ async fn a_different_engine_configuration_never_loads_a_stale_artifact() {
 #[tokio::test]
 async fn a_touch_without_a_change_is_a_hit_and_a_same_size_rewrite_is_not() {
     let harness = Harness::new();
-    harness.install(test_plugin("versioned"));
+    harness.install(test_plugin::versioned());
     let runtime = harness.runtime().await;
     let wasm = harness.plugins_dir().join("versioned.wasm");
     let file = std::fs::File::options().write(true).open(&wasm).unwrap();
@@ -141,7 +141,7 @@ async fn a_touch_without_a_change_is_a_hit_and_a_same_size_rewrite_is_not() {
     assert_eq!(counts(&runtime.cache_stats()), (1, 0, 1));
 
     // Same size, same mtime, different content: the hash catches it.
-    let v2 = std::fs::read(build_file("test-plugins/versioned-v2.wasm.bin")).unwrap();
+    let v2 = std::fs::read(test_plugin::versioned_v2()).unwrap();
     let v1 = std::fs::read(&wasm).unwrap();
     if v1.len() == v2.len() {
         let modified = std::fs::metadata(&wasm).unwrap().modified().unwrap();
@@ -170,13 +170,13 @@ pub fn replace_by_rename(target: &Path, bytes: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_swaps_versions_without_failing_a_call() {
     let harness = Harness::new();
-    harness.install(test_plugin("versioned"));
+    harness.install(test_plugin::versioned());
     let runtime = harness.runtime().await;
     let mut events = runtime.subscribe();
     let _watcher = runtime.watch().unwrap();
     let wasm = harness.plugins_dir().join("versioned.wasm");
     let v1 = std::fs::read(&wasm).unwrap();
-    let v2 = std::fs::read(build_file("test-plugins/versioned-v2.wasm.bin")).unwrap();
+    let v2 = std::fs::read(test_plugin::versioned_v2()).unwrap();
 
     // Calls keep running on another task through every swap; it publishes
     // the versions it has seen so far.
@@ -244,7 +244,7 @@ fn blake3_hex(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_update_keeps_the_old_version_and_a_delete_unregisters() {
     let harness = Harness::new();
-    harness.install(test_plugin("versioned"));
+    harness.install(test_plugin::versioned());
     let runtime = harness.runtime().await;
     let mut events = runtime.subscribe();
     let _watcher = runtime.watch().unwrap();

@@ -13,8 +13,8 @@ fn agent_host(harness: &Harness) -> Command {
 #[test]
 fn tools_list_and_call_with_json_output() {
     let harness = Harness::new();
-    harness.install(example_plugin("calc"));
-    harness.install(test_plugin("echo"));
+    harness.install(example_plugin::calc());
+    harness.install(test_plugin::echo());
     let (code, stdout, stderr) = run(agent_host(&harness).args(["tools", "list", "--json"]));
     assert_eq!(code, 0, "{stderr}");
     let tools: Vec<Value> = serde_json::from_str(&stdout).unwrap();
@@ -47,7 +47,7 @@ fn tools_list_and_call_with_json_output() {
 #[test]
 fn exit_codes_separate_tool_errors_from_usage_errors() {
     let harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     // Tool error: 1.
     let (code, _, stderr) = run(agent_host(&harness).args([
         "tools",
@@ -96,8 +96,8 @@ fn exit_codes_separate_tool_errors_from_usage_errors() {
 #[test]
 fn plugins_check_and_list_show_status_and_requests() {
     let harness = Harness::new();
-    harness.install(test_plugin("hostile"));
-    harness.install(test_plugin("wrong-version"));
+    harness.install(test_plugin::hostile());
+    harness.install(test_plugin::wrong_version());
     let (code, stdout, stderr) = run(agent_host(&harness)
         .arg("plugins")
         .arg("check")
@@ -132,7 +132,7 @@ fn plugins_check_and_list_show_status_and_requests() {
 #[test]
 fn only_granted_environment_variables_are_visible() {
     let harness = Harness::new();
-    harness.install(test_plugin("hostile"));
+    harness.install(test_plugin::hostile());
     let config = harness.tmp.path().join("config.toml");
     std::fs::write(&config, "[grants.hostile]\nenv = [\"GRANTED_VAR\"]\n").unwrap();
     let get = |name: &str| {
@@ -160,7 +160,7 @@ fn only_granted_environment_variables_are_visible() {
 #[test]
 fn a_data_dir_in_use_names_the_holder() {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     let _held = agent_host_runtime::store::Store::open(&harness.config.data_dir).unwrap();
     let (code, _, stderr) = run(agent_host(&harness).args(["tools", "list"]));
     assert_eq!(code, 2, "{stderr}");
@@ -177,7 +177,7 @@ fn a_data_dir_in_use_names_the_holder() {
 #[test]
 fn guest_output_never_reaches_the_terminal() {
     let harness = Harness::new();
-    harness.install(test_plugin("hostile"));
+    harness.install(test_plugin::hostile());
     let (code, stdout, stderr) =
         run(agent_host(&harness).args(["tools", "call", "flood_stdout", "--args", r#"{"mb":1}"#]));
     assert_eq!(code, 0, "{stderr}");
@@ -196,8 +196,12 @@ fn guest_output_never_reaches_the_terminal() {
 #[test]
 fn run_streams_an_agent_session_as_json_events() {
     let harness = Harness::new();
-    for name in ["calc", "text", "notes"] {
-        harness.install(example_plugin(name));
+    for plugin in [
+        example_plugin::calc(),
+        example_plugin::text(),
+        example_plugin::notes(),
+    ] {
+        harness.install(plugin);
     }
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo-script.json");
@@ -227,7 +231,7 @@ fn run_streams_an_agent_session_as_json_events() {
 #[test]
 fn run_reports_an_unreachable_provider_clearly() {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -17,7 +17,7 @@ async fn call(runtime: &Runtime, tool: &str, args: Value) -> Result<String, Call
 #[tokio::test]
 async fn calc_evaluates_and_reports_errors_to_the_model() {
     let harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     let runtime = harness.runtime().await;
     let output = runtime
         .call_tool(
@@ -42,7 +42,7 @@ async fn calc_evaluates_and_reports_errors_to_the_model() {
 #[tokio::test]
 async fn text_tools_count_search_and_slugify() {
     let harness = Harness::new();
-    harness.install(example_plugin("text"));
+    harness.install(example_plugin::text());
     let runtime = harness.runtime().await;
     let counted = runtime
         .call_tool(
@@ -86,7 +86,7 @@ async fn text_tools_count_search_and_slugify() {
 #[tokio::test]
 async fn fs_works_inside_its_grant_only() {
     let mut harness = Harness::new();
-    harness.install(example_plugin("fs"));
+    harness.install(example_plugin::fs());
     let work = harness.tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     harness.grant(
@@ -130,7 +130,7 @@ async fn fs_works_inside_its_grant_only() {
 #[tokio::test]
 async fn fs_without_a_grant_is_denied() {
     let harness = Harness::new();
-    harness.install(example_plugin("fs"));
+    harness.install(example_plugin::fs());
     let runtime = harness.runtime().await;
     let err = call(&runtime, "fs_list", json!({"path": "/workspace"}))
         .await
@@ -142,7 +142,7 @@ async fn fs_without_a_grant_is_denied() {
 async fn http_reaches_granted_hosts_only() {
     let port = http_server("hello over loopback", 4);
     let mut harness = Harness::new();
-    harness.install(example_plugin("http"));
+    harness.install(example_plugin::http());
     harness.grant(
         "http",
         Grant {
@@ -171,7 +171,7 @@ async fn http_reaches_granted_hosts_only() {
 #[tokio::test]
 async fn notes_persist_in_host_state_across_calls_and_restarts() {
     let harness = Harness::new();
-    harness.install(example_plugin("notes"));
+    harness.install(example_plugin::notes());
     {
         let runtime = harness.runtime().await;
         call(

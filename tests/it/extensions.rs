@@ -16,7 +16,7 @@ use crate::support::{Harness, example_plugin, run_command, test_plugin};
 
 /// Installs the probe extension under `name` (its own manifest, same wasm).
 fn install_probe(harness: &Harness, name: &str) {
-    let (wasm, _) = test_plugin("ext-probe");
+    let (wasm, _) = test_plugin::ext_probe();
     let dir = harness.plugins_dir();
     std::fs::copy(&wasm, dir.join(format!("{name}.wasm"))).unwrap();
     std::fs::write(
@@ -129,7 +129,7 @@ fn tool_result(model: &StepModel, request: usize) -> String {
 async fn an_extension_is_loaded_as_an_extension() {
     let harness = Harness::new();
     install_probe(&harness, "probe");
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     let runtime = harness.runtime().await;
     let probe = runtime
         .plugins()
@@ -164,7 +164,7 @@ async fn an_extension_is_loaded_as_an_extension() {
 #[tokio::test]
 async fn continue_changes_nothing_and_is_counted() {
     let mut harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     set_probe(
         &mut harness,
         &[
@@ -203,7 +203,7 @@ async fn continue_changes_nothing_and_is_counted() {
 #[tokio::test]
 async fn patches_change_arguments_results_and_the_system_prompt() {
     let mut harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     set_probe(
         &mut harness,
         &[
@@ -245,7 +245,7 @@ async fn patches_change_arguments_results_and_the_system_prompt() {
 #[tokio::test]
 async fn a_blocked_tool_call_is_not_run_and_the_model_gets_the_reason() {
     let mut harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     set_probe(
         &mut harness,
         &[on("before-tool-call"), on("after-tool-call")],
@@ -332,7 +332,7 @@ async fn an_injected_message_reaches_the_model() {
 #[tokio::test]
 async fn hooks_run_by_priority_then_name_and_see_earlier_patches() {
     let mut harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     for (name, priority) in [("probe-a", 5), ("probe-b", -5), ("probe-c", 5)] {
         install_probe(&harness, name);
         let mut s = settings(
@@ -525,7 +525,7 @@ async fn a_streamed_answer_reaches_a_subscriber_in_default_batches() {
 #[tokio::test]
 async fn a_hook_that_keeps_running_out_of_budget_is_switched_off() {
     let mut harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     harness.config.hooks.timeout_ms = 50;
     harness.config.hooks.max_failures = 2;
     set_probe(
@@ -578,7 +578,7 @@ async fn a_hook_that_keeps_running_out_of_budget_is_switched_off() {
 async fn a_fail_closed_guard_that_fails_blocks_and_stays_on() {
     let mut harness = Harness::new();
     install_probe(&harness, "probe");
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     harness.config.hooks.timeout_ms = 50;
     harness.config.hooks.max_failures = 1;
     let mut guard = settings(
@@ -613,8 +613,8 @@ async fn a_fail_closed_guard_that_fails_blocks_and_stays_on() {
 #[tokio::test]
 async fn observation_points_see_the_session_turns_progress_and_errors() {
     let mut harness = Harness::new();
-    harness.install(example_plugin("calc"));
-    harness.install(test_plugin("hostile"));
+    harness.install(example_plugin::calc());
+    harness.install(test_plugin::hostile());
     let record = json!({"kind": "continue", "record": true});
     let points = [
         "session-start",
@@ -800,7 +800,7 @@ async fn async_hooks_never_hold_the_turn_and_finish_by_the_session_end() {
 #[tokio::test]
 async fn no_subscriber_means_no_call_and_no_payload() {
     let harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     let runtime = harness.runtime().await;
     let hooks = Hooks::new(runtime.clone(), None);
     assert!(!hooks.is_subscribed(HookPoint::BeforeToolCall));
@@ -912,7 +912,7 @@ async fn the_watcher_hot_reloads_an_extension() {
 #[tokio::test]
 async fn an_extension_for_another_contract_version_is_refused() {
     let harness = Harness::new();
-    harness.install(test_plugin("ext-wrong-version"));
+    harness.install(test_plugin::ext_wrong_version());
     let runtime = Runtime::new(harness.config.clone()).unwrap();
     let err = runtime
         .load_plugin(&harness.plugins_dir().join("ext-wrong-version.wasm"))
@@ -932,8 +932,8 @@ async fn an_extension_for_another_contract_version_is_refused() {
 #[tokio::test]
 async fn the_redactor_masks_keys_before_the_model_sees_them() {
     let harness = Harness::new();
-    harness.install(example_plugin("redactor"));
-    harness.install(test_plugin("echo"));
+    harness.install(example_plugin::redactor());
+    harness.install(test_plugin::echo());
     let secret = "sk-proj-Abcdefghijklmnopqrstuvwxyz0123456789";
     let model = StepModel::new(vec![
         Step::Events(vec![
@@ -960,8 +960,8 @@ async fn the_redactor_masks_keys_before_the_model_sees_them() {
 #[tokio::test]
 async fn the_policy_guard_blocks_what_its_config_denies() {
     let mut harness = Harness::new();
-    harness.install(example_plugin("policy-guard"));
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::policy_guard());
+    harness.install(example_plugin::calc());
     harness.config.extensions.insert(
         "policy-guard".into(),
         ExtensionSettings {
@@ -979,8 +979,8 @@ async fn the_policy_guard_blocks_what_its_config_denies() {
 #[tokio::test]
 async fn the_loop_breaker_stops_a_run_that_repeats_a_call() {
     let harness = Harness::new();
-    harness.install(example_plugin("loop-breaker"));
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::loop_breaker());
+    harness.install(example_plugin::calc());
     let same_call = || {
         Step::Events(vec![
             call("c", "calc", json!({"expression": "1+1"})),
@@ -1009,8 +1009,8 @@ async fn the_loop_breaker_stops_a_run_that_repeats_a_call() {
 #[tokio::test]
 async fn the_audit_logger_records_tool_calls_in_the_background() {
     let harness = Harness::new();
-    harness.install(example_plugin("audit-logger"));
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::audit_logger());
+    harness.install(example_plugin::calc());
     let model = StepModel::new(calc_then_answer());
     let runtime = harness.runtime().await;
     let agent = Agent::new(runtime.clone(), model, AgentConfig::default()).with_session("audit-1");

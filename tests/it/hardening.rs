@@ -15,11 +15,10 @@ use crate::support::{Harness, example_plugin, test_plugin};
 /// Installs the attacker test plugin as `<stem>.wasm` with a manifest that
 /// names it `name` and carries `config` (TOML lines of its `[config]`).
 fn install_attacker(harness: &Harness, stem: &str, name: &str, config: &str) {
-    install_raw(harness, "attacker", stem, name, config);
+    install_raw(harness, test_plugin::attacker().0, stem, name, config);
 }
 
-fn install_raw(harness: &Harness, plugin: &str, stem: &str, name: &str, config: &str) {
-    let (wasm, _) = test_plugin(plugin);
+fn install_raw(harness: &Harness, wasm: std::path::PathBuf, stem: &str, name: &str, config: &str) {
     let dir = harness.plugins_dir();
     std::fs::copy(&wasm, dir.join(format!("{stem}.wasm"))).unwrap();
     std::fs::write(
@@ -66,7 +65,7 @@ async fn add_note(runtime: &Runtime, title: &str, body: &str) {
 #[tokio::test]
 async fn a_plugin_that_names_itself_after_another_is_refused_and_the_real_one_keeps_its_state() {
     let harness = Harness::new();
-    harness.install(example_plugin("notes"));
+    harness.install(example_plugin::notes());
     let runtime = harness.runtime().await;
     let tools: Vec<String> = runtime.tools().into_iter().map(|t| t.spec.name).collect();
     assert!(tools.iter().any(|t| t == "note_add"), "{tools:?}");
@@ -106,11 +105,11 @@ async fn one_name_in_two_plugin_directories_refuses_both() {
     let second = harness.tmp.path().join("more-plugins");
     std::fs::create_dir(&second).unwrap();
     harness.config.plugin_dirs.push(second.clone());
-    harness.install(test_plugin("echo"));
-    let (wasm, manifest) = test_plugin("echo");
+    harness.install(test_plugin::echo());
+    let (wasm, manifest) = test_plugin::echo();
     std::fs::copy(&wasm, second.join("echo.wasm")).unwrap();
     std::fs::copy(&manifest, second.join("echo.toml")).unwrap();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
 
     let runtime = Runtime::new(harness.config.clone()).unwrap();
     let report = runtime.load_plugin_dirs().await;
@@ -140,8 +139,8 @@ async fn one_name_in_two_plugin_directories_refuses_both() {
 #[tokio::test]
 async fn a_plugin_declaring_another_plugins_tool_refuses_both_at_start() {
     let harness = Harness::new();
-    harness.install(example_plugin("notes"));
-    harness.install(test_plugin("echo"));
+    harness.install(example_plugin::notes());
+    harness.install(test_plugin::echo());
     // Sorts first and declares the real plugin's tool name.
     install_attacker(
         &harness,
@@ -192,7 +191,7 @@ async fn refused_with_limit(harness: &Harness, stem: &str, key: &str) -> Runtime
 #[tokio::test]
 async fn a_hundred_thousand_tools_are_refused() {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     install_attacker(
         &harness,
         "many",
@@ -210,7 +209,7 @@ async fn oversized_descriptions_and_titles_are_refused() {
         ("huge-title", "max_title_bytes"),
     ] {
         let harness = Harness::new();
-        harness.install(test_plugin("echo"));
+        harness.install(test_plugin::echo());
         install_attacker(
             &harness,
             "big",
@@ -221,7 +220,7 @@ async fn oversized_descriptions_and_titles_are_refused() {
     }
     // The whole answer is bounded too, before any schema is parsed.
     let mut harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     harness.config.describe.max_tools = 1_000_000;
     install_attacker(
         &harness,
@@ -237,7 +236,7 @@ async fn three_hundred_thousand_identical_names_are_found_without_quadratic_work
     let mut harness = Harness::new();
     harness.config.describe.max_tools = 1_000_000;
     harness.config.describe.max_total_bytes = 1 << 30;
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     install_attacker(
         &harness,
         "twins",
@@ -257,7 +256,7 @@ async fn three_hundred_thousand_identical_names_are_found_without_quadratic_work
 #[tokio::test]
 async fn a_refused_description_is_remembered_until_the_file_or_the_limits_change() {
     let mut harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     install_attacker(
         &harness,
         "slow",
@@ -314,10 +313,10 @@ fn attacker_ext_harness(
     let mut harness = Harness::new();
     harness.config.hooks.timeout_ms = 5000;
     adjust(&mut harness.config);
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     install_raw(
         &harness,
-        "attacker-ext",
+        test_plugin::attacker_ext().0,
         "attacker-ext",
         "attacker-ext",
         ext_config,
@@ -471,7 +470,7 @@ async fn a_caller_that_never_gets_an_instance_fails_clearly() {
     harness.config.sandbox.max_instances = 1;
     install_attacker(&harness, "spinner", "spinner", "names = [\"spin\"]");
     // A second plugin with a short timeout, so its wait ends first.
-    let (wasm, _) = test_plugin("attacker");
+    let (wasm, _) = test_plugin::attacker();
     std::fs::copy(&wasm, harness.plugins_dir().join("quick.wasm")).unwrap();
     std::fs::write(
         harness.plugins_dir().join("quick.toml"),
@@ -541,16 +540,13 @@ async fn events_within(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watcher_does_not_take_its_own_reads_for_changes() {
     let harness = Harness::new();
-    harness.install(test_plugin("versioned"));
+    harness.install(test_plugin::versioned());
     let runtime = harness.runtime().await;
     let mut events = runtime.subscribe();
     let _watcher = runtime.watch().unwrap();
     let wasm = harness.plugins_dir().join("versioned.wasm");
     let v1 = std::fs::read(&wasm).unwrap();
-    let v2 = std::fs::read(crate::support::build_file(
-        "test-plugins/versioned-v2.wasm.bin",
-    ))
-    .unwrap();
+    let v2 = std::fs::read(crate::support::test_plugin::versioned_v2()).unwrap();
 
     // An identical copy changes nothing, so nothing is reloaded.
     crate::cache::replace_by_rename(&wasm, &v1);

@@ -9,7 +9,7 @@ use crate::support::{Harness, tcp_listener, test_plugin};
 
 async fn hostile_runtime(extra_network: Vec<String>) -> (Harness, Runtime) {
     let mut harness = Harness::new();
-    harness.install(test_plugin("hostile"));
+    harness.install(test_plugin::hostile());
     let sandbox = harness.tmp.path().join("sandbox");
     std::fs::create_dir(&sandbox).unwrap();
     std::fs::write(sandbox.join("hello.txt"), "hello from the sandbox").unwrap();

@@ -74,8 +74,8 @@ fn problem(runtime: &Runtime, plugin: &str) -> String {
 async fn a_grant_swapped_for_a_link_by_another_plugin_is_refused_at_restart_and_cannot_redirect_a_running_host()
  {
     let mut harness = Harness::new();
-    harness.install(test_plugin("hostile"));
-    harness.install(example_plugin("fs"));
+    harness.install(test_plugin::hostile());
+    harness.install(example_plugin::fs());
     let ws = workspace(&harness);
     // The setup across plugins: hostile may write the workspace,
     // fs reads a directory inside it. Guest links are allowed here so the
@@ -157,7 +157,7 @@ async fn a_grant_swapped_for_a_link_by_another_plugin_is_refused_at_restart_and_
 async fn a_grant_path_swapped_from_outside_is_refused_at_restart_and_a_loaded_runtime_keeps_its_directory()
  {
     let mut harness = Harness::new();
-    harness.install(test_plugin("hostile"));
+    harness.install(test_plugin::hostile());
     let ws = workspace(&harness);
     harness.grant(
         "hostile",
@@ -202,7 +202,7 @@ async fn a_grant_path_swapped_from_outside_is_refused_at_restart_and_a_loaded_ru
 #[tokio::test]
 async fn guests_cannot_create_symlinks_unless_the_host_allows_it() {
     let mut harness = Harness::new();
-    harness.install(test_plugin("hostile"));
+    harness.install(test_plugin::hostile());
     let ws = workspace(&harness);
     harness.grant("hostile", dirs(vec![dir(&ws, "/w", Access::ReadWrite)]));
     let runtime = harness.runtime().await;
@@ -256,8 +256,8 @@ async fn guests_cannot_create_symlinks_unless_the_host_allows_it() {
 #[tokio::test]
 async fn overlapping_grants_of_one_plugin_are_refused_when_one_is_writable() {
     let mut harness = Harness::new();
-    harness.install(test_plugin("hostile"));
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::hostile());
+    harness.install(test_plugin::echo());
     let ws = workspace(&harness);
     // Exactly the configuration.
     harness.grant(
@@ -309,8 +309,8 @@ fn plugins_check_shows_an_overlap_with_another_plugins_writable_grant() {
         ),
     )
     .unwrap();
-    let (wasm, _) = test_plugin("hostile");
-    harness.install(test_plugin("hostile"));
+    let (wasm, _) = test_plugin::hostile();
+    harness.install(test_plugin::hostile());
     let (code, stdout, stderr) = run_command(
         harness
             .command()
@@ -351,7 +351,7 @@ async fn hold_files(runtime: &Runtime, streams: bool) -> Value {
 #[tokio::test]
 async fn a_call_holds_at_most_max_open_files_and_gets_an_error_past_it() {
     let mut harness = Harness::new();
-    harness.install(test_plugin("hostile"));
+    harness.install(test_plugin::hostile());
     let sandbox = harness.tmp.path().join("sandbox");
     std::fs::create_dir(&sandbox).unwrap();
     std::fs::write(sandbox.join("file.txt"), "x").unwrap();

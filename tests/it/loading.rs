@@ -8,7 +8,7 @@ use crate::support::{Harness, test_plugin};
 #[tokio::test]
 async fn a_good_plugin_loads_and_answers() {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     let runtime = harness.runtime().await;
     let tools = runtime.tools();
     assert_eq!(tools.len(), 1);
@@ -28,15 +28,15 @@ async fn a_good_plugin_loads_and_answers() {
 #[tokio::test]
 async fn bad_files_are_refused_with_what_to_do() {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
-    let manifest = std::fs::read_to_string(test_plugin("echo").1).unwrap();
+    harness.install(test_plugin::echo());
+    let manifest = std::fs::read_to_string(test_plugin::echo().1).unwrap();
     let named = |name: &str| manifest.replace("name = \"echo\"", &format!("name = \"{name}\""));
 
     let not_wasm = harness.write("notwasm.wasm", b"this is not wasm at all");
     harness.write("notwasm.toml", named("notwasm").as_bytes());
     let core = harness.write("core.wasm", b"\0asm\x01\0\0\0");
     harness.write("core.toml", named("core").as_bytes());
-    let truncated_bytes = std::fs::read(test_plugin("echo").0).unwrap();
+    let truncated_bytes = std::fs::read(test_plugin::echo().0).unwrap();
     let truncated = harness.write(
         "truncated.wasm",
         &truncated_bytes[..truncated_bytes.len() / 2],
@@ -78,7 +78,7 @@ use agent_host_runtime::Runtime;
 #[tokio::test]
 async fn a_plugin_for_another_contract_version_is_refused_naming_both_versions() {
     let harness = Harness::new();
-    harness.install(test_plugin("wrong-version"));
+    harness.install(test_plugin::wrong_version());
     let runtime = Runtime::new(harness.config.clone()).unwrap();
     let err = runtime
         .load_plugin(&harness.plugins_dir().join("wrong-version.wasm"))
@@ -99,7 +99,7 @@ async fn a_plugin_for_another_contract_version_is_refused_naming_both_versions()
 #[tokio::test]
 async fn a_component_for_another_world_is_refused() {
     let harness = Harness::new();
-    harness.install(test_plugin("other-world"));
+    harness.install(test_plugin::other_world());
     let runtime = Runtime::new(harness.config.clone()).unwrap();
     let err = runtime
         .load_plugin(&harness.plugins_dir().join("other-world.wasm"))
@@ -116,7 +116,7 @@ async fn a_component_for_another_world_is_refused() {
 #[tokio::test]
 async fn malformed_manifests_name_the_problem() {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     let runtime = Runtime::new(harness.config.clone()).unwrap();
     let wasm = harness.plugins_dir().join("echo.wasm");
     for (text, expected) in [
@@ -149,9 +149,9 @@ async fn malformed_manifests_name_the_problem() {
 #[tokio::test]
 async fn a_tool_name_clash_is_reported_never_shadowed() {
     let harness = Harness::new();
-    harness.install(test_plugin("dup-a"));
-    harness.install(test_plugin("dup-b"));
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::dup_a());
+    harness.install(test_plugin::dup_b());
+    harness.install(test_plugin::echo());
     let runtime = Runtime::new(harness.config.clone()).unwrap();
     let report = runtime.load_plugin_dirs().await;
     // Neither wins by sorting first: both are refused, the rest load.
@@ -176,7 +176,7 @@ async fn a_tool_name_clash_is_reported_never_shadowed() {
 #[tokio::test]
 async fn arguments_that_break_the_schema_never_reach_the_plugin() {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     let runtime = harness.runtime().await;
     for (args, expected) in [
         (json!({}), "\"text\" is a required property"),

@@ -9,7 +9,7 @@ const KIB: u64 = 1024;
 
 fn hoarder(configure: impl FnOnce(&mut agent_host_runtime::config::QuotaConfig)) -> Harness {
     let mut harness = Harness::new();
-    harness.install(test_plugin("hoarder"));
+    harness.install(test_plugin::hoarder());
     // Filling thousands of keys through a debug host takes more than the
     // harness's usual second.
     harness.config.sandbox.max_timeout_ms = 20_000;

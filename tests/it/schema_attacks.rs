@@ -10,7 +10,7 @@ use crate::support::{Harness, run_command, test_plugin};
 
 /// Installs a copy of schema-bomb as `name` (its tool is named `name` too).
 fn install_bomb(harness: &Harness, name: &str, timeout_ms: u64, config: &str) {
-    let (wasm, _) = test_plugin("schema-bomb");
+    let (wasm, _) = test_plugin::schema_bomb();
     let dir = harness.plugins_dir();
     // Descriptions are cached by content hash, and each copy describes a
     // different schema: a custom section (id 0) naming the copy makes each
@@ -43,7 +43,7 @@ fn install_bomb(harness: &Harness, name: &str, timeout_ms: u64, config: &str) {
 
 fn harness_with_echo() -> Harness {
     let harness = Harness::new();
-    harness.install(test_plugin("echo"));
+    harness.install(test_plugin::echo());
     harness
 }
 
@@ -377,8 +377,14 @@ async fn structured_output_must_match_the_output_schema_and_be_json() {
 #[tokio::test]
 async fn every_example_plugin_schema_passes_the_default_limits() {
     let harness = Harness::new();
-    for name in ["calc", "text", "fs", "http", "notes"] {
-        harness.install(crate::support::example_plugin(name));
+    for plugin in [
+        crate::support::example_plugin::calc(),
+        crate::support::example_plugin::text(),
+        crate::support::example_plugin::fs(),
+        crate::support::example_plugin::http(),
+        crate::support::example_plugin::notes(),
+    ] {
+        harness.install(plugin);
     }
     let runtime = harness.runtime().await;
     let schema_problems: Vec<_> = runtime

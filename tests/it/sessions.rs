@@ -109,8 +109,12 @@ fn a_database_from_a_newer_schema_is_refused() {
 #[test]
 fn run_resumes_a_session_with_its_full_history() {
     let harness = Harness::new();
-    for name in ["calc", "text", "notes"] {
-        harness.install(example_plugin(name));
+    for plugin in [
+        example_plugin::calc(),
+        example_plugin::text(),
+        example_plugin::notes(),
+    ] {
+        harness.install(plugin);
     }
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo-script.json");
@@ -154,7 +158,7 @@ fn run_resumes_a_session_with_its_full_history() {
 #[test]
 fn sigterm_cancels_the_turn_and_the_session_is_saved() {
     let harness = Harness::new();
-    harness.install(example_plugin("calc"));
+    harness.install(example_plugin::calc());
     // A "model" that accepts the connection and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -334,7 +338,7 @@ async fn plugin_state_is_per_session_and_loaded_once() {
     use serde_json::json;
 
     let harness = Harness::new();
-    harness.install(crate::support::test_plugin("memo"));
+    harness.install(crate::support::test_plugin::memo());
     let runtime = harness.runtime().await;
     let in_session = |id: &str| CallOptions {
         session_id: Some(id.to_owned()),

@@ -2,45 +2,41 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use agent_host_runtime::config::Grant;
 use agent_host_runtime::{Runtime, RuntimeConfig};
 
-/// Where `make plugins` lays out the built plugins.
-fn build_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build")
+/// `fn <plugin>() -> (wasm, manifest)` for one plugin built by tests/artifacts.
+macro_rules! plugin_files {
+    ($name:ident, $plugin:expr) => {
+        pub fn $name() -> (std::path::PathBuf, std::path::PathBuf) {
+            $plugin.files()
+        }
+    };
 }
 
-fn plugin_files(kind: &str, name: &str) -> (PathBuf, PathBuf) {
-    let wasm = build_dir().join(kind).join(format!("{name}.wasm"));
-    assert!(
-        wasm.is_file(),
-        "{} is missing: run `make plugins` (or `make test`) before `cargo test`",
-        wasm.display()
-    );
-    (wasm.clone(), wasm.with_extension("toml"))
+/// A test-only plugin (tests/plugins/<name>): `test_plugin::echo()`.
+///
+/// A test plugin that no test uses fails to compile here ("function `<name>`
+/// is never used"): write the test that needs it, or delete the plugin.
+#[deny(dead_code)] // a test plugin no test uses: test it or delete tests/plugins/<name>
+pub mod test_plugin {
+    use std::path::PathBuf;
+
+    agent_host_test_artifacts::foreach_test_plugin!(plugin_files);
+
+    /// The second build of `versioned` (it answers "v2"), for reload tests.
+    pub fn versioned_v2() -> PathBuf {
+        PathBuf::from(agent_host_test_artifacts::VERSIONED_V2_WASM)
+    }
 }
 
-/// Any file under build/ (for extra plugin builds such as versioned-v2).
-pub fn build_file(relative: &str) -> PathBuf {
-    let path = build_dir().join(relative);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `make plugins` first",
-        path.display()
-    );
-    path
-}
-
-/// A test-only plugin (tests/plugins/<name>).
-pub fn test_plugin(name: &str) -> (PathBuf, PathBuf) {
-    plugin_files("test-plugins", name)
-}
-
-/// An example plugin (plugins/<name>).
-pub fn example_plugin(name: &str) -> (PathBuf, PathBuf) {
-    plugin_files("plugins", name)
+/// An example plugin (plugins/<name>): `example_plugin::calc()`. Unused
+/// ones fail to compile, as test plugins do.
+#[deny(dead_code)] // an example plugin no test uses: test it in tests/it
+pub mod example_plugin {
+    agent_host_test_artifacts::foreach_example_plugin!(plugin_files);
 }
 
 /// A temp plugin dir and data dir, and a config to run a runtime over them.

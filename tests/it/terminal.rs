@@ -69,7 +69,7 @@ fn assert_json_has(what: &str, value: &Value, label: &str) {
 
 fn painter_harness() -> Harness {
     let harness = Harness::new();
-    harness.install(test_plugin("painter"));
+    harness.install(test_plugin::painter());
     harness
 }
 
@@ -78,7 +78,7 @@ fn painter_harness() -> Harness {
 /// cache of described tool specs (keyed by content) does not answer for it
 /// with the painter's.
 fn install_painter_as(harness: &Harness, name: &str, manifest: &str) {
-    let (wasm, _) = test_plugin("painter");
+    let (wasm, _) = test_plugin::painter();
     let mut bytes = std::fs::read(&wasm).unwrap();
     let section_name = b"painter-copy";
     let payload = name.as_bytes();
@@ -95,7 +95,7 @@ fn install_painter_as(harness: &Harness, name: &str, manifest: &str) {
 /// The ext-probe extension installed as `name`, its manifest [config]
 /// saying what it does at each hook point.
 fn install_probe(harness: &Harness, name: &str, actions: Value) {
-    let (wasm, _) = test_plugin("ext-probe");
+    let (wasm, _) = test_plugin::ext_probe();
     let dir = harness.plugins_dir();
     std::fs::copy(&wasm, dir.join(format!("{name}.wasm"))).unwrap();
     let config = json!({ "tag": name, "actions": actions });
