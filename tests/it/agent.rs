@@ -120,7 +120,7 @@ async fn agent_with(
         });
     }
     let runtime = harness.runtime().await;
-    (harness, Agent::new(runtime, model, config))
+    (harness, Agent::for_runtime(runtime, model, config))
 }
 
 pub struct Run {
