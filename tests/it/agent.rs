@@ -116,7 +116,7 @@ async fn agent_with(
         harness.install(plugin.clone());
     }
     let runtime = harness.runtime().await;
-    (harness, Agent::new(runtime, model, config))
+    (harness, Agent::for_runtime(runtime, model, config))
 }
 
 pub struct Run {

@@ -112,7 +112,7 @@ fn calc_then_answer() -> Vec<Step> {
 
 async fn agent_over(harness: &Harness, model: Arc<StepModel>) -> (Runtime, Agent) {
     let runtime = harness.runtime().await;
-    let agent = Agent::new(runtime.clone(), model, AgentConfig::default());
+    let agent = Agent::for_runtime(runtime.clone(), model, AgentConfig::default());
     (runtime, agent)
 }
 
@@ -641,10 +641,11 @@ async fn observation_points_see_the_session_turns_progress_and_errors() {
         answer("done"),
     ]);
     let runtime = harness.runtime().await;
-    let agent = Agent::new(runtime.clone(), model, AgentConfig::default()).with_session("obs-1");
+    let agent =
+        Agent::for_runtime(runtime.clone(), model, AgentConfig::default()).with_session("obs-1");
     let result = run(&agent, "go").await;
     agent
-        .end_session(&result.outcome, agent.hooks().turn())
+        .end_session(&result.outcome, agent.session_turns())
         .await;
 
     let seen: Vec<(String, Value)> = recorded(&runtime, "probe")
@@ -989,7 +990,8 @@ async fn the_loop_breaker_stops_a_run_that_repeats_a_call() {
     };
     let model = StepModel::new((0..6).map(|_| same_call()).collect());
     let runtime = harness.runtime().await;
-    let agent = Agent::new(runtime, model.clone(), AgentConfig::default()).with_session("loop-1");
+    let agent =
+        Agent::for_runtime(runtime, model.clone(), AgentConfig::default()).with_session("loop-1");
     let result = run(&agent, "go").await;
     assert!(
         matches!(&result.outcome, Outcome::Blocked { extension, .. } if extension == "loop-breaker"),
@@ -1013,7 +1015,8 @@ async fn the_audit_logger_records_tool_calls_in_the_background() {
     harness.install(example_plugin::calc());
     let model = StepModel::new(calc_then_answer());
     let runtime = harness.runtime().await;
-    let agent = Agent::new(runtime.clone(), model, AgentConfig::default()).with_session("audit-1");
+    let agent =
+        Agent::for_runtime(runtime.clone(), model, AgentConfig::default()).with_session("audit-1");
     let result = run(&agent, "compute").await;
     agent.end_session(&result.outcome, 2).await;
     let kv = runtime.store().plugin_kv("audit-logger");

@@ -328,7 +328,7 @@ async fn run_with_attacker_ext(harness: &Harness) -> (Runtime, Arc<StepModel>, c
     let runtime = harness.runtime().await;
     assert!(runtime.problems().is_empty(), "{:?}", runtime.problems());
     let model = StepModel::new(echo_then_answer());
-    let agent = Agent::new(runtime.clone(), model.clone(), AgentConfig::default());
+    let agent = Agent::for_runtime(runtime.clone(), model.clone(), AgentConfig::default());
     let result = run(&agent, "go").await;
     (runtime, model, result)
 }

@@ -1,6 +1,6 @@
 //! Benchmark for issue 6 (extensions): the cost of 5 sync hooks in a turn, and of a coalescing stream-chunk subscriber on a 1,000-chunk stream.
 //!
-//! Run after `make plugins`: `cargo bench -p agent-host --bench hooks`.
+//! Run after `make plugins`: `cargo bench -p agent-host-agent --bench hooks`.
 //! Two runtimes run side by side in one process, one with the extensions
 //! and one without; rounds alternate between them so machine noise hits
 //! both alike. The model is in-process and answers at once, so what is
@@ -313,8 +313,8 @@ async fn main() {
     let bare = runtime(&tmp.path().join("bare"), &[]).await;
     let hooked = runtime(&tmp.path().join("hooked"), &probes).await;
     let model: Arc<dyn Provider> = Arc::new(InstantModel { stream: false });
-    let without = Agent::new(bare.clone(), model.clone(), turn_config.clone());
-    let with = Agent::new(hooked.clone(), model, turn_config.clone());
+    let without = Agent::for_runtime(bare.clone(), model.clone(), turn_config.clone());
+    let with = Agent::for_runtime(hooked.clone(), model, turn_config.clone());
     let turn = side_by_side(&without, &with, ROUNDS).await;
     let calls: u64 = hooked
         .hook_stats()
@@ -340,8 +340,8 @@ async fn main() {
     )
     .await;
     let model: Arc<dyn Provider> = Arc::new(InstantModel { stream: true });
-    let plain = Agent::new(bare.clone(), model.clone(), AgentConfig::default());
-    let tapped = Agent::new(streamer.clone(), model, AgentConfig::default());
+    let plain = Agent::for_runtime(bare.clone(), model.clone(), AgentConfig::default());
+    let tapped = Agent::for_runtime(streamer.clone(), model, AgentConfig::default());
     let in_process = side_by_side(&plain, &tapped, STREAM_ROUNDS).await;
     let batches_before: u64 = streamer
         .hook_stats()
@@ -358,8 +358,8 @@ async fn main() {
         ))
         .unwrap(),
     );
-    let plain_http = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
-    let tapped_http = Agent::new(streamer.clone(), openai.clone(), AgentConfig::default());
+    let plain_http = Agent::for_runtime(bare.clone(), openai.clone(), AgentConfig::default());
+    let tapped_http = Agent::for_runtime(streamer.clone(), openai.clone(), AgentConfig::default());
     let http = side_by_side(&plain_http, &tapped_http, STREAM_ROUNDS).await;
     let failures: u64 = streamer
         .hook_stats()
@@ -384,8 +384,8 @@ async fn main() {
         )],
     )
     .await;
-    let plain_async = Agent::new(bare.clone(), openai.clone(), AgentConfig::default());
-    let tapped_async = Agent::new(async_streamer.clone(), openai, AgentConfig::default());
+    let plain_async = Agent::for_runtime(bare.clone(), openai.clone(), AgentConfig::default());
+    let tapped_async = Agent::for_runtime(async_streamer.clone(), openai, AgentConfig::default());
     let http_async = side_by_side(&plain_async, &tapped_async, STREAM_ROUNDS).await;
     tapped_async.end_session(&Outcome::TurnLimit, 0).await;
 

@@ -78,7 +78,9 @@ impl agent_host_llm::Provider for InstantModel {
 /// The result of [`measure_agent_loop`].
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentBenchReport {
+    /// The tool the model calls.
     pub tool: String,
+    /// Measured runs (the warm-up runs before them not counted).
     pub iterations: usize,
     /// One user message: model call -> tool call -> model call -> answer.
     pub run: Stats,
@@ -115,7 +117,7 @@ pub async fn measure_agent_loop(
             stall,
         })
     };
-    let agent = Agent::new(
+    let agent = Agent::for_runtime(
         runtime.clone(),
         model(tool, args.to_string(), false),
         AgentConfig::default(),
@@ -188,14 +190,14 @@ pub async fn measure_agent_loop(
         }
         Ok::<_, String>(Stats::from_samples(samples))
     };
-    let stalled = Agent::new(
+    let stalled = Agent::for_runtime(
         runtime.clone(),
         model(tool, "{}".into(), true),
         AgentConfig::default(),
     );
     let interrupt_model = interrupt(stalled).await?;
     let interrupt_tool = if runtime.tool("spin").is_some() {
-        let spinning = Agent::new(
+        let spinning = Agent::for_runtime(
             runtime.clone(),
             model("spin", "{}".into(), false),
             AgentConfig::default(),

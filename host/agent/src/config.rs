@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AgentSettings {
+    /// Replaces the built-in system prompt when set.
     pub system_prompt: Option<String>,
+    /// Model calls per user message.
     pub max_turns: usize,
+    /// Parallel-safe tool calls run at most this many at a time.
     pub max_parallel_tools: usize,
     /// Summarise older turns past this many estimated tokens (off when unset).
     pub context_budget_tokens: Option<usize>,
@@ -54,6 +57,8 @@ impl Default for SessionSettings {
 }
 
 impl SessionSettings {
+    /// The session writer's batching, with zeros raised to the smallest
+    /// workable values.
     pub fn writer(&self) -> crate::sessions::WriterConfig {
         crate::sessions::WriterConfig {
             batch_size: self.batch_size.max(1),

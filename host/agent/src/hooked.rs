@@ -1,4 +1,4 @@
-//! The agent loop's side of extension hooks: payloads for each point, and settling what the hooks decided (events, injections, errors).
+//! The agent loop's side of extension hooks: delivering an event and settling what the hooks decided (events, injections, errors); an agent without extensions skips all of it.
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -7,10 +7,26 @@ use super::AgentEvent;
 use agent_host_llm::{Message, ToolCall};
 use agent_host_runtime::hooks::{Dispatched, HookPoint, Hooks, Injection};
 
+/// Delivers an event at `point` and settles what its hooks did; without
+/// hooks nothing is delivered and nothing is decided.
+pub(crate) async fn dispatch(
+    hooks: Option<&Hooks>,
+    point: HookPoint,
+    payload: impl FnOnce() -> Value,
+    events: &mpsc::UnboundedSender<AgentEvent>,
+) -> Dispatched {
+    let Some(hooks) = hooks else {
+        return Dispatched::default();
+    };
+    let mut dispatched = hooks.dispatch(point, payload).await;
+    settle(hooks, point, &mut dispatched, events).await;
+    dispatched
+}
+
 /// Reports what the hooks of one event did beyond their payload: hooks
 /// switched off become events, injections wait for the next model call,
 /// failures are delivered to `error` subscribers.
-pub async fn settle(
+pub(crate) async fn settle(
     hooks: &Hooks,
     point: HookPoint,
     dispatched: &mut Dispatched,
@@ -44,13 +60,16 @@ fn report(hooks: &Hooks, dispatched: &mut Dispatched, events: &mpsc::UnboundedSe
 }
 
 /// Reports a failure (of a tool or the model) to `error` subscribers.
-pub async fn report_error(
-    hooks: &Hooks,
+pub(crate) async fn report_error(
+    hooks: Option<&Hooks>,
     source: &str,
     name: Option<&str>,
     message: &str,
     events: &mpsc::UnboundedSender<AgentEvent>,
 ) {
+    let Some(hooks) = hooks else {
+        return;
+    };
     let mut dispatched = hooks
         .dispatch(HookPoint::Error, || error_payload(source, name, message))
         .await;
@@ -63,11 +82,14 @@ fn error_payload(source: &str, name: Option<&str>, message: &str) -> Value {
 
 /// Moves the injections waiting in `hooks` into the history, as user
 /// messages naming their extension.
-pub fn deliver_injections(
-    hooks: &Hooks,
+pub(crate) fn deliver_injections(
+    hooks: Option<&Hooks>,
     history: &mut Vec<Message>,
     events: &mpsc::UnboundedSender<AgentEvent>,
 ) {
+    let Some(hooks) = hooks else {
+        return;
+    };
     for Injection {
         extension,
         point,
@@ -84,6 +106,6 @@ pub fn deliver_injections(
 }
 
 /// The tool calls as extensions see them.
-pub fn tool_calls_json(calls: &[ToolCall]) -> Value {
+pub(crate) fn tool_calls_json(calls: &[ToolCall]) -> Value {
     serde_json::to_value(calls).unwrap_or(Value::Null)
 }

@@ -1,20 +1,34 @@
-//! The agent loop: prompt -> model -> tool calls in the sandbox -> results -> model, until an answer or the turn limit.
+//! The agent loop: prompt -> model -> tool calls through a [`ToolHost`] -> results -> model, until an answer or the turn limit.
 //!
 //! The caller sends a user message and receives [`AgentEvent`]s on a
 //! channel; nothing calls back into the caller. Cancellation is a token:
 //! cancelling it aborts the model request and the running tools at once.
-//! Three tiers of failure: a tool error (or a trap, or arguments the model
-//! got wrong) goes back to the model as a tool result flagged as an error; a
-//! provider failure ends the turn with [`Outcome::Failed`].
+//!
+//! The loop reaches its tools only through the [`ToolHost`] trait: the wasm
+//! [`Runtime`] implements it, tests use fakes, other kinds of tools can
+//! join. Extension hooks are separate: an agent runs them when it was given
+//! a runtime's extensions ([`Agent::with_extensions`]).
+//!
+//! Three tiers of tool failure ([`ToolCallError`]): a tool error (the
+//! tool's own error, an unknown tool, arguments the model got wrong) and a
+//! failed call (a trap or a limit ended it) go back to the model as tool
+//! results flagged as errors, and the turn goes on; a host error (the host
+//! could not run the call) is answered in the history too, then ends the
+//! run with [`Outcome::Failed`], as a provider failure does.
+
+#![warn(missing_docs, unreachable_pub)]
 
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod compress;
 pub mod config;
 mod hooked;
+#[allow(missing_docs, unreachable_pub)] // documented by the store redesign
 pub mod sessions;
+mod tool_host;
 mod tools;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -29,14 +43,18 @@ use agent_host_llm::{
 use agent_host_runtime::hooks::{Blocked, HookPoint, Hooks};
 use agent_host_runtime::runtime::Runtime;
 
+pub use tool_host::{ToolCallError, ToolCallFuture, ToolHost};
+
 /// How the loop behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
+    /// Sent with every model call; `None` sends none.
     pub system_prompt: Option<String>,
     /// Model calls per user message; reaching it is reported, not silent.
     pub max_turns: usize,
     /// Parallel-safe tool calls run at most this many at a time.
     pub max_parallel_tools: usize,
+    /// The most tokens the model may answer with in one call.
     pub max_tokens: u32,
     /// Summarise older turns when the history passes this many (estimated)
     /// tokens; `None` keeps everything.
@@ -67,65 +85,99 @@ impl Default for AgentConfig {
 pub enum AgentEvent {
     /// A model call begins (turn counts model calls within this user message).
     TurnStarted {
+        /// 1 for the first model call of this user message.
         turn: usize,
     },
+    /// Streamed answer text.
     TextDelta {
+        /// The next piece of the answer.
         text: String,
     },
+    /// A tool call the model asked for starts.
     ToolCallStarted {
+        /// The model's id for the call.
         id: String,
+        /// The tool called.
         name: String,
+        /// The arguments as the model wrote them.
         arguments: String,
     },
+    /// A tool call ended, with whatever result the model will see.
     ToolCallFinished {
+        /// The model's id for the call.
         id: String,
+        /// The tool called.
         name: String,
+        /// False when the result is flagged to the model as an error.
         ok: bool,
+        /// From the start of the call to its result, hooks included.
         duration_ms: f64,
         /// The result as the model sees it.
         output: String,
     },
+    /// Tokens the provider reported for a model call.
     Usage {
+        /// The provider's counts.
         usage: Usage,
     },
     /// A message the user sent while the turn ran, delivered at a checkpoint.
     UserMessageDelivered {
+        /// The message.
         text: String,
     },
     /// Older turns were replaced by a summary; the originals stay in the
     /// caller's store.
     Compressed {
+        /// How many messages the summary replaced.
         removed_messages: usize,
+        /// The model's summary of them.
         summary: String,
     },
+    /// The model answered without asking for tools.
     Finished {
+        /// The answer.
         text: String,
+        /// Model calls it took.
         turns: usize,
     },
     /// An extension stopped something: a tool call (the model is told),
     /// or the whole run.
     HookBlocked {
+        /// The extension that blocked.
         extension: String,
+        /// Where it blocked.
         point: HookPoint,
+        /// Its reason.
         reason: String,
     },
     /// An extension added a message to the conversation.
     HookInjected {
+        /// The extension that added it.
         extension: String,
+        /// The hook point that added it.
         point: HookPoint,
+        /// The message.
         text: String,
     },
     /// A hook kept failing and is switched off for the rest of the session.
     HookDisabled {
+        /// The extension whose hook is off.
         extension: String,
+        /// The point it no longer hears.
         point: HookPoint,
+        /// Why it was switched off.
         reason: String,
     },
+    /// The run used all its model calls without a final answer.
     TurnLimitReached {
+        /// The limit it reached.
         max_turns: usize,
     },
+    /// The caller's token stopped the run.
     Cancelled,
+    /// The provider or the host failed; the run is over.
     Failed {
+        /// What failed, for the user.
         message: String,
     },
 }
@@ -133,15 +185,22 @@ pub enum AgentEvent {
 /// How a user message ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// The model gave its answer.
     Finished {
+        /// The answer.
         text: String,
     },
+    /// The model used all its turns.
     TurnLimit,
+    /// The caller's token stopped the run.
     Cancelled,
+    /// The provider failed, or the host could not run a tool call.
     Failed(String),
     /// An extension stopped the run.
     Blocked {
+        /// The extension that stopped it.
         extension: String,
+        /// Its reason.
         reason: String,
     },
 }
@@ -162,15 +221,23 @@ impl Outcome {
 /// Marker text recorded in history for a turn that was cancelled.
 pub const CANCELLED_NOTE: &str = "[cancelled by the user]";
 
-/// An agent: a runtime with its tools, and a model.
+/// An agent: its tools, a model, and optionally the hooks of extensions.
 #[derive(Clone)]
 pub struct Agent {
-    runtime: Runtime,
+    tools: Arc<dyn ToolHost>,
     provider: SharedProvider,
     config: AgentConfig,
     /// Passed to tool calls so plugins can keep per-session state.
     session_id: Option<String>,
-    /// This session's extension hooks.
+    /// `None`: no extension hooks run.
+    extensions: Option<Extensions>,
+}
+
+/// The extensions an agent runs: a runtime's extension set (read afresh
+/// for every event, so hot reload applies), and this session's hooks on it.
+#[derive(Clone)]
+struct Extensions {
+    runtime: Runtime,
     hooks: Hooks,
 }
 
@@ -179,82 +246,106 @@ impl std::fmt::Debug for Agent {
         f.debug_struct("Agent")
             .field("provider", &self.provider.name())
             .field("config", &self.config)
+            .field("session_id", &self.session_id)
+            .field("extensions", &self.extensions.is_some())
             .finish()
     }
 }
 
 impl Agent {
-    pub fn new(runtime: Runtime, provider: SharedProvider, config: AgentConfig) -> Self {
-        let hooks = Hooks::new(runtime.clone(), None);
+    /// An agent that calls `tools` and runs no extension hooks.
+    pub fn new(tools: Arc<dyn ToolHost>, provider: SharedProvider, config: AgentConfig) -> Self {
         Self {
-            runtime,
+            tools,
             provider,
             config,
             session_id: None,
-            hooks,
+            extensions: None,
         }
     }
 
-    /// The same agent, with tool calls attributed to a stored session.
+    /// An agent on a runtime: its tools, and its extensions' hooks.
+    pub fn for_runtime(runtime: Runtime, provider: SharedProvider, config: AgentConfig) -> Self {
+        Self::new(Arc::new(runtime.clone()), provider, config).with_extensions(runtime)
+    }
+
+    /// The same agent, running the hooks of `runtime`'s extensions (with
+    /// fresh hook state: throttles, failure streaks, the turn count).
+    pub fn with_extensions(mut self, runtime: Runtime) -> Self {
+        let hooks = Hooks::new(runtime.clone(), self.session_id.clone());
+        self.extensions = Some(Extensions { runtime, hooks });
+        self
+    }
+
+    /// The same agent, with tool calls attributed to a stored session and
+    /// hooks of its own for that session.
     pub fn with_session(mut self, session_id: impl Into<String>) -> Self {
         let session_id = session_id.into();
-        self.hooks = Hooks::new(self.runtime.clone(), Some(session_id.clone()));
+        if let Some(extensions) = &mut self.extensions {
+            extensions.hooks = Hooks::new(extensions.runtime.clone(), Some(session_id.clone()));
+        }
         self.session_id = Some(session_id);
         self
     }
 
-    /// The same agent with these hooks (for example, hooks on a manual
-    /// clock in tests).
-    pub fn with_hooks(mut self, hooks: Hooks) -> Self {
-        self.session_id = hooks.session_id().map(str::to_owned);
-        self.hooks = hooks;
-        self
+    /// This session's extension hooks; `None` for an agent without
+    /// extensions.
+    pub fn hooks(&self) -> Option<&Hooks> {
+        self.extensions.as_ref().map(|extensions| &extensions.hooks)
     }
 
-    /// This session's extension hooks.
-    pub fn hooks(&self) -> &Hooks {
-        &self.hooks
+    /// Model turns of this session so far, as its hooks count them (an
+    /// agent without extensions has nobody to count them for: 0).
+    pub fn session_turns(&self) -> u32 {
+        self.hooks().map_or(0, Hooks::turn)
     }
 
     /// Ends the session for the extensions: delivers `session-end`, waits
     /// for async hook calls in flight, and saves the hook counters.
     pub async fn end_session(&self, outcome: &Outcome, turns: u32) {
-        if self.hooks.session_started() {
-            let mut dispatched = self
-                .hooks
-                .dispatch(HookPoint::SessionEnd, || {
+        let Some(Extensions { runtime, hooks }) = &self.extensions else {
+            return;
+        };
+        if hooks.session_started() {
+            let (events, _) = mpsc::unbounded_channel();
+            hooked::dispatch(
+                Some(hooks),
+                HookPoint::SessionEnd,
+                || {
                     json!({
                         "session_id": self.session_id,
                         "outcome": outcome.label(),
                         "turns": turns,
                     })
-                })
-                .await;
-            let (events, _) = mpsc::unbounded_channel();
-            hooked::settle(&self.hooks, HookPoint::SessionEnd, &mut dispatched, &events).await;
+                },
+                &events,
+            )
+            .await;
         }
-        self.hooks.drain().await;
-        self.runtime.persist_hook_stats();
+        hooks.drain().await;
+        runtime.persist_hook_stats();
     }
 
+    /// The model.
     pub fn provider(&self) -> &SharedProvider {
         &self.provider
     }
 
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
+    /// Where the tools come from.
+    pub fn tools(&self) -> &Arc<dyn ToolHost> {
+        &self.tools
     }
 
-    /// The tools offered to the model: every registered tool, as it is now
-    /// (hot reload can change them between turns).
+    /// The tools offered to the model: every tool of the tool host, as it is
+    /// now (hot reload can change them between turns).
     pub fn tool_defs(&self) -> Vec<ToolDef> {
-        self.runtime
-            .tools()
+        self.tools
+            .list_tools()
             .into_iter()
             .map(|tool| ToolDef {
-                name: tool.spec.name,
-                description: tool.spec.description,
-                parameters: tool.spec.input_schema,
+                name: tool.name,
+                description: tool.description,
+                parameters: tool.input_schema,
             })
             .collect()
     }
@@ -276,18 +367,21 @@ impl Agent {
         let emit = |event: AgentEvent| {
             let _ = events.send(event);
         };
-        let hooks = &self.hooks;
-        if hooks.start_session() {
-            let mut dispatched = hooks
-                .dispatch(HookPoint::SessionStart, || {
+        let hooks = self.hooks();
+        if hooks.is_some_and(Hooks::start_session) {
+            hooked::dispatch(
+                hooks,
+                HookPoint::SessionStart,
+                || {
                     json!({
                         "session_id": self.session_id,
                         "provider": self.provider.name(),
                         "model": self.provider.model(),
                     })
-                })
-                .await;
-            hooked::settle(hooks, HookPoint::SessionStart, &mut dispatched, events).await;
+                },
+                events,
+            )
+            .await;
         }
         // Compress only what earlier runs produced: those messages are
         // already in the caller's store, so nothing summarised is lost.
@@ -300,12 +394,15 @@ impl Agent {
                     history.push(Message::user(text));
                 }
             }
-            let session_turn = hooks.begin_turn();
+            let session_turn = hooks.map_or(0, Hooks::begin_turn);
             emit(AgentEvent::TurnStarted { turn });
-            let mut dispatched = hooks
-                .dispatch(HookPoint::TurnStart, || json!({ "turn": session_turn }))
-                .await;
-            hooked::settle(hooks, HookPoint::TurnStart, &mut dispatched, events).await;
+            let dispatched = hooked::dispatch(
+                hooks,
+                HookPoint::TurnStart,
+                || json!({ "turn": session_turn }),
+                events,
+            )
+            .await;
             if let Some(blocked) = dispatched.blocked {
                 return stop_blocked(history, blocked, &emit);
             }
@@ -345,7 +442,9 @@ impl Agent {
                     return Outcome::Failed(message);
                 }
             };
-            if let Some(mut streamed) = reply.stream_hooks.take() {
+            if let Some(mut streamed) = reply.stream_hooks.take()
+                && let Some(hooks) = hooks
+            {
                 hooked::settle(hooks, HookPoint::StreamChunk, &mut streamed, events).await;
                 if let Some(blocked) = streamed.blocked {
                     history.push(Message::assistant(reply.text.clone(), Vec::new()));
@@ -364,7 +463,7 @@ impl Agent {
                 self.turn_end(session_turn, 0, true, events).await;
                 // An extension that injects after the final answer gets
                 // the model to answer again (within the turn limit).
-                if hooks.has_injections() {
+                if hooks.is_some_and(Hooks::has_injections) {
                     continue;
                 }
                 emit(AgentEvent::Finished {
@@ -373,8 +472,8 @@ impl Agent {
                 });
                 return Outcome::Finished { text: reply.text };
             }
-            let results = tools::run_calls(
-                &self.runtime,
+            let ran = tools::run_calls(
+                &self.tools,
                 hooks,
                 &reply.tool_calls,
                 self.config.max_parallel_tools,
@@ -383,12 +482,18 @@ impl Agent {
                 events,
             )
             .await;
-            history.extend(results);
+            history.extend(ran.results);
             self.turn_end(session_turn, reply.tool_calls.len(), false, events)
                 .await;
             if cancel.is_cancelled() {
                 emit(AgentEvent::Cancelled);
                 return Outcome::Cancelled;
+            }
+            if let Some(message) = ran.host_failure {
+                emit(AgentEvent::Failed {
+                    message: message.clone(),
+                });
+                return Outcome::Failed(message);
             }
         }
         emit(AgentEvent::TurnLimitReached {
@@ -404,18 +509,20 @@ impl Agent {
         request: &mut ChatRequest,
         events: &mpsc::UnboundedSender<AgentEvent>,
     ) -> Option<Blocked> {
-        let hooks = &self.hooks;
-        let mut dispatched = hooks
-            .dispatch(HookPoint::BeforeLlmCall, || {
+        let mut dispatched = hooked::dispatch(
+            self.hooks(),
+            HookPoint::BeforeLlmCall,
+            || {
                 let tools: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
                 json!({
                     "system": request.system,
                     "messages": request.messages,
                     "tools": tools,
                 })
-            })
-            .await;
-        hooked::settle(hooks, HookPoint::BeforeLlmCall, &mut dispatched, events).await;
+            },
+            events,
+        )
+        .await;
         if let Some(patched) = dispatched.patched.take() {
             if let Some(system) = patched.get("system") {
                 request.system = system.as_str().map(str::to_owned);
@@ -439,16 +546,18 @@ impl Agent {
         reply: &mut ModelReply,
         events: &mpsc::UnboundedSender<AgentEvent>,
     ) -> Option<Blocked> {
-        let hooks = &self.hooks;
-        let mut dispatched = hooks
-            .dispatch(HookPoint::AfterLlmResponse, || {
+        let mut dispatched = hooked::dispatch(
+            self.hooks(),
+            HookPoint::AfterLlmResponse,
+            || {
                 json!({
                     "text": reply.text,
                     "tool_calls": hooked::tool_calls_json(&reply.tool_calls),
                 })
-            })
-            .await;
-        hooked::settle(hooks, HookPoint::AfterLlmResponse, &mut dispatched, events).await;
+            },
+            events,
+        )
+        .await;
         if let Some(patched) = dispatched.patched.take() {
             if let Some(text) = patched.get("text").and_then(|t| t.as_str()) {
                 reply.text = text.to_owned();
@@ -472,14 +581,13 @@ impl Agent {
         finished: bool,
         events: &mpsc::UnboundedSender<AgentEvent>,
     ) {
-        let mut dispatched = self
-            .hooks
-            .dispatch(
-                HookPoint::TurnEnd,
-                || json!({ "turn": turn, "tool_calls": tool_calls, "finished": finished }),
-            )
-            .await;
-        hooked::settle(&self.hooks, HookPoint::TurnEnd, &mut dispatched, events).await;
+        hooked::dispatch(
+            self.hooks(),
+            HookPoint::TurnEnd,
+            || json!({ "turn": turn, "tool_calls": tool_calls, "finished": finished }),
+            events,
+        )
+        .await;
     }
 
     /// Summarises older turns when the history is over budget. A failed
@@ -522,7 +630,7 @@ impl Agent {
         let model_cancel = cancel.child_token();
         let mut receiver = self.provider.start(request, model_cancel.clone());
         let mut reply = ModelReply::default();
-        let mut tap = self.hooks.stream_tap();
+        let mut tap = self.hooks().and_then(Hooks::stream_tap);
         loop {
             let event = tokio::select! {
                 biased;
@@ -640,3 +748,7 @@ enum ModelStop {
 fn elapsed_ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1e3
 }
+
+#[cfg(test)]
+#[path = "lib_tests.rs"]
+mod tests;

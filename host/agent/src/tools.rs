@@ -1,5 +1,6 @@
-//! Runs one model turn's tool calls: parallel-safe ones concurrently (bounded), others in order, results in call order.
+//! Runs one model turn's tool calls through the [`ToolHost`]: parallel-safe ones concurrently (bounded), others in order, results in call order, each wrapped in the tool-call hooks.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::join_all;
@@ -9,33 +10,44 @@ use tokio_util::sync::CancellationToken;
 use serde_json::{Value, json};
 
 use super::{AgentEvent, elapsed_ms, hooked};
+use crate::tool_host::{ToolCallError, ToolHost};
 use agent_host_llm::{Message, ToolCall};
-use agent_host_runtime::error::{CallError, FailureKind};
 use agent_host_runtime::hooks::{HookPoint, Hooks};
-use agent_host_runtime::runtime::{CallOptions, Runtime};
+use agent_host_runtime::runtime::CallOptions;
 
-/// Executes the calls and returns one tool-result message per call, in the
-/// model's order. Every failure becomes a result flagged as an error, so
-/// the model can react; a cancelled call is answered as cancelled.
-pub async fn run_calls(
-    runtime: &Runtime,
-    hooks: &Hooks,
+/// What one model turn's calls came to.
+pub(crate) struct CallsRan {
+    /// One tool-result message per call, in the model's order.
+    pub(crate) results: Vec<Message>,
+    /// The first host error among the calls: the turn cannot go on.
+    pub(crate) host_failure: Option<String>,
+}
+
+/// Executes the calls and answers every one of them, so the history stays
+/// valid whatever happened. Tool errors and failed calls become results
+/// flagged as errors, for the model to react to; a cancelled call is
+/// answered as cancelled; a host error is answered too, and reported in
+/// [`CallsRan::host_failure`] so the caller can end the turn.
+pub(crate) async fn run_calls(
+    tools: &Arc<dyn ToolHost>,
+    hooks: Option<&Hooks>,
     calls: &[ToolCall],
     max_parallel: usize,
     session_id: Option<&str>,
     cancel: &CancellationToken,
     events: &mpsc::UnboundedSender<AgentEvent>,
-) -> Vec<Message> {
+) -> CallsRan {
     let mut results: Vec<Option<Message>> = vec![None; calls.len()];
+    let mut host_failure = None;
     let mut index = 0;
     while index < calls.len() {
         // A run of consecutive parallel-safe calls goes together; any other
         // call runs alone, so side effects keep the model's order.
         let mut end = index + 1;
-        if is_parallel_safe(runtime, &calls[index]) {
+        if is_parallel_safe(tools.as_ref(), &calls[index]) {
             while end < calls.len()
                 && end - index < max_parallel.max(1)
-                && is_parallel_safe(runtime, &calls[end])
+                && is_parallel_safe(tools.as_ref(), &calls[end])
             {
                 end += 1;
             }
@@ -48,63 +60,81 @@ pub async fn run_calls(
                 name: call.name.clone(),
                 arguments: call.arguments.clone(),
             });
-            let (runtime, hooks, call, cancel, events) = (
-                runtime.clone(),
-                hooks.clone(),
+            let (tools, hooks, call, cancel, events) = (
+                tools.clone(),
+                hooks.cloned(),
                 call.clone(),
                 cancel.clone(),
                 events.clone(),
             );
             let session_id = session_id.map(str::to_owned);
             tokio::spawn(async move {
-                run_one(&runtime, &hooks, &call, session_id, &cancel, &events).await
+                run_one(
+                    tools.as_ref(),
+                    hooks.as_ref(),
+                    &call,
+                    session_id,
+                    &cancel,
+                    &events,
+                )
+                .await
             })
         });
         let batch: Vec<_> = batch.collect();
         for (offset, joined) in join_all(batch).await.into_iter().enumerate() {
             let call = &calls[index + offset];
-            results[index + offset] = Some(joined.unwrap_or_else(|err| {
-                Message::tool_result(
-                    call.id.clone(),
-                    format!("the host lost this call: {err}"),
-                    true,
+            let (message, failure) = joined.unwrap_or_else(|err| {
+                let lost = format!("the host lost the call to '{}': {err}", call.name);
+                (
+                    Message::tool_result(call.id.clone(), lost.clone(), true),
+                    Some(lost),
                 )
-            }));
+            });
+            results[index + offset] = Some(message);
+            host_failure = host_failure.or(failure);
         }
         index = end;
     }
-    results.into_iter().flatten().collect()
+    CallsRan {
+        results: results.into_iter().flatten().collect(),
+        host_failure,
+    }
 }
 
-fn is_parallel_safe(runtime: &Runtime, call: &ToolCall) -> bool {
-    runtime
-        .tool_hints(&call.name)
+fn is_parallel_safe(tools: &dyn ToolHost, call: &ToolCall) -> bool {
+    tools
+        .hints(&call.name)
         .is_some_and(|hints| hints.parallel_safe)
 }
 
+/// Runs one call between its before and after hooks. Returns the result
+/// for the model, and the host error when there was one.
 async fn run_one(
-    runtime: &Runtime,
-    hooks: &Hooks,
+    tools: &dyn ToolHost,
+    hooks: Option<&Hooks>,
     call: &ToolCall,
     session_id: Option<String>,
     cancel: &CancellationToken,
     events: &mpsc::UnboundedSender<AgentEvent>,
-) -> Message {
+) -> (Message, Option<String>) {
     let started = Instant::now();
     let mut arguments = parse_arguments(&call.arguments);
     let mut blocked = None;
     // `dispatch` builds no payload and calls nothing when no hook listens.
     if !cancel.is_cancelled() {
-        let mut dispatched = hooks
-            .dispatch(HookPoint::BeforeToolCall, || {
+        let mut dispatched = hooked::dispatch(
+            hooks,
+            HookPoint::BeforeToolCall,
+            || {
                 json!({
                     "call_id": call.id,
                     "name": call.name,
                     "arguments": shown_arguments(&arguments, &call.arguments),
                 })
-            })
-            .await;
-        hooked::settle(hooks, HookPoint::BeforeToolCall, &mut dispatched, events).await;
+            },
+            events,
+        )
+        .await;
         if let Some(patched) = dispatched.patched.take()
             && let Some(args) = patched.get("arguments")
         {
@@ -112,6 +142,7 @@ async fn run_one(
         }
         blocked = dispatched.blocked;
     }
+    let mut host_failure = None;
     let (mut ok, mut output) = if cancel.is_cancelled() {
         (false, "cancelled before it started".to_owned())
     } else if let Some(blocked) = blocked {
@@ -135,17 +166,23 @@ async fn run_one(
                     call_id: Some(call.id.clone()),
                     session_id,
                     cancel: Some(cancel.clone()),
-                    progress: progress_to_hooks(hooks, call),
+                    progress: hooks.and_then(|hooks| progress_to_hooks(hooks, call)),
                 };
-                match runtime.call_tool(&call.name, args, options).await {
+                match tools.call(&call.name, args, options).await {
                     Ok(output) => (true, output.to_text()),
-                    Err(err) => (false, describe_error(&err)),
+                    Err(ToolCallError::Host(message)) => {
+                        host_failure = Some(message.clone());
+                        (false, message)
+                    }
+                    Err(err) => (false, err.to_string()),
                 }
             }
         }
     };
-    let mut dispatched = hooks
-        .dispatch(HookPoint::AfterToolCall, || {
+    let mut dispatched = hooked::dispatch(
+        hooks,
+        HookPoint::AfterToolCall,
+        || {
             json!({
                 "call_id": call.id,
                 "name": call.name,
@@ -153,9 +190,10 @@ async fn run_one(
                 "ok": ok,
                 "output": output,
             })
-        })
-        .await;
-    hooked::settle(hooks, HookPoint::AfterToolCall, &mut dispatched, events).await;
+        },
+        events,
+    )
+    .await;
     if let Some(patched) = dispatched.patched.take() {
         if let Some(text) = patched.get("output").and_then(Value::as_str) {
             output = text.to_owned();
@@ -165,9 +203,7 @@ async fn run_one(
         }
         // A rewritten result obeys the tool's own output cap; one over it
         // is withheld rather than cut, since a cut could undo a redaction.
-        let limit = runtime
-            .tool_output_limit(&call.name)
-            .unwrap_or(runtime.config().sandbox.default_max_output_kb as usize * 1024);
+        let limit = tools.output_limit(&call.name);
         if output.len() > limit {
             tracing::warn!(tool = %call.name, size = output.len(), limit, "a patched tool result is over the tool's output cap; withheld");
             ok = false;
@@ -199,7 +235,10 @@ async fn run_one(
         duration_ms: elapsed_ms(started),
         output: output.clone(),
     });
-    Message::tool_result(call.id.clone(), output, !ok)
+    (
+        Message::tool_result(call.id.clone(), output, !ok),
+        host_failure,
+    )
 }
 
 /// The arguments as extensions see them: the parsed object, or the raw
@@ -244,17 +283,6 @@ fn parse_arguments(text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|err| {
         format!("the arguments are not valid JSON ({err}); send a JSON object that matches the tool's schema")
     })
-}
-
-/// What the model is told when a call did not produce output.
-fn describe_error(err: &CallError) -> String {
-    match err {
-        CallError::Failed {
-            kind: FailureKind::Cancelled,
-            ..
-        } => "cancelled".to_owned(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
     let _watcher = runtime
         .watch()
         .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?;
-    let agent = Agent::new(
+    let agent = Agent::for_runtime(
         runtime.clone(),
         chosen.provider,
         agent_config(&args.model, &settings.agent),
@@ -126,7 +126,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                 // The session ends for the extensions too; the next message
                 // starts a new one.
                 if let (Some(agent), Some(outcome)) = (bound_agent.take(), last_outcome.take()) {
-                    agent.end_session(&outcome, agent.hooks().turn()).await;
+                    agent.end_session(&outcome, agent.session_turns()).await;
                 }
                 history.clear();
                 record = None;
@@ -230,7 +230,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         let _ = editor.save_history(&history_path);
     }
     if let (Some(agent), Some(outcome)) = (&bound_agent, &last_outcome) {
-        agent.end_session(outcome, agent.hooks().turn()).await;
+        agent.end_session(outcome, agent.session_turns()).await;
     }
     sessions.close().await;
     if let Some(record) = &record {

@@ -48,7 +48,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     let settings = config_from(cli)?;
     let chosen = choose_provider(&args.model, &settings.provider)?;
     let runtime = start(&settings, args.json).await?;
-    let agent = Agent::new(
+    let agent = Agent::for_runtime(
         runtime.clone(),
         chosen.provider,
         agent_config(&args.model, &settings.agent),
@@ -90,7 +90,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
                 .await;
             // Extensions see the session end; async hooks still running
             // finish before the process exits.
-            agent.end_session(&outcome, agent.hooks().turn()).await;
+            agent.end_session(&outcome, agent.session_turns()).await;
             (outcome, history)
         })
     };
