@@ -1,19 +1,20 @@
-//! Anthropic messages API: the request body (content blocks, merged tool results), and the named SSE events of a streamed answer.
+//! Anthropic messages API as a wire format of the HTTP shell: the request body (content blocks, merged tool results), and the named SSE events of a streamed answer.
 //!
 //! A `tool_use` block's input arrives as `input_json_delta` fragments; the
 //! block is emitted as one complete tool call at its `content_block_stop`.
 //! Text deltas are passed on as they arrive.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::RequestBuilder;
+use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{Call, SseBody, client_for, join_url, truncate_chars};
-use super::{
+use crate::http::{HttpProvider, HttpTarget, WireFormat, join_url, truncate_chars};
+use crate::sse::SseEvent;
+use crate::{
     ChatRequest, EventReceiver, FinishReason, HttpSettings, Message, Provider, ProviderError,
     ProviderEvent, Role, ToolCall, Usage,
 };
@@ -30,7 +31,9 @@ pub struct AnthropicConfig {
     pub base_url: String,
     /// Sent as `x-api-key` when set.
     pub api_key: Option<String>,
+    /// The model requests name when they name none themselves.
     pub model: String,
+    /// Timeouts and retries.
     pub http: HttpSettings,
 }
 
@@ -61,27 +64,21 @@ impl AnthropicConfig {
 /// A [`Provider`] speaking the Anthropic messages API (always streamed).
 #[derive(Debug, Clone)]
 pub struct AnthropicProvider {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    config: AnthropicConfig,
-    client: reqwest::Client,
-    url: String,
+    shell: HttpProvider<Messages>,
 }
 
 impl AnthropicProvider {
     /// Checks the configuration and takes the shared HTTP client.
     pub fn new(config: AnthropicConfig) -> Result<Self, ProviderError> {
-        let client = client_for(PROVIDER, &config.base_url, &config.model, &config.http)?;
-        let url = config.endpoint();
+        let target = HttpTarget {
+            url: config.endpoint(),
+            base_url: config.base_url,
+            api_key: config.api_key,
+            model: config.model,
+            http: config.http,
+        };
         Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                client,
-                url,
-            }),
+            shell: HttpProvider::new(Messages, target)?,
         })
     }
 }
@@ -92,66 +89,58 @@ impl Provider for AnthropicProvider {
     }
 
     fn model(&self) -> &str {
-        &self.inner.config.model
+        self.shell.model()
     }
 
     fn start(&self, request: ChatRequest, cancel: CancellationToken) -> EventReceiver {
-        let (call, receiver) = Call::new(PROVIDER, &self.inner.config.http, cancel);
-        let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
-            let outcome = call.guard(inner.run(&call, request)).await;
-            call.end(outcome).await;
-        });
-        receiver
+        self.shell.start(request, cancel)
     }
 }
 
-impl Inner {
-    async fn run(&self, call: &Call, request: ChatRequest) -> Result<(), ProviderError> {
-        let body = request_body(&request, &self.config.model);
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&body)
-                .map_err(|err| call.protocol(format!("cannot encode the request: {err}")))?,
-        );
-        let response = call
-            .send_with_retries(&self.url, || {
-                let mut builder = self
-                    .client
-                    .post(&self.url)
-                    .header(CONTENT_TYPE, "application/json")
-                    .header(ACCEPT, "text/event-stream")
-                    .header("anthropic-version", API_VERSION)
-                    .body(body.clone());
-                if let Some(key) = &self.config.api_key {
-                    builder = builder.header("x-api-key", key);
-                }
-                builder
-            })
-            .await?;
-        let mut body = SseBody::new(response);
-        let mut state = StreamState::default();
-        while let Some(event) = body.next(call).await? {
-            for event in state.on_event(&event.event, &event.data)? {
-                call.emit(event).await?;
-            }
-            if state.done {
-                return Ok(());
-            }
+/// The messages wire format. Every request asks for a stream, so it keeps
+/// the shell's default of reading every answer as one: a body that is not
+/// a stream fails as one that ended before the model finished.
+#[derive(Debug, Clone)]
+pub(crate) struct Messages;
+
+impl WireFormat for Messages {
+    const NAME: &'static str = PROVIDER;
+    type Stream = StreamState;
+
+    fn request_body(&self, request: &ChatRequest, default_model: &str) -> Value {
+        request_body(request, default_model)
+    }
+
+    fn headers(&self, post: RequestBuilder, api_key: Option<&str>) -> RequestBuilder {
+        let post = post
+            .header(ACCEPT, "text/event-stream")
+            .header("anthropic-version", API_VERSION);
+        match api_key {
+            Some(key) => post.header("x-api-key", key),
+            None => post,
         }
-        for event in state.at_end()? {
-            call.emit(event).await?;
-        }
-        Ok(())
+    }
+
+    fn decode_event(
+        &self,
+        stream: &mut StreamState,
+        event: &SseEvent,
+    ) -> Result<Vec<ProviderEvent>, ProviderError> {
+        stream.on_event(&event.event, &event.data)
+    }
+
+    fn is_complete(stream: &StreamState) -> bool {
+        stream.done
+    }
+
+    fn decode_end(&self, stream: &mut StreamState) -> Result<Vec<ProviderEvent>, ProviderError> {
+        stream.at_end()
     }
 }
 
 /// The messages request body.
 fn request_body(request: &ChatRequest, default_model: &str) -> Value {
-    let model = if request.model.is_empty() {
-        default_model
-    } else {
-        &request.model
-    };
+    let model = request.model_or(default_model);
     let mut body = json!({
         "model": model,
         "max_tokens": request.max_tokens,
@@ -366,7 +355,7 @@ enum Block {
 
 /// What a streamed answer has said so far.
 #[derive(Debug, Default)]
-struct StreamState {
+pub(crate) struct StreamState {
     blocks: BTreeMap<usize, Block>,
     usage: Usage,
     saw_usage: bool,
@@ -376,10 +365,7 @@ struct StreamState {
 }
 
 fn protocol(message: impl Into<String>) -> ProviderError {
-    ProviderError::Protocol {
-        provider: PROVIDER.to_owned(),
-        message: message.into(),
-    }
+    ProviderError::protocol(PROVIDER, message)
 }
 
 impl StreamState {
@@ -567,253 +553,6 @@ fn stream_error(error: ErrorBody) -> ProviderError {
     }
 }
 
-/// The streamed decoder as `run` drives it, on each SSE event as
-/// `(event, data)` (or the SSE error), for the fuzz targets
-/// (docs/fuzzing.md).
-#[cfg(feature = "fuzzing")]
-pub(crate) fn decode_stream_for_fuzzing(
-    events: impl Iterator<Item = Result<(String, String), String>>,
-) -> Result<Vec<ProviderEvent>, String> {
-    let mut state = StreamState::default();
-    let mut out = Vec::new();
-    for event in events {
-        let (name, data) = event?;
-        out.extend(
-            state
-                .on_event(&name, &data)
-                .map_err(|err| err.to_string())?,
-        );
-        if state.done {
-            return Ok(out);
-        }
-    }
-    out.extend(state.at_end().map_err(|err| err.to_string())?);
-    Ok(out)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ToolDef;
-
-    fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
-        ToolCall {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            arguments: arguments.to_owned(),
-        }
-    }
-
-    #[test]
-    fn body_merges_tool_results_into_one_user_message() {
-        let request = ChatRequest {
-            model: "claude".to_owned(),
-            system: Some("sys".to_owned()),
-            messages: vec![
-                Message::user("go"),
-                Message::assistant(
-                    "Checking.",
-                    vec![
-                        call("t1", "calc", r#"{"expression":"1+1"}"#),
-                        call("t2", "note_list", "not json"),
-                    ],
-                ),
-                Message::tool_result("t1", "2", false),
-                Message::tool_result("t2", "no notes", true),
-                Message::user("and?"),
-                Message::assistant("", Vec::new()),
-            ],
-            tools: vec![ToolDef {
-                name: "calc".to_owned(),
-                description: "math".to_owned(),
-                parameters: json!({"type": "object"}),
-            }],
-            max_tokens: 64,
-        };
-        assert_eq!(
-            request_body(&request, "fallback"),
-            json!({
-                "model": "claude",
-                "max_tokens": 64,
-                "system": "sys",
-                "stream": true,
-                "tools": [{"name": "calc", "description": "math", "input_schema": {"type": "object"}}],
-                "messages": [
-                    {"role": "user", "content": [{"type": "text", "text": "go"}]},
-                    {"role": "assistant", "content": [
-                        {"type": "text", "text": "Checking."},
-                        {"type": "tool_use", "id": "t1", "name": "calc", "input": {"expression": "1+1"}},
-                        {"type": "tool_use", "id": "t2", "name": "note_list", "input": {}},
-                    ]},
-                    {"role": "user", "content": [
-                        {"type": "tool_result", "tool_use_id": "t1", "content": "2", "is_error": false},
-                        {"type": "tool_result", "tool_use_id": "t2", "content": "no notes", "is_error": true},
-                        {"type": "text", "text": "and?"},
-                    ]},
-                ],
-            })
-        );
-    }
-
-    #[test]
-    fn endpoint_variants() {
-        for base in [
-            "https://api.anthropic.com",
-            "https://api.anthropic.com/",
-            "https://api.anthropic.com/v1",
-        ] {
-            assert_eq!(
-                AnthropicConfig::new(base, "m").endpoint(),
-                "https://api.anthropic.com/v1/messages"
-            );
-        }
-    }
-
-    fn feed(
-        state: &mut StreamState,
-        events: &[(&str, Value)],
-    ) -> Result<Vec<ProviderEvent>, ProviderError> {
-        let mut out = Vec::new();
-        for (name, data) in events {
-            out.extend(state.on_event(name, &data.to_string())?);
-        }
-        Ok(out)
-    }
-
-    #[test]
-    fn stream_assembles_tool_input_per_block() {
-        let mut state = StreamState::default();
-        let events = feed(
-            &mut state,
-            &[
-                ("message_start", json!({"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 20, "output_tokens": 1}}})),
-                ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
-                ("ping", json!({"type": "ping"})),
-                ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "On it."}})),
-                ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
-                ("content_block_start", json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t1", "name": "calc", "input": {}}})),
-                ("content_block_delta", json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"expr"}})),
-                ("content_block_delta", json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "ession\": \"1+"}})),
-                ("content_block_delta", json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "1\"}"}})),
-                ("content_block_stop", json!({"type": "content_block_stop", "index": 1})),
-                ("content_block_start", json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "t2", "name": "note_list", "input": {}}})),
-                ("content_block_delta", json!({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": ""}})),
-                ("content_block_stop", json!({"type": "content_block_stop", "index": 2})),
-                ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 42}})),
-                ("message_stop", json!({"type": "message_stop"})),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            events,
-            vec![
-                ProviderEvent::TextDelta {
-                    text: "On it.".to_owned()
-                },
-                ProviderEvent::ToolCall {
-                    call: call("t1", "calc", r#"{"expression": "1+1"}"#)
-                },
-                ProviderEvent::ToolCall {
-                    call: call("t2", "note_list", "{}")
-                },
-                ProviderEvent::Usage {
-                    usage: Usage {
-                        input_tokens: 20,
-                        output_tokens: 42
-                    }
-                },
-                ProviderEvent::Finish {
-                    reason: FinishReason::ToolCalls
-                },
-            ]
-        );
-        assert!(state.done);
-    }
-
-    #[test]
-    fn errors_and_bad_events() {
-        let err = StreamState::default()
-            .on_event(
-                "error",
-                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
-            )
-            .unwrap_err();
-        assert!(
-            matches!(&err, ProviderError::Http { status: 529, message, .. } if message == "Overloaded"),
-            "{err:?}"
-        );
-        let err = StreamState::default()
-            .on_event(
-                "error",
-                r#"{"type":"error","error":{"type":"weird","message":"odd"}}"#,
-            )
-            .unwrap_err();
-        assert!(
-            matches!(&err, ProviderError::Protocol { message, .. } if message.contains("odd")),
-            "{err:?}"
-        );
-        for (name, data) in [
-            ("content_block_delta", "{oops"),
-            (
-                "content_block_delta",
-                r#"{"type":"content_block_delta","index":"x"}"#,
-            ),
-            (
-                "content_block_start",
-                r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use"}}"#,
-            ),
-            ("message_start", "[]"),
-        ] {
-            let err = StreamState::default().on_event(name, data).unwrap_err();
-            assert!(
-                matches!(&err, ProviderError::Protocol { message, .. } if message.contains("malformed")),
-                "{data}: {err:?}"
-            );
-        }
-        // Unknown events and deltas are skipped, a nameless type is filled in.
-        let mut state = StreamState::default();
-        assert!(
-            state
-                .on_event("brand_new", r#"{"type":"brand_new"}"#)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(state.on_event("ping", "{}").unwrap().is_empty());
-        assert!(
-            state
-                .at_end()
-                .unwrap_err()
-                .to_string()
-                .contains("ended before the model finished")
-        );
-    }
-
-    /// Found by fuzzing (docs/fuzzing.md): input token counts whose sum
-    /// passes u64::MAX overflowed (a panic in debug builds).
-    #[test]
-    fn huge_usage_counts_saturate() {
-        let mut state = StreamState::default();
-        let events = feed(
-            &mut state,
-            &[
-                (
-                    "message_start",
-                    json!({"type": "message_start", "message": {"usage": {
-                        "input_tokens": u64::MAX, "cache_read_input_tokens": 1,
-                        "cache_creation_input_tokens": u64::MAX, "output_tokens": 1}}}),
-                ),
-                ("message_stop", json!({"type": "message_stop"})),
-            ],
-        )
-        .unwrap();
-        assert!(
-            events.contains(&ProviderEvent::Usage {
-                usage: Usage {
-                    input_tokens: u64::MAX,
-                    output_tokens: 1
-                }
-            }),
-            "{events:?}"
-        );
-    }
-}
+#[path = "anthropic_tests.rs"]
+mod tests;

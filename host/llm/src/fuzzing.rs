@@ -5,7 +5,11 @@
 
 use std::collections::VecDeque;
 
-use crate::{ProviderEvent, SseParser, anthropic, openai};
+use crate::anthropic::Messages;
+use crate::http::decode_stream_for_fuzzing;
+use crate::openai::{ChatCompletions, parse_completion};
+use crate::sse::SseEvent;
+use crate::{ProviderEvent, SseParser};
 
 /// Splits `body` at `cuts` (byte offsets, any order, out-of-range ones
 /// ignored): the chunks an HTTP body may arrive in.
@@ -23,14 +27,13 @@ pub fn chunks<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     out
 }
 
-/// The events of an SSE body delivered in `chunks`, as `(event, data)`, or
-/// the parser's error, in the order the host's `SseBody` yields them.
+/// The events of an SSE body delivered in `chunks`, or the parser's error, in the order the host's `SseBody` yields them.
 /// Lazy, like `SseBody`: a consumer that stops early never sees a later
 /// error.
 struct SseEvents<'a> {
     chunks: std::vec::IntoIter<&'a [u8]>,
     parser: SseParser,
-    ready: VecDeque<(String, String)>,
+    ready: VecDeque<SseEvent>,
     ended: bool,
 }
 
@@ -46,7 +49,7 @@ impl<'a> SseEvents<'a> {
 }
 
 impl Iterator for SseEvents<'_> {
-    type Item = Result<(String, String), String>;
+    type Item = Result<SseEvent, String>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -58,9 +61,7 @@ impl Iterator for SseEvents<'_> {
             }
             match self.chunks.next() {
                 Some(chunk) => match self.parser.push(chunk) {
-                    Ok(events) => self
-                        .ready
-                        .extend(events.into_iter().map(|e| (e.event, e.data))),
+                    Ok(events) => self.ready.extend(events),
                     Err(err) => {
                         self.ended = true;
                         return Some(Err(err.to_string()));
@@ -68,30 +69,33 @@ impl Iterator for SseEvents<'_> {
                 },
                 None => {
                     self.ended = true;
-                    self.ready
-                        .extend(self.parser.finish().map(|e| (e.event, e.data)));
+                    self.ready.extend(self.parser.finish());
                 }
             }
         }
     }
 }
 
-/// Every event of an SSE body delivered in `chunks`, or the first error.
+/// Every event of an SSE body delivered in `chunks`, as `(event, data)`,
+/// or the first error.
 pub fn sse_events(chunks: Vec<&[u8]>) -> Result<Vec<(String, String)>, String> {
-    SseEvents::new(chunks).collect()
+    SseEvents::new(chunks)
+        .map(|event| event.map(|event| (event.event, event.data)))
+        .collect()
 }
 
 /// The OpenAI streamed decoder on an SSE body delivered in `chunks`.
 pub fn openai_stream(chunks: Vec<&[u8]>) -> Result<Vec<ProviderEvent>, String> {
-    openai::decode_stream_for_fuzzing(SseEvents::new(chunks).map(|event| event.map(|e| e.1)))
+    let wire = ChatCompletions { stream: true };
+    decode_stream_for_fuzzing(&wire, SseEvents::new(chunks))
 }
 
 /// The OpenAI decoder of a whole (non-streamed) response body.
 pub fn openai_completion(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
-    openai::decode_completion_for_fuzzing(body)
+    parse_completion(body)
 }
 
 /// The Anthropic streamed decoder on an SSE body delivered in `chunks`.
 pub fn anthropic_stream(chunks: Vec<&[u8]>) -> Result<Vec<ProviderEvent>, String> {
-    anthropic::decode_stream_for_fuzzing(SseEvents::new(chunks))
+    decode_stream_for_fuzzing(&Messages, SseEvents::new(chunks))
 }

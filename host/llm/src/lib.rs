@@ -1,12 +1,16 @@
-//! LLM providers: one trait that turns a chat request into a stream of events, and its implementations.
+//! LLM providers: one trait that turns a chat request into a stream of events, its implementations, and the factory that builds one from the config.
 //!
 //! A provider call runs on its own task and sends [`ProviderEvent`]s through
 //! a channel; cancelling the token aborts the HTTP request at once (no
 //! polling). Tool-call argument fragments are assembled by the provider:
 //! the agent loop only ever sees complete tool calls.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod anthropic;
 pub mod config;
+mod error;
+pub mod factory;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod http;
@@ -15,21 +19,26 @@ pub mod scripted;
 mod sse;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use error::{BaseUrlError, ProviderError, ProviderErrorKind};
 pub use http::HttpSettings;
 #[cfg(feature = "fuzzing")]
 pub(crate) use sse::SseParser;
+
+/// Events buffered between a provider task and its consumer.
+pub(crate) const EVENT_BUFFER: usize = 64;
 
 /// Who said a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The person (or program) driving the agent.
     User,
+    /// The model.
     Assistant,
     /// The result of one tool call, answering `tool_call_id`.
     Tool,
@@ -39,14 +48,18 @@ pub enum Role {
 /// produced (it may be invalid JSON; the agent loop reports that back).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCall {
+    /// The id the result must answer (the provider's, or `call_N`).
     pub id: String,
+    /// The tool's name, as the model wrote it (it may name no tool).
     pub name: String,
+    /// The arguments, as JSON text.
     pub arguments: String,
 }
 
 /// One message of the conversation, in a provider-neutral shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
+    /// Who said it.
     pub role: Role,
     /// Text content (may be empty for an assistant message with only tool calls).
     #[serde(default)]
@@ -63,6 +76,7 @@ pub struct Message {
 }
 
 impl Message {
+    /// A user message.
     pub fn user(text: impl Into<String>) -> Self {
         Self {
             role: Role::User,
@@ -73,6 +87,7 @@ impl Message {
         }
     }
 
+    /// A model answer: its text and the tool calls it made.
     pub fn assistant(text: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
         Self {
             role: Role::Assistant,
@@ -83,6 +98,8 @@ impl Message {
         }
     }
 
+    /// The result of the tool call `call_id`; `is_error` marks a failure
+    /// the model should see as one.
     pub fn tool_result(
         call_id: impl Into<String>,
         content: impl Into<String>,
@@ -101,26 +118,46 @@ impl Message {
 /// A tool as offered to the model (name, description, JSON Schema).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolDef {
+    /// The name the model calls it by.
     pub name: String,
+    /// What it does, for the model.
     pub description: String,
+    /// JSON Schema of its arguments.
     pub parameters: serde_json::Value,
 }
 
 /// Everything one model call needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatRequest {
+    /// The model to ask; empty means the provider's configured model.
     pub model: String,
+    /// The system prompt, if any.
     pub system: Option<String>,
+    /// The conversation so far, oldest first.
     pub messages: Vec<Message>,
+    /// The tools the model may call.
     pub tools: Vec<ToolDef>,
     /// Upper bound on the answer length, where the API wants one.
     pub max_tokens: u32,
 }
 
+impl ChatRequest {
+    /// The model to send: the request's, else `configured`.
+    pub(crate) fn model_or<'a>(&'a self, configured: &'a str) -> &'a str {
+        if self.model.is_empty() {
+            configured
+        } else {
+            &self.model
+        }
+    }
+}
+
 /// Token counts reported by the provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
+    /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
+    /// Tokens the model wrote.
     pub output_tokens: u64,
 }
 
@@ -128,9 +165,13 @@ pub struct Usage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
+    /// The answer is complete.
     Stop,
+    /// The model wants the results of its tool calls.
     ToolCalls,
+    /// The answer hit the token limit.
     Length,
+    /// A reason this client does not know, as the provider said it.
     Other(String),
 }
 
@@ -139,47 +180,26 @@ pub enum FinishReason {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProviderEvent {
+    /// The next piece of the answer's text.
     TextDelta {
+        /// The text, in the order the model wrote it.
         text: String,
     },
     /// A complete tool call (fragments already joined).
     ToolCall {
+        /// The call.
         call: ToolCall,
     },
+    /// What the call cost, when the provider says.
     Usage {
+        /// The token counts.
         usage: Usage,
     },
+    /// The answer is over.
     Finish {
+        /// Why it ended.
         reason: FinishReason,
     },
-}
-
-/// Why a provider call failed. Messages name the provider and say what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProviderError {
-    #[error("{provider} answered HTTP {status}: {message}{}", if *retried > 0 { format!(" (after {retried} retries)") } else { String::new() })]
-    Http {
-        provider: String,
-        status: u16,
-        message: String,
-        retried: u32,
-    },
-    #[error(
-        "cannot reach {provider} at {url}: {message}; check --base-url and that the server is running"
-    )]
-    Connect {
-        provider: String,
-        url: String,
-        message: String,
-    },
-    #[error("{provider} did not finish within {after_ms} ms (the per-call deadline)")]
-    Timeout { provider: String, after_ms: u64 },
-    #[error("{provider} sent something this client cannot read: {message}")]
-    Protocol { provider: String, message: String },
-    #[error("the request was cancelled")]
-    Cancelled,
-    #[error("provider configuration: {0}")]
-    Config(String),
 }
 
 /// Receives the events of one provider call.
@@ -201,6 +221,3 @@ pub trait Provider: Send + Sync {
 
 /// Shared handle to a provider.
 pub type SharedProvider = Arc<dyn Provider>;
-
-/// Default per-call deadline for model requests.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);

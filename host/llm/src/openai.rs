@@ -1,4 +1,4 @@
-//! OpenAI-compatible chat completions (OpenAI, Ollama, llama.cpp, vLLM): the request body, streamed and whole answers, tool-call fragment assembly.
+//! OpenAI-compatible chat completions (OpenAI, Ollama, llama.cpp, vLLM) as a wire format of the HTTP shell: the request body, streamed and whole answers, tool-call fragment assembly.
 //!
 //! Streamed tool calls arrive as fragments keyed by `index` (the id and
 //! name usually only in the first); they are joined here and emitted, in
@@ -7,15 +7,16 @@
 //! error, not a short answer.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::RequestBuilder;
+use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{Call, SseBody, client_for, join_url, truncate_chars};
-use super::{
+use crate::http::{HttpProvider, HttpTarget, WireFormat, join_url, truncate_chars};
+use crate::sse::SseEvent;
+use crate::{
     ChatRequest, EventReceiver, FinishReason, HttpSettings, Message, Provider, ProviderError,
     ProviderEvent, Role, Usage,
 };
@@ -32,9 +33,11 @@ pub struct OpenAiConfig {
     pub base_url: String,
     /// Sent as a bearer token when set; local servers need none.
     pub api_key: Option<String>,
+    /// The model requests name when they name none themselves.
     pub model: String,
     /// Stream the answer (SSE) or wait for the whole JSON response.
     pub stream: bool,
+    /// Timeouts and retries.
     pub http: HttpSettings,
 }
 
@@ -65,27 +68,24 @@ impl OpenAiConfig {
 /// A [`Provider`] speaking the chat-completions API.
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    config: OpenAiConfig,
-    client: reqwest::Client,
-    url: String,
+    shell: HttpProvider<ChatCompletions>,
 }
 
 impl OpenAiProvider {
     /// Checks the configuration and takes the shared HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, ProviderError> {
-        let client = client_for(PROVIDER, &config.base_url, &config.model, &config.http)?;
-        let url = config.endpoint();
+        let target = HttpTarget {
+            url: config.endpoint(),
+            base_url: config.base_url,
+            api_key: config.api_key,
+            model: config.model,
+            http: config.http,
+        };
+        let wire = ChatCompletions {
+            stream: config.stream,
+        };
         Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                client,
-                url,
-            }),
+            shell: HttpProvider::new(wire, target)?,
         })
     }
 }
@@ -96,89 +96,75 @@ impl Provider for OpenAiProvider {
     }
 
     fn model(&self) -> &str {
-        &self.inner.config.model
+        self.shell.model()
     }
 
     fn start(&self, request: ChatRequest, cancel: CancellationToken) -> EventReceiver {
-        let (call, receiver) = Call::new(PROVIDER, &self.inner.config.http, cancel);
-        let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
-            let outcome = call.guard(inner.run(&call, request)).await;
-            call.end(outcome).await;
-        });
-        receiver
+        self.shell.start(request, cancel)
     }
 }
 
-impl Inner {
-    async fn run(&self, call: &Call, request: ChatRequest) -> Result<(), ProviderError> {
-        let stream = self.config.stream;
-        let body = request_body(&request, &self.config.model, stream);
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&body)
-                .map_err(|err| call.protocol(format!("cannot encode the request: {err}")))?,
-        );
-        let response = call
-            .send_with_retries(&self.url, || {
-                let mut builder = self
-                    .client
-                    .post(&self.url)
-                    .header(CONTENT_TYPE, "application/json")
-                    .header(
-                        ACCEPT,
-                        if stream {
-                            "text/event-stream"
-                        } else {
-                            "application/json"
-                        },
-                    )
-                    .body(body.clone());
-                if let Some(key) = &self.config.api_key {
-                    builder = builder.bearer_auth(key);
-                }
-                builder
-            })
-            .await?;
-        // Some servers ignore `stream` and answer with one JSON document.
-        let is_json = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/json"));
-        if !stream || is_json {
-            let bytes = call.read_body(response).await?;
-            for event in parse_completion(&bytes).map_err(|message| call.protocol(message))? {
-                call.emit(event).await?;
-            }
-            return Ok(());
-        }
-        let mut body = SseBody::new(response);
-        let mut state = StreamState::default();
-        while let Some(event) = body.next(call).await? {
-            let events = state
-                .on_data(&event.data)
-                .map_err(|message| call.protocol(message))?;
-            for event in events {
-                call.emit(event).await?;
-            }
-            if state.done {
-                return Ok(());
-            }
-        }
-        for event in state.at_end().map_err(|message| call.protocol(message))? {
-            call.emit(event).await?;
-        }
-        Ok(())
+/// The chat-completions wire format.
+#[derive(Debug, Clone)]
+pub(crate) struct ChatCompletions {
+    /// Ask for an event stream (else one JSON document).
+    pub(crate) stream: bool,
+}
+
+impl WireFormat for ChatCompletions {
+    const NAME: &'static str = PROVIDER;
+    type Stream = StreamState;
+
+    fn request_body(&self, request: &ChatRequest, default_model: &str) -> Value {
+        request_body(request, default_model, self.stream)
     }
+
+    fn headers(&self, post: RequestBuilder, api_key: Option<&str>) -> RequestBuilder {
+        let accept = if self.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let post = post.header(ACCEPT, accept);
+        match api_key {
+            Some(key) => post.bearer_auth(key),
+            None => post,
+        }
+    }
+
+    fn is_whole_answer(&self, content_type: Option<&str>) -> bool {
+        // Some servers ignore `stream` and answer with one JSON document.
+        !self.stream || content_type.is_some_and(|value| value.starts_with("application/json"))
+    }
+
+    fn decode_whole(&self, body: &[u8]) -> Result<Vec<ProviderEvent>, ProviderError> {
+        parse_completion(body).map_err(protocol)
+    }
+
+    fn decode_event(
+        &self,
+        stream: &mut StreamState,
+        event: &SseEvent,
+    ) -> Result<Vec<ProviderEvent>, ProviderError> {
+        stream.on_data(&event.data).map_err(protocol)
+    }
+
+    fn is_complete(stream: &StreamState) -> bool {
+        stream.done
+    }
+
+    fn decode_end(&self, stream: &mut StreamState) -> Result<Vec<ProviderEvent>, ProviderError> {
+        stream.at_end().map_err(protocol)
+    }
+}
+
+fn protocol(message: String) -> ProviderError {
+    ProviderError::protocol(PROVIDER, message)
 }
 
 /// The chat-completions request body.
 fn request_body(request: &ChatRequest, default_model: &str, stream: bool) -> Value {
-    let model = if request.model.is_empty() {
-        default_model
-    } else {
-        &request.model
-    };
+    let model = request.model_or(default_model);
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request
         .system
@@ -334,7 +320,7 @@ struct PartialCall {
 /// What a streamed answer has said so far. Errors are plain messages; the
 /// caller turns them into `ProviderError::Protocol`.
 #[derive(Debug, Default)]
-struct StreamState {
+pub(crate) struct StreamState {
     calls: BTreeMap<usize, PartialCall>,
     /// Calls already emitted (for ids of calls that came without one).
     emitted_calls: usize,
@@ -545,7 +531,7 @@ struct CompletionFunction {
 }
 
 /// A whole (non-streamed) answer, as the same events a stream gives.
-fn parse_completion(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
+pub(crate) fn parse_completion(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
     let completion: Completion = serde_json::from_slice(body).map_err(|err| {
         format!(
             "malformed response ({err}): `{}`",
@@ -590,280 +576,6 @@ fn parse_completion(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
     Ok(events)
 }
 
-/// The streamed decoder as `run` drives it, on the `data` of each SSE event
-/// (or the SSE error), for the fuzz targets (docs/fuzzing.md).
-#[cfg(feature = "fuzzing")]
-pub(crate) fn decode_stream_for_fuzzing(
-    events: impl Iterator<Item = Result<String, String>>,
-) -> Result<Vec<ProviderEvent>, String> {
-    let mut state = StreamState::default();
-    let mut out = Vec::new();
-    for data in events {
-        out.extend(state.on_data(&data?)?);
-        if state.done {
-            return Ok(out);
-        }
-    }
-    out.extend(state.at_end()?);
-    Ok(out)
-}
-
-/// The whole-response decoder, for the fuzz targets.
-#[cfg(feature = "fuzzing")]
-pub(crate) fn decode_completion_for_fuzzing(body: &[u8]) -> Result<Vec<ProviderEvent>, String> {
-    parse_completion(body)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{ToolCall, ToolDef};
-
-    fn tool_call(id: &str, name: &str, arguments: &str) -> ProviderEvent {
-        ProviderEvent::ToolCall {
-            call: ToolCall {
-                id: id.to_owned(),
-                name: name.to_owned(),
-                arguments: arguments.to_owned(),
-            },
-        }
-    }
-
-    fn feed(state: &mut StreamState, chunks: &[&str]) -> Result<Vec<ProviderEvent>, String> {
-        let mut events = Vec::new();
-        for chunk in chunks {
-            events.extend(state.on_data(chunk)?);
-        }
-        Ok(events)
-    }
-
-    #[test]
-    fn body_has_system_first_tool_calls_and_results() {
-        let request = ChatRequest {
-            model: "m".to_owned(),
-            system: Some("be brief".to_owned()),
-            messages: vec![
-                Message::user("add"),
-                Message::assistant(
-                    "",
-                    vec![ToolCall {
-                        id: "c1".to_owned(),
-                        name: "calc".to_owned(),
-                        arguments: r#"{"expression":"1+1"}"#.to_owned(),
-                    }],
-                ),
-                Message::tool_result("c1", "2", false),
-                Message::tool_result("c2", "boom", true),
-            ],
-            tools: vec![ToolDef {
-                name: "calc".to_owned(),
-                description: "math".to_owned(),
-                parameters: json!({"type": "object"}),
-            }],
-            max_tokens: 100,
-        };
-        let body = request_body(&request, "fallback", true);
-        assert_eq!(
-            body,
-            json!({
-                "model": "m",
-                "messages": [
-                    {"role": "system", "content": "be brief"},
-                    {"role": "user", "content": "add"},
-                    {"role": "assistant", "content": null, "tool_calls": [
-                        {"id": "c1", "type": "function", "function": {"name": "calc", "arguments": "{\"expression\":\"1+1\"}"}}
-                    ]},
-                    {"role": "tool", "tool_call_id": "c1", "content": "2"},
-                    {"role": "tool", "tool_call_id": "c2", "content": "Error: boom"},
-                ],
-                "max_tokens": 100,
-                "stream": true,
-                "stream_options": {"include_usage": true},
-                "tools": [{"type": "function", "function": {"name": "calc", "description": "math", "parameters": {"type": "object"}}}],
-            })
-        );
-        let plain = ChatRequest {
-            model: String::new(),
-            system: None,
-            messages: vec![Message::user("hi")],
-            tools: Vec::new(),
-            max_tokens: 5,
-        };
-        let body = request_body(&plain, "fallback", false);
-        assert_eq!(body["model"], "fallback");
-        assert!(body.get("tools").is_none() && body.get("stream_options").is_none());
-    }
-
-    #[test]
-    fn endpoint_tolerates_slashes() {
-        let mut config = OpenAiConfig::new("http://localhost:11434/v1/", "m");
-        assert_eq!(
-            config.endpoint(),
-            "http://localhost:11434/v1/chat/completions"
-        );
-        config.base_url = "https://x/v1/chat/completions".to_owned();
-        assert_eq!(config.endpoint(), "https://x/v1/chat/completions");
-    }
-
-    #[test]
-    fn fragments_join_by_index_in_index_order() {
-        let mut state = StreamState::default();
-        let events = feed(
-            &mut state,
-            &[
-                r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Let me "}}]}"#,
-                r#"{"choices":[{"index":0,"delta":{"content":"check."}}]}"#,
-                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"b","type":"function","function":{"name":"word_count","arguments":""}}]}}]}"#,
-                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"calc","arguments":"{\"expr"}}]}}]}"#,
-                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"text\":"}}]}}]}"#,
-                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ession\": \"1+"}}]}}]}"#,
-                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1\"}"}},{"index":1,"function":{"arguments":"\"a b\"}"}}]}}]}"#,
-                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-                r#"{"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7}}"#,
-                "[DONE]",
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            events,
-            vec![
-                ProviderEvent::TextDelta {
-                    text: "Let me ".to_owned()
-                },
-                ProviderEvent::TextDelta {
-                    text: "check.".to_owned()
-                },
-                tool_call("a", "calc", r#"{"expression": "1+1"}"#),
-                tool_call("b", "word_count", r#"{"text":"a b"}"#),
-                ProviderEvent::Usage {
-                    usage: Usage {
-                        input_tokens: 11,
-                        output_tokens: 7
-                    }
-                },
-                ProviderEvent::Finish {
-                    reason: FinishReason::ToolCalls
-                },
-            ]
-        );
-        assert!(state.done);
-    }
-
-    #[test]
-    fn calls_without_index_or_id_still_assemble() {
-        let mut state = StreamState::default();
-        let events = feed(
-            &mut state,
-            &[
-                r#"{"choices":[{"delta":{"tool_calls":[{"id":"x","function":{"name":"calc","arguments":"{}"}}]}}]}"#,
-                r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":"note_list","arguments":"{}"}}]}}]}"#,
-                r#"{"choices":[{"delta":{},"finish_reason":"stop"}],"usage":null}"#,
-            ],
-        )
-        .unwrap();
-        // The second fragment has no id, so it continues the first call.
-        assert_eq!(events, vec![tool_call("x", "calc", "{}{}")]);
-        assert_eq!(
-            state.at_end().unwrap(),
-            vec![ProviderEvent::Finish {
-                reason: FinishReason::ToolCalls
-            }]
-        );
-    }
-
-    #[test]
-    fn malformed_chunks_are_errors_not_panics() {
-        for bad in [
-            "{not json",
-            r#"{"choices":"nope"}"#,
-            r#"{"choices":[{"delta":{"content":5}}]}"#,
-            r#"{"choices":[{"delta":{"tool_calls":[{"index":-1}]}}]}"#,
-            r#"[1,2]"#,
-            "",
-        ] {
-            let err = StreamState::default().on_data(bad).unwrap_err();
-            assert!(err.contains("malformed stream chunk"), "{bad}: {err}");
-        }
-        let err = StreamState::default()
-            .on_data(r#"{"error":{"message":"quota exceeded"}}"#)
-            .unwrap_err();
-        assert!(err.contains("quota exceeded"), "{err}");
-        let err = feed(
-            &mut StreamState::default(),
-            &[
-                r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#,
-                r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
-            ],
-        )
-        .unwrap_err();
-        assert!(err.contains("without a function name"), "{err}");
-    }
-
-    #[test]
-    fn end_without_finish_is_an_error() {
-        let mut state = StreamState::default();
-        state
-            .on_data(r#"{"choices":[{"delta":{"content":"half"}}]}"#)
-            .unwrap();
-        assert!(
-            state
-                .at_end()
-                .unwrap_err()
-                .contains("ended before the model finished")
-        );
-    }
-
-    #[test]
-    fn whole_responses() {
-        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[
-            {"id":"c1","type":"function","function":{"name":"calc","arguments":"{\"expression\":\"2*3\"}"}},
-            {"id":"c2","type":"function","function":{"name":"note_list","arguments":{}}}]},
-            "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
-        assert_eq!(
-            parse_completion(body).unwrap(),
-            vec![
-                tool_call("c1", "calc", r#"{"expression":"2*3"}"#),
-                tool_call("c2", "note_list", "{}"),
-                ProviderEvent::Usage {
-                    usage: Usage {
-                        input_tokens: 3,
-                        output_tokens: 4
-                    }
-                },
-                ProviderEvent::Finish {
-                    reason: FinishReason::ToolCalls
-                },
-            ]
-        );
-        assert!(
-            parse_completion(b"{\"choices\":[]}")
-                .unwrap_err()
-                .contains("no choices")
-        );
-        assert!(
-            parse_completion(b"<html>")
-                .unwrap_err()
-                .contains("malformed response")
-        );
-    }
-
-    /// Found by fuzzing (docs/fuzzing.md): a call at index usize::MAX
-    /// followed by a fragment with a new id and no index overflowed the
-    /// "next index" (a panic in debug builds, a wrap to call 0 in release).
-    #[test]
-    fn a_new_call_after_the_largest_index_is_an_error_not_an_overflow() {
-        let mut state = StreamState::default();
-        let err = feed(
-            &mut state,
-            &[
-                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":18446744073709551615,"id":"a","function":{"name":"f"}}]}}]}"#,
-                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"id":"b","function":{"name":"g"}}]}}]}"#,
-            ],
-        )
-        .unwrap_err();
-        assert!(
-            err.contains("18446744073709551615") && err.contains("malformed"),
-            "{err}"
-        );
-    }
-}
+#[path = "openai_tests.rs"]
+mod tests;

@@ -39,7 +39,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::http::EVENT_BUFFER;
+use super::EVENT_BUFFER;
 use super::{
     ChatRequest, EventReceiver, FinishReason, Message, Provider, ProviderError, ProviderEvent,
     Role, ToolCall, Usage,
@@ -53,6 +53,7 @@ pub const NO_MORE_TURNS: &str = "(the script has no more turns)";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Script {
+    /// The answers, in the order they may be played.
     pub turns: Vec<ScriptTurn>,
 }
 
@@ -75,6 +76,7 @@ pub struct ScriptTurn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptToolCall {
+    /// The tool to call.
     pub name: String,
     /// Any JSON; sent to the tool as written. Absent means `{}`.
     #[serde(default = "empty_object")]
@@ -101,6 +103,7 @@ pub struct ScriptedProvider {
 }
 
 impl ScriptedProvider {
+    /// A provider playing `script`, without delay between words.
     pub fn new(script: Script) -> Self {
         Self {
             script,
@@ -141,6 +144,7 @@ impl ScriptedProvider {
         self
     }
 
+    /// The script it plays.
     pub fn script(&self) -> &Script {
         &self.script
     }

@@ -1,8 +1,7 @@
-//! What `run` and `chat` share: choosing the provider from flags, env and config; rendering agent events; Ctrl-C.
+//! What `run` and `chat` share: the model flags handed to the provider factory; rendering agent events; Ctrl-C.
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -10,18 +9,17 @@ use tokio_util::sync::CancellationToken;
 
 use agent_host_agent::config::AgentSettings;
 use agent_host_agent::{AgentConfig, AgentEvent};
-use agent_host_llm::anthropic::{AnthropicConfig, AnthropicProvider};
-use agent_host_llm::config::ProviderConfig;
-use agent_host_llm::openai::{OpenAiConfig, OpenAiProvider};
-use agent_host_llm::scripted::{Script, ScriptedProvider};
-use agent_host_llm::{HttpSettings, SharedProvider};
+use agent_host_llm::SharedProvider;
+use agent_host_llm::config::{ProviderConfig, ProviderKind};
+use agent_host_llm::factory::{ProviderEnv, ProviderOverrides, build_provider};
 
 use super::Failure;
 use super::escape;
 use super::render::shorten;
 
+/// `--provider`: the clap face of [`ProviderKind`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProviderKind {
+pub enum ProviderArg {
     /// OpenAI-compatible chat completions (OpenAI, Ollama, llama.cpp, vLLM).
     Openai,
     /// Anthropic messages API.
@@ -30,12 +28,22 @@ pub enum ProviderKind {
     Scripted,
 }
 
+impl From<ProviderArg> for ProviderKind {
+    fn from(arg: ProviderArg) -> Self {
+        match arg {
+            ProviderArg::Openai => Self::Openai,
+            ProviderArg::Anthropic => Self::Anthropic,
+            ProviderArg::Scripted => Self::Scripted,
+        }
+    }
+}
+
 /// Flags that choose and tune the model.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
     /// Which API answers. Default: the config file's [provider] kind, else scripted.
     #[arg(long, value_enum)]
-    pub provider: Option<ProviderKind>,
+    pub provider: Option<ProviderArg>,
     /// Model name sent to the provider.
     #[arg(long)]
     pub model: Option<String>,
@@ -57,164 +65,30 @@ pub struct ChosenProvider {
     pub scripted: bool,
 }
 
-const BUILT_IN_SCRIPT: &str = r#"{ "turns": [ { "say": "This is agent-host's offline scripted model: no LLM is configured. Pass --provider openai or --provider anthropic (with OPENAI_API_KEY / ANTHROPIC_API_KEY), point --base-url at a local server such as Ollama, or give --script FILE to replay a script." } ] }"#;
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// A setting from the flag, else the environment, else the config file, else the default.
-fn pick(
-    flag: &Option<String>,
-    env: Option<String>,
-    file: &Option<String>,
-    default: &str,
-) -> String {
-    flag.clone()
-        .or(env)
-        .or_else(|| file.clone())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-/// The vendor's own API needs a key; a local or compatible server may not.
-fn require_key(
-    key: &Option<String>,
-    base_url: &str,
-    vendor_host: &str,
-    var: &str,
-    alternative: &str,
-) -> Result<(), Failure> {
-    if key.is_none() && base_url.contains(vendor_host) {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "{var} is not set; export it, or pass --base-url for {alternative}"
-        )));
-    }
-    Ok(())
-}
-
-/// Picks the provider: flags, then environment, then the config file.
+/// Picks the provider: flags, then environment, then the config file (the
+/// llm crate's factory decides; this hands it the flags and the
+/// environment).
 pub fn choose_provider(args: &ModelArgs, file: &ProviderConfig) -> Result<ChosenProvider, Failure> {
-    let kind = match (args.provider, file.kind.as_deref()) {
-        (Some(kind), _) => kind,
-        (None, Some("openai")) => ProviderKind::Openai,
-        (None, Some("anthropic")) => ProviderKind::Anthropic,
-        (None, Some("scripted") | None) => ProviderKind::Scripted,
-        (None, Some(other)) => {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "config [provider] kind = \"{other}\" is not one of openai, anthropic, scripted"
-            )));
-        }
+    // Streamed words are visible on a terminal; pipes get them at once.
+    let scripted_chunk_delay = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        Duration::from_millis(15)
+    } else {
+        Duration::ZERO
     };
-    let mut http = HttpSettings::default();
-    if let Some(secs) = file.deadline_secs {
-        http.deadline = Duration::from_secs(secs);
-    }
-    if let Some(retries) = file.max_retries {
-        http.max_retries = retries;
-    }
-    let key_from = |default_var: &str| {
-        let var = file
-            .api_key_env
-            .clone()
-            .unwrap_or_else(|| default_var.to_owned());
-        env(&var)
+    let overrides = ProviderOverrides {
+        kind: args.provider.map(ProviderKind::from),
+        model: args.model.clone(),
+        base_url: args.base_url.clone(),
+        script: args.script.clone(),
+        scripted_chunk_delay,
     };
-    let bad = |err: agent_host_llm::ProviderError| Failure::usage(anyhow::anyhow!(err));
-    match kind {
-        ProviderKind::Openai => {
-            let base_url = pick(
-                &args.base_url,
-                env("OPENAI_BASE_URL"),
-                &file.base_url,
-                "https://api.openai.com/v1",
-            );
-            let model = pick(&args.model, None, &file.model, "gpt-4o-mini");
-            let api_key = key_from("OPENAI_API_KEY");
-            require_key(
-                &api_key,
-                &base_url,
-                "api.openai.com",
-                "OPENAI_API_KEY",
-                "a local server such as Ollama (http://localhost:11434/v1)",
-            )?;
-            let banner = format!("model: {model} via OpenAI-compatible API at {base_url}");
-            let provider = OpenAiProvider::new(OpenAiConfig {
-                base_url,
-                api_key,
-                model,
-                stream: file.stream.unwrap_or(true),
-                http,
-            })
-            .map_err(bad)?;
-            Ok(ChosenProvider {
-                provider: Arc::new(provider),
-                banner,
-                scripted: false,
-            })
-        }
-        ProviderKind::Anthropic => {
-            let base_url = pick(
-                &args.base_url,
-                None,
-                &file.base_url,
-                "https://api.anthropic.com",
-            );
-            let model = pick(&args.model, None, &file.model, "claude-sonnet-4-5");
-            let api_key = key_from("ANTHROPIC_API_KEY");
-            require_key(
-                &api_key,
-                &base_url,
-                "api.anthropic.com",
-                "ANTHROPIC_API_KEY",
-                "a compatible server",
-            )?;
-            let banner = format!("model: {model} via Anthropic API at {base_url}");
-            let provider = AnthropicProvider::new(AnthropicConfig {
-                base_url,
-                api_key,
-                model,
-                http,
-            })
-            .map_err(bad)?;
-            Ok(ChosenProvider {
-                provider: Arc::new(provider),
-                banner,
-                scripted: false,
-            })
-        }
-        ProviderKind::Scripted => {
-            let script = args.script.clone().or_else(|| file.script.clone());
-            // Streamed words are visible on a terminal; pipes get them at once.
-            let delay = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                Duration::from_millis(15)
-            } else {
-                Duration::ZERO
-            };
-            let (provider, banner) = match script {
-                Some(path) => (
-                    ScriptedProvider::from_file(&path).map_err(bad)?,
-                    format!(
-                        "model: scripted replay of {} (offline, not a real LLM)",
-                        path.display()
-                    ),
-                ),
-                None => {
-                    let script: Script = serde_json::from_str(BUILT_IN_SCRIPT)
-                        .map_err(|err| Failure::usage(anyhow::anyhow!("built-in script: {err}")))?;
-                    (
-                        ScriptedProvider::new(script),
-                        "model: scripted (offline, not a real LLM; no provider is configured)"
-                            .to_owned(),
-                    )
-                }
-            };
-            Ok(ChosenProvider {
-                provider: Arc::new(provider.with_chunk_delay(delay)),
-                banner,
-                scripted: true,
-            })
-        }
-    }
+    let built = build_provider(file, &overrides, &ProviderEnv::from_process(file))
+        .map_err(Failure::usage)?;
+    Ok(ChosenProvider {
+        provider: built.provider,
+        banner: built.banner,
+        scripted: built.kind == ProviderKind::Scripted,
+    })
 }
 
 /// The loop settings from the config file and flags.
