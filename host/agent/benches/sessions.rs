@@ -1,6 +1,6 @@
 //! Benchmark for issue 7 (sessions): batched session appends versus durable SQLite, live-session memory, 1,000 concurrent sessions.
 //!
-//! Run: `cargo bench -p agent-host --bench sessions`. Prints one table and
+//! Run: `cargo bench -p agent-host-agent --bench sessions --features bench`. Prints one table and
 //! exits. Everything runs in temp dirs on the same filesystem, so the sled
 //! writer and SQLite pay the same fsync cost.
 

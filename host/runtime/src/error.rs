@@ -53,7 +53,7 @@ pub enum StoreError {
         supported: u32,
     },
     #[error("database error: {0}")]
-    Db(#[from] sled::Error),
+    Db(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a plugin could not be loaded. The plugin is not registered; other

@@ -17,7 +17,9 @@ use agent_host_llm::{Message, Usage};
 /// A session's record and full history, in memory.
 #[derive(Debug)]
 pub struct LiveSession {
+    /// What is known about the session (updated by every append).
     pub record: SessionRecord,
+    /// Every message of the session, in order.
     pub history: Vec<Message>,
 }
 
@@ -29,9 +31,13 @@ struct Entry {
 /// Counters of the live-session cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LiveStats {
+    /// Gets served from memory.
     pub hits: u64,
+    /// Gets that read the session from the store.
     pub loads: u64,
+    /// Sessions dropped from memory to stay within the capacity.
     pub evictions: u64,
+    /// Sessions dropped from memory after idling past the time-to-live.
     pub expirations: u64,
 }
 
@@ -60,6 +66,8 @@ impl std::fmt::Debug for LiveSessions {
 }
 
 impl LiveSessions {
+    /// Keeps at most `capacity` sessions of `store` in memory, each for at
+    /// most `ttl` after its last use.
     pub fn new(store: Arc<Sessions>, capacity: usize, ttl: Duration) -> Self {
         let capacity =
             std::num::NonZeroUsize::new(capacity.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
@@ -81,6 +89,7 @@ impl LiveSessions {
         )
     }
 
+    /// The cache's counters so far.
     pub fn stats(&self) -> LiveStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         LiveStats {
@@ -96,6 +105,7 @@ impl LiveSessions {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Whether no session is in memory.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -1,13 +1,14 @@
-//! Persistent sessions: records and messages in the store, written through one batching writer, and exports.
+//! Persistent sessions: records and messages in the runtime's session store, written through one batching writer, and exports.
 //!
-//! Layout in the `sessions` tree: `s/<id>` holds a [`SessionRecord`] and
-//! `m/<id>/<seq as 8 big-endian bytes>` holds each [`Message`] in order.
+//! Each [`SessionRecord`] and each [`Message`] is stored as one JSON
+//! document through [`SessionStore`], messages numbered by their position in
+//! the session; which database holds them is the store's business.
 
 mod live;
 mod writer;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -16,24 +17,32 @@ pub use live::{LiveSession, LiveSessions, LiveStats};
 pub use writer::{WriterConfig, WriterStats};
 
 use agent_host_llm::{Message, Role, Usage};
-use agent_host_runtime::store::Store;
-use writer::{WriteOp, Writer};
+use agent_host_runtime::store::{SessionStore, SessionWrite, Store};
+use writer::Writer;
 
 /// What is known about one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
+    /// Unique id: time, process and a per-process counter.
     pub id: String,
+    /// The first prompt, cut to 80 characters.
     pub title: String,
+    /// The provider the session talks to.
     pub provider: String,
+    /// The model the session talks to.
     pub model: String,
     /// Unix milliseconds.
     pub created_ms: u64,
+    /// Unix milliseconds of the last append.
     pub updated_ms: u64,
+    /// Input tokens summed over the session's turns.
     pub input_tokens: u64,
+    /// Output tokens summed over the session's turns.
     pub output_tokens: u64,
     /// The session this one continues (compressed lineages).
     #[serde(default)]
     pub parent: Option<String>,
+    /// Messages stored (or queued) so far; the next message's position.
     pub message_count: u64,
     /// How the last turn ended: finished, cancelled, turn_limit, failed: ...
     #[serde(default)]
@@ -57,18 +66,20 @@ fn new_id() -> String {
     format!("{:x}-{:x}-{n:x}", now.as_millis(), std::process::id())
 }
 
-fn record_key(id: &str) -> Vec<u8> {
-    format!("s/{id}").into_bytes()
+/// A stored JSON document, or `None` (logged) when it does not parse: one
+/// bad record must not hide the other sessions.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Option<T> {
+    serde_json::from_slice(bytes)
+        .inspect_err(|err| tracing::error!("unreadable {what} in the session store: {err}"))
+        .ok()
 }
 
-fn message_prefix(id: &str) -> Vec<u8> {
-    format!("m/{id}/").into_bytes()
-}
-
-fn message_key(id: &str, seq: u64) -> Vec<u8> {
-    let mut key = message_prefix(id);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
+/// What a failed session read returns, after logging it.
+fn read_failed<T>(fallback: T) -> impl FnOnce(agent_host_runtime::StoreError) -> T {
+    move |err| {
+        tracing::error!("session store read failed: {err}");
+        fallback
+    }
 }
 
 /// Export formats of `sessions export`.
@@ -81,9 +92,9 @@ pub enum ExportFormat {
     ShareGpt,
 }
 
-/// The session store of a runtime's data dir.
+/// The sessions of a runtime's data dir (or of any [`SessionStore`]).
 pub struct Sessions {
-    tree: sled::Tree,
+    backend: Arc<dyn SessionStore>,
     writer: Writer,
     /// Records changed by this process, so reads see writes still queued.
     touched: Mutex<HashMap<String, SessionRecord>>,
@@ -98,12 +109,18 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    /// Opens the session store and starts its writer (needs a tokio runtime).
+    /// Opens the sessions of `store`'s data dir and starts their writer
+    /// (needs a tokio runtime).
     pub fn open(store: &Store, config: WriterConfig) -> Self {
-        let tree = store.session_tree().clone();
+        Self::with_backend(store.session_store(), config)
+    }
+
+    /// The sessions kept in `backend`, written through a writer started
+    /// now (needs a tokio runtime).
+    pub fn with_backend(backend: Arc<dyn SessionStore>, config: WriterConfig) -> Self {
         Self {
-            writer: Writer::start(tree.clone(), config),
-            tree,
+            writer: Writer::start(backend.clone(), config),
+            backend,
             touched: Mutex::new(HashMap::new()),
         }
     }
@@ -138,15 +155,17 @@ impl Sessions {
     }
 
     fn put_record(&self, record: &SessionRecord) {
-        let value = serde_json::to_vec(record).unwrap_or_default();
-        self.writer
-            .send(WriteOp::Put(record_key(&record.id), value));
+        self.writer.send(SessionWrite::PutRecord {
+            session: record.id.clone(),
+            record: serde_json::to_vec(record).unwrap_or_default(),
+        });
         self.touched
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(record.id.clone(), record.clone());
     }
 
+    /// The record of session `id`, including changes still queued.
     pub fn get(&self, id: &str) -> Option<SessionRecord> {
         if let Some(record) = self
             .touched
@@ -156,18 +175,18 @@ impl Sessions {
         {
             return Some(record.clone());
         }
-        let bytes = self.tree.get(record_key(id)).ok()??;
-        serde_json::from_slice(&bytes).ok()
+        let bytes = self.backend.record(id).unwrap_or_else(read_failed(None))?;
+        decode(&bytes, "session record")
     }
 
     /// Every session, most recently updated first.
     pub fn list(&self) -> Vec<SessionRecord> {
         let mut records: HashMap<String, SessionRecord> = self
-            .tree
-            .scan_prefix(b"s/")
-            .values()
-            .flatten()
-            .filter_map(|bytes| serde_json::from_slice::<SessionRecord>(&bytes).ok())
+            .backend
+            .records()
+            .unwrap_or_else(read_failed(Vec::new()))
+            .iter()
+            .filter_map(|bytes| decode::<SessionRecord>(bytes, "session record"))
             .map(|record| (record.id.clone(), record))
             .collect();
         for (id, record) in self
@@ -186,11 +205,11 @@ impl Sessions {
     /// The stored messages of a session, in order (what has been written;
     /// call [`Sessions::flush`] first to include queued ones).
     pub fn messages(&self, id: &str) -> Vec<Message> {
-        self.tree
-            .scan_prefix(message_prefix(id))
-            .values()
-            .flatten()
-            .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        self.backend
+            .messages(id)
+            .unwrap_or_else(read_failed(Vec::new()))
+            .iter()
+            .filter_map(|bytes| decode(bytes, "session message"))
             .collect()
     }
 
@@ -203,11 +222,11 @@ impl Sessions {
         outcome: Option<&str>,
     ) {
         for message in messages {
-            let value = serde_json::to_vec(message).unwrap_or_default();
-            self.writer.send(WriteOp::Put(
-                message_key(&record.id, record.message_count),
-                value,
-            ));
+            self.writer.send(SessionWrite::PutMessage {
+                session: record.id.clone(),
+                seq: record.message_count,
+                message: serde_json::to_vec(message).unwrap_or_default(),
+            });
             record.message_count += 1;
         }
         record.updated_ms = now_ms();
@@ -226,11 +245,13 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
-        self.writer.send(WriteOp::DeletePrefix(record_key(id)));
-        self.writer.send(WriteOp::DeletePrefix(message_prefix(id)));
+        self.writer.send(SessionWrite::Delete {
+            session: id.to_owned(),
+        });
         existed
     }
 
+    /// What the writer has done so far.
     pub fn stats(&self) -> WriterStats {
         self.writer.stats()
     }
@@ -300,3 +321,7 @@ impl Sessions {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "sessions_tests.rs"]
+mod tests;

@@ -1,22 +1,27 @@
-//! The one writer task of the session store: batches writes by count or interval, applies each batch atomically, flushes.
+//! The one writer task of the sessions: batches writes by count or interval, applies each batch atomically through the session store, flushes.
 //!
-//! Callers never wait for the disk: they queue an operation and go on. The
-//! task applies a sled batch when `batch_size` operations are queued or
-//! `interval` has passed, and flushes to disk at every interval that wrote
-//! something, so a crash (kill -9) loses at most one interval. `close`
-//! drains and flushes synchronously.
+//! Callers never wait for the disk: they queue a write and go on. The task
+//! applies a batch when `batch_size` writes are queued or `interval` has
+//! passed, and flushes at every interval that wrote something, so a crash
+//! (kill -9) loses at most one interval. `close` drains and flushes. The
+//! store's calls block, so they run on tokio's blocking pool, one at a time
+//! and in queue order.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use agent_host_runtime::StoreError;
+use agent_host_runtime::store::{SessionStore, SessionWrite};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 /// When the writer applies and flushes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterConfig {
+    /// Queued writes that make a batch be applied at once.
     pub batch_size: usize,
+    /// Longest a write waits before its batch is applied and flushed.
     pub interval: Duration,
 }
 
@@ -29,17 +34,19 @@ impl Default for WriterConfig {
     }
 }
 
-pub(crate) enum WriteOp {
-    Put(Vec<u8>, Vec<u8>),
-    DeletePrefix(Vec<u8>),
+enum WriteOp {
+    Write(SessionWrite),
     Flush(oneshot::Sender<()>),
 }
 
 /// What the writer has done so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct WriterStats {
+    /// Writes applied.
     pub operations: u64,
+    /// Batches applied.
     pub batches: u64,
+    /// Flushes that made applied writes durable.
     pub flushes: u64,
 }
 
@@ -51,7 +58,7 @@ struct Counters {
 }
 
 /// Handle to the writer task.
-pub struct Writer {
+pub(crate) struct Writer {
     /// Taken (dropped) by `close`, which is how the task learns to stop.
     sender: std::sync::Mutex<Option<mpsc::UnboundedSender<WriteOp>>>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -60,10 +67,10 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the task; must be called inside a tokio runtime.
-    pub fn start(tree: sled::Tree, config: WriterConfig) -> Self {
+    pub(crate) fn start(backend: Arc<dyn SessionStore>, config: WriterConfig) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(run(tree, config, receiver, counters.clone()));
+        let task = tokio::spawn(run(backend, config, receiver, counters.clone()));
         Self {
             sender: std::sync::Mutex::new(Some(sender)),
             task: std::sync::Mutex::new(Some(task)),
@@ -71,7 +78,12 @@ impl Writer {
         }
     }
 
-    pub(crate) fn send(&self, op: WriteOp) {
+    /// Queues one write.
+    pub(crate) fn send(&self, write: SessionWrite) {
+        self.queue(WriteOp::Write(write));
+    }
+
+    fn queue(&self, op: WriteOp) {
         let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
         let sent = sender
             .as_ref()
@@ -81,7 +93,7 @@ impl Writer {
         }
     }
 
-    pub fn stats(&self) -> WriterStats {
+    pub(crate) fn stats(&self) -> WriterStats {
         WriterStats {
             operations: self.counters.operations.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
@@ -89,16 +101,16 @@ impl Writer {
         }
     }
 
-    /// Applies everything queued so far and flushes it to disk.
-    pub async fn flush(&self) {
+    /// Applies everything queued so far and flushes it.
+    pub(crate) async fn flush(&self) {
         let (ack, done) = oneshot::channel();
-        self.send(WriteOp::Flush(ack));
+        self.queue(WriteOp::Flush(ack));
         let _ = done.await;
     }
 
     /// Drains the queue, flushes, and waits for the task to end (it lets
-    /// go of the database with it).
-    pub async fn close(&self) {
+    /// go of the store with it).
+    pub(crate) async fn close(&self) {
         drop(self.sender.lock().unwrap_or_else(|e| e.into_inner()).take());
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {
@@ -107,92 +119,97 @@ impl Writer {
     }
 }
 
+/// The task's side: the store, the batch being gathered, the counters.
 struct Pending {
-    batch: sled::Batch,
-    count: usize,
+    backend: Arc<dyn SessionStore>,
+    batch: Vec<SessionWrite>,
     written_since_flush: bool,
+    counters: Arc<Counters>,
 }
 
-fn apply(tree: &sled::Tree, pending: &mut Pending, counters: &Counters) {
-    if pending.count == 0 {
-        return;
+/// Runs one blocking call of the store off the async threads.
+async fn blocking<T: Send + 'static>(
+    backend: &Arc<dyn SessionStore>,
+    call: impl FnOnce(&dyn SessionStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, String> {
+    let backend = backend.clone();
+    match tokio::task::spawn_blocking(move || call(backend.as_ref())).await {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(join) => Err(format!("the store call did not finish: {join}")),
     }
-    let batch = std::mem::take(&mut pending.batch);
-    match tree.apply_batch(batch) {
-        Ok(()) => {
-            counters.batches.fetch_add(1, Ordering::Relaxed);
-            counters
-                .operations
-                .fetch_add(pending.count as u64, Ordering::Relaxed);
-            pending.written_since_flush = true;
-        }
-        Err(err) => tracing::error!(
-            "session store write failed ({} operations lost): {err}",
-            pending.count
-        ),
-    }
-    pending.count = 0;
 }
 
-/// Flushes without blocking a runtime thread on the fsync.
-async fn flush(tree: &sled::Tree, pending: &mut Pending, counters: &Counters) {
-    if !pending.written_since_flush {
-        return;
-    }
-    match tree.flush_async().await {
-        Ok(_) => {
-            counters.flushes.fetch_add(1, Ordering::Relaxed);
-            pending.written_since_flush = false;
+impl Pending {
+    async fn apply(&mut self) {
+        if self.batch.is_empty() {
+            return;
         }
-        Err(err) => tracing::error!("session store flush failed: {err}"),
+        let batch = std::mem::take(&mut self.batch);
+        let count = batch.len() as u64;
+        match blocking(&self.backend, move |backend| backend.apply(&batch)).await {
+            Ok(()) => {
+                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                self.counters.operations.fetch_add(count, Ordering::Relaxed);
+                self.written_since_flush = true;
+            }
+            Err(err) => {
+                tracing::error!("session store write failed ({count} operations lost): {err}")
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        if !self.written_since_flush {
+            return;
+        }
+        match blocking(&self.backend, |backend| backend.flush()).await {
+            Ok(()) => {
+                self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+                self.written_since_flush = false;
+            }
+            Err(err) => tracing::error!("session store flush failed: {err}"),
+        }
+    }
+
+    async fn apply_and_flush(&mut self) {
+        self.apply().await;
+        self.flush().await;
     }
 }
 
 async fn run(
-    tree: sled::Tree,
+    backend: Arc<dyn SessionStore>,
     config: WriterConfig,
     mut receiver: mpsc::UnboundedReceiver<WriteOp>,
     counters: Arc<Counters>,
 ) {
     let mut pending = Pending {
-        batch: sled::Batch::default(),
-        count: 0,
+        backend,
+        batch: Vec::new(),
         written_since_flush: false,
+        counters,
     };
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             op = receiver.recv() => match op {
-                Some(WriteOp::Put(key, value)) => {
-                    pending.batch.insert(key, value);
-                    pending.count += 1;
-                    if pending.count >= config.batch_size.max(1) {
-                        apply(&tree, &mut pending, &counters);
+                Some(WriteOp::Write(write)) => {
+                    pending.batch.push(write);
+                    if pending.batch.len() >= config.batch_size.max(1) {
+                        pending.apply().await;
                     }
-                }
-                Some(WriteOp::DeletePrefix(prefix)) => {
-                    for key in tree.scan_prefix(&prefix).keys().flatten() {
-                        pending.batch.remove(key);
-                        pending.count += 1;
-                    }
-                    apply(&tree, &mut pending, &counters);
                 }
                 Some(WriteOp::Flush(ack)) => {
-                    apply(&tree, &mut pending, &counters);
-                    flush(&tree, &mut pending, &counters).await;
+                    pending.apply_and_flush().await;
                     let _ = ack.send(());
                 }
                 None => {
-                    apply(&tree, &mut pending, &counters);
-                    flush(&tree, &mut pending, &counters).await;
+                    pending.apply_and_flush().await;
                     return;
                 }
             },
-            _ = ticker.tick() => {
-                apply(&tree, &mut pending, &counters);
-                flush(&tree, &mut pending, &counters).await;
-            }
+            _ = ticker.tick() => pending.apply_and_flush().await,
         }
     }
 }

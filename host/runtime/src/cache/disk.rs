@@ -26,6 +26,8 @@ use crate::store::{ArtifactRecord, Store};
 /// Bumped when the artifact layout of this host changes.
 const FORMAT: u32 = 1;
 
+/// The artifacts directory under the data dir and the store records that
+/// vouch for its files, bounded by a size limit (least recently used pruned).
 pub struct DiskCache {
     engine: Engine,
     dir: PathBuf,
@@ -42,7 +44,7 @@ fn now_secs() -> u64 {
 
 /// A short hex digest of everything that makes an artifact loadable by
 /// this engine: wasmtime version, compiler settings, target, and our format.
-pub fn engine_hash(engine: &Engine) -> String {
+fn engine_hash(engine: &Engine) -> String {
     let mut hasher = std::hash::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     FORMAT.hash(&mut hasher);
@@ -73,6 +75,9 @@ fn integrity_hash_of_file(path: &Path) -> std::io::Result<String> {
 }
 
 impl DiskCache {
+    /// Opens (creating, private) the artifacts directory of `store`'s data
+    /// dir; artifacts beyond `limit_bytes` in all are pruned as new ones
+    /// are saved.
     pub fn open(engine: &Engine, store: &Store, limit_bytes: u64) -> Result<Self, String> {
         let dir = store.dir().join("artifacts");
         std::fs::create_dir_all(&dir)
@@ -92,6 +97,7 @@ impl DiskCache {
         })
     }
 
+    /// The artifacts directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

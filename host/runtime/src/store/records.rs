@@ -1,0 +1,114 @@
+//! The compiled-component cache's records: one per artifact file on disk, the tool specs and extension specs plugin versions described, and the descriptions refused.
+
+use super::Store;
+use super::db::backend;
+use crate::error::StoreError;
+
+/// Key of the cache counters in the meta tree (cleared with the records).
+pub(super) const CACHE_TOTALS_KEY: &str = "cache-totals";
+
+/// What the host recorded about a compiled artifact it wrote to disk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ArtifactRecord {
+    /// Integrity hash of the artifact file, checked before every deserialization.
+    pub integrity: String,
+    /// Bytes of the artifact file, for the cache's size limit.
+    pub size: u64,
+    /// What compiling it cost, to report the time a hit saves.
+    pub compile_ms: f64,
+    /// Unix seconds of last use, for pruning.
+    pub last_used: u64,
+}
+
+impl Store {
+    /// The record of a compiled artifact, by file name.
+    pub fn artifact(&self, name: &str) -> Option<ArtifactRecord> {
+        let bytes = self.artifacts.get(name).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Records (or replaces the record of) a compiled artifact.
+    pub fn put_artifact(&self, name: &str, record: &ArtifactRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        self.artifacts.insert(name, bytes).map_err(backend)?;
+        Ok(())
+    }
+
+    /// Forgets the record of an artifact (its file is the caller's).
+    pub fn remove_artifact(&self, name: &str) -> Result<(), StoreError> {
+        self.artifacts.remove(name).map_err(backend)?;
+        Ok(())
+    }
+
+    /// Every recorded artifact.
+    pub fn artifacts(&self) -> Vec<(String, ArtifactRecord)> {
+        self.artifacts
+            .iter()
+            .flatten()
+            .filter_map(|(key, value)| {
+                let record = serde_json::from_slice(&value).ok()?;
+                Some((String::from_utf8_lossy(&key).into_owned(), record))
+            })
+            .collect()
+    }
+
+    /// Tool specs a plugin version described, by its content hash: listing
+    /// tools on a warm cache needs no instance.
+    pub fn tool_specs(&self, content_hash: &str) -> Option<Vec<crate::spec::ToolSpec>> {
+        let bytes = self.specs.get(content_hash).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Records the tool specs a plugin version described.
+    pub fn put_tool_specs(
+        &self,
+        content_hash: &str,
+        specs: &[crate::spec::ToolSpec],
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(specs).unwrap_or_default();
+        self.specs.insert(content_hash, bytes).map_err(backend)?;
+        Ok(())
+    }
+
+    /// What an extension version declared, by its content hash.
+    pub fn extension_spec(&self, key: &str) -> Option<crate::hooks::ExtensionSpec> {
+        let bytes = self.specs.get(key).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Records what an extension version declared.
+    pub fn put_extension_spec(
+        &self,
+        key: &str,
+        spec: &crate::hooks::ExtensionSpec,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(spec).unwrap_or_default();
+        self.specs.insert(key, bytes).map_err(backend)?;
+        Ok(())
+    }
+
+    /// Why a plugin version's description was refused, by the key the
+    /// loader builds from its content hash and the limits it broke: a
+    /// refused version is not instantiated again at every start.
+    pub fn describe_failure(&self, key: &str) -> Option<String> {
+        let bytes = self.specs.get(format!("failed:{key}")).ok()??;
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+
+    /// Records why a plugin version's description was refused.
+    pub fn put_describe_failure(&self, key: &str, message: &str) -> Result<(), StoreError> {
+        self.specs
+            .insert(format!("failed:{key}"), message.as_bytes())
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Forgets every cached artifact record and tool spec, and the cache
+    /// counters.
+    pub fn clear_cache_records(&self) -> Result<(), StoreError> {
+        self.artifacts.clear().map_err(backend)?;
+        self.specs.clear().map_err(backend)?;
+        self.meta.remove(CACHE_TOTALS_KEY).map_err(backend)?;
+        Ok(())
+    }
+}
