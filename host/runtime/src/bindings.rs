@@ -46,6 +46,11 @@ pub struct BadSpec {
     pub reason: String,
 }
 
+/// Structured output a guest returned that is not JSON: the call fails.
+#[derive(Debug, thiserror::Error)]
+#[error("its structured output is not valid JSON: {0}")]
+pub(crate) struct BadStructuredOutput(serde_json::Error);
+
 /// Bytes of text a guest tool spec carries, to bound a description before
 /// anything in it is parsed.
 pub fn spec_size(spec: &wit::ToolSpec) -> usize {
@@ -93,7 +98,7 @@ pub fn spec_from_wit(spec: wit::ToolSpec) -> Result<ToolSpec, BadSpec> {
 /// silent null.
 pub fn result_from_wit(
     result: Result<wit::ToolOutput, wit::ToolError>,
-) -> Result<Result<ToolOutput, ToolError>, String> {
+) -> Result<Result<ToolOutput, ToolError>, BadStructuredOutput> {
     Ok(match result {
         Ok(output) => {
             let content = output
@@ -113,10 +118,7 @@ pub fn result_from_wit(
                 })
                 .collect();
             let structured = match output.structured {
-                Some(text) => Some(
-                    serde_json::from_str(&text)
-                        .map_err(|err| format!("its structured output is not valid JSON: {err}"))?,
-                ),
+                Some(text) => Some(serde_json::from_str(&text).map_err(BadStructuredOutput)?),
                 None => None,
             };
             Ok(ToolOutput {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::config::SandboxConfig;
+use crate::error::EngineError;
 
 /// How often the epoch advances. Each tick lets a running guest yield to the
 /// executor and re-checks its deadline, so this bounds how late a deadline
@@ -18,13 +19,15 @@ const MAX_WASM_STACK: usize = 1 << 20;
 /// Builds the engine for the sandbox settings. Falls back to on-demand
 /// allocation if the pooling allocator cannot reserve its address space (for
 /// example under a tight `ulimit -v`).
-pub fn build_engine(sandbox: &SandboxConfig) -> Result<Engine, String> {
+pub(crate) fn build_engine(sandbox: &SandboxConfig) -> Result<Engine, EngineError> {
     let pooled = engine_config(sandbox, true);
     match Engine::new(&pooled) {
         Ok(engine) => Ok(engine),
         Err(err) => {
             tracing::warn!("pooling allocator unavailable ({err}); using on-demand allocation");
-            Engine::new(&engine_config(sandbox, false)).map_err(|err| err.to_string())
+            Engine::new(&engine_config(sandbox, false)).map_err(|err| EngineError::Config {
+                message: format!("{err:#}"),
+            })
         }
     }
 }
@@ -75,7 +78,7 @@ pub fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// An engine with its ticker running, shared by everything in the process.
-pub fn shared_engine(sandbox: &SandboxConfig) -> Result<Engine, String> {
+pub(crate) fn shared_engine(sandbox: &SandboxConfig) -> Result<Engine, EngineError> {
     let engine = build_engine(sandbox)?;
     start_epoch_ticker(&engine);
     Ok(engine)

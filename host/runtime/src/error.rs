@@ -77,8 +77,8 @@ pub enum LoadError {
     Compile { path: PathBuf, message: String },
     #[error("{wasm} has no manifest; create {manifest} (see docs/plugin-guide.md)")]
     MissingManifest { wasm: PathBuf, manifest: PathBuf },
-    #[error("manifest {path} is not valid: {message}")]
-    Manifest { path: PathBuf, message: String },
+    #[error("manifest {path} is not valid: {error}")]
+    Manifest { path: PathBuf, error: ManifestError },
     #[error(
         "{path} targets {package}@{found}, but this host supports {package}@{supported}; rebuild the plugin against wit/ of this host version"
     )]
@@ -120,8 +120,8 @@ pub enum LoadError {
         first: PathBuf,
         second: PathBuf,
     },
-    #[error("grant for plugin '{plugin}' is not usable: {message}")]
-    Grant { plugin: String, message: String },
+    #[error("grant for plugin '{plugin}' is not usable: {error}")]
+    Grant { plugin: String, error: GrantError },
     #[error(
         "{path} names itself '{name}' in its manifest, but a plugin's name is its file name ('{stem}'); rename the files to {name}.wasm and {name}.toml, or set name = \"{stem}\" in the manifest"
     )]
@@ -232,6 +232,281 @@ pub enum HostError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The engine or the host's linker could not be built.
     #[error("cannot set up the WebAssembly engine: {0}")]
-    Engine(String),
+    Engine(EngineError),
+    /// The compiled-component cache could not be opened.
+    #[error("cannot open the compiled-component cache: {0}")]
+    Cache(CacheError),
+}
+
+/// Why the WebAssembly engine or the host's linker could not be built.
+///
+/// wasmtime's own error type is not a `std::error::Error`, so its message
+/// (with its context chain) is kept as text.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// wasmtime refused the engine configuration.
+    #[error("{message}")]
+    Config {
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// An interface could not be added to the linker.
+    #[error("cannot link {interface}: {message}")]
+    Link {
+        /// What was being linked (WASI, WASI HTTP, the contract's host imports, ...).
+        interface: &'static str,
+        /// wasmtime's explanation.
+        message: String,
+    },
+}
+
+/// Why the compiled-component cache could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// A plugin file could not be resolved or inspected for its cache key.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        /// `resolve` or `stat`.
+        action: &'static str,
+        /// The file as the caller named it.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// wasmtime could not compile the component.
+    #[error("{message}")]
+    Compile {
+        /// wasmtime's explanation, with its context chain.
+        message: String,
+    },
+    /// The on-disk level failed (its message comes from the disk cache).
+    #[error("{0}")]
+    Disk(String),
+}
+
+/// Why a plugin manifest was refused; each message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// The text is not TOML of the manifest's shape (unknown or mistyped keys).
+    #[error("{0}")]
+    Toml(String),
+    /// `plugin.name` is not a plugin name.
+    #[error("plugin.name '{name}' must be 1-64 characters of a-z, 0-9 and '-'")]
+    Name {
+        /// The name as written.
+        name: String,
+    },
+    /// `plugin.version` is not a full semantic version.
+    #[error(
+        "plugin.version '{version}' must be a full semantic version such as 0.1.0 or 1.2.0-beta.1+build.5 \
+         (MAJOR.MINOR.PATCH without leading zeros, optional -prerelease and +build of dot-separated \
+         [0-9A-Za-z-] identifiers, at most {max_len} characters)"
+    )]
+    Version {
+        /// The version as written.
+        version: String,
+        /// The longest version accepted.
+        max_len: usize,
+    },
+    /// A requested directory is not an absolute guest path.
+    #[error("capabilities.dirs path '{path}' must be an absolute guest path such as /workspace")]
+    RelativeDir {
+        /// The path as written.
+        path: String,
+    },
+    /// A requested directory climbs out with `..`.
+    #[error("capabilities.dirs path '{path}' must not contain '..'")]
+    ParentInDir {
+        /// The path as written.
+        path: String,
+    },
+    /// A requested environment variable is not a variable name.
+    #[error("capabilities.env entry '{var}' is not a variable name")]
+    EnvName {
+        /// The entry as written.
+        var: String,
+    },
+    /// A requested network destination is not `host`, `host:port` or `*`.
+    #[error("capabilities.network entry '{host}' must be 'host', 'host:port' or '*', not a URL")]
+    Network {
+        /// The entry as written.
+        host: String,
+    },
+    /// A limit was set to zero.
+    #[error("{field} must be greater than 0 (omit it for the default)")]
+    ZeroLimit {
+        /// The limit's key, such as `limits.memory_mb`.
+        field: &'static str,
+    },
+}
+
+/// A network pattern (`*`, `host`, `host:port`, `*:port`, `[v6]:port`) that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{pattern}' {problem}")]
+pub struct HostPatternError {
+    /// The pattern as written.
+    pub pattern: String,
+    /// What is wrong with it, such as `has no host`.
+    pub problem: String,
+}
+
+/// Why the host's grant to a plugin cannot be used (what is merely not
+/// granted is denied, not an error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    /// A network pattern of the manifest or the grant does not parse.
+    #[error(transparent)]
+    HostPattern(#[from] HostPatternError),
+    /// A granted host directory cannot be opened.
+    #[error("host directory {host} granted as {guest} cannot be opened: {at}: {reason}")]
+    CannotOpen {
+        /// The granted host directory.
+        host: PathBuf,
+        /// The guest path it is granted as.
+        guest: String,
+        /// How far the walk got: the path that failed.
+        at: PathBuf,
+        /// What the file system said.
+        reason: String,
+    },
+    /// A granted host path is, or passes through, a symbolic link.
+    #[error(
+        "host path {host} granted as {guest} is or passes through the symbolic link {link}{target}; \
+         grants never follow links, since a plugin with write access could plant one. \
+         Point the grant at the real directory, or, if you own the link and no plugin \
+         can replace it, set `follow_symlinks = true` on this entry of [[grants.{plugin}.dirs]]"
+    )]
+    Symlink {
+        /// The granted host directory.
+        host: PathBuf,
+        /// The guest path it is granted as.
+        guest: String,
+        /// The link on the way.
+        link: PathBuf,
+        /// ` (-> target)` when the link could be read, else empty.
+        target: String,
+        /// The plugin whose grant it is (names the config table to edit).
+        plugin: String,
+    },
+    /// A granted host path is not a directory.
+    #[error("host path {host} granted as {guest} is not a directory ({at} is not one)")]
+    NotDirectory {
+        /// The granted host directory.
+        host: PathBuf,
+        /// The guest path it is granted as.
+        guest: String,
+        /// The part of the path that is not a directory.
+        at: PathBuf,
+    },
+    /// Two grants of one plugin overlap and one of them is writable.
+    #[error(
+        "grants {first} (host {first_host}) and {second} (host {second_host}) overlap (one directory is inside or equal to \
+         the other) and {writable} is writable: through it the plugin could change what {other} shows, \
+         for example replace a directory with a link. Grant only the outer directory, or \
+         make both grants read-only"
+    )]
+    Overlap {
+        /// The first grant's guest path.
+        first: String,
+        /// Its host directory.
+        first_host: PathBuf,
+        /// The second grant's guest path.
+        second: String,
+        /// Its host directory.
+        second_host: PathBuf,
+        /// The writable one of the two (guest path).
+        writable: String,
+        /// The other one (guest path).
+        other: String,
+    },
+}
+
+/// Why a plugin-declared JSON Schema was refused (before or by compiling it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// The schema is neither an object nor a boolean.
+    #[error("{which} must be a JSON object")]
+    NotObject {
+        /// Which schema ("its input schema").
+        which: String,
+    },
+    /// A size or complexity limit of the `[schema]` config section.
+    #[error(
+        "{what} {value}, over the limit of {limit}; simplify the schema, or raise `{key}` in the [schema] section of the host config"
+    )]
+    OverLimit {
+        /// What was measured, naming the schema ("its input schema has").
+        what: String,
+        /// The measure ("12 distinct patterns").
+        value: String,
+        /// The configured limit.
+        limit: usize,
+        /// The config key that raises it.
+        key: &'static str,
+    },
+    /// A `$ref` (or `$dynamicRef`) that does not point into the schema.
+    #[error(
+        "{which} has a `{keyword}` to {reference} that does not point into the schema; the host resolves references only inside the schema and never fetches remote ones"
+    )]
+    UnresolvedRef {
+        /// Which schema.
+        which: String,
+        /// The keyword (`$ref`, `$dynamicRef`).
+        keyword: String,
+        /// The reference, quoted.
+        reference: String,
+    },
+    /// A `$ref` cycle that never descends into the value.
+    #[error(
+        "{which} has a `$ref` cycle that never descends into the value (it would be checked forever against the same value); every cycle must pass through a keyword such as `properties` or `items`"
+    )]
+    RefCycle {
+        /// Which schema.
+        which: String,
+    },
+    /// A pattern the linear-time regex engine cannot use.
+    #[error("{which} has the pattern {pattern} that {why}")]
+    Pattern {
+        /// Which schema.
+        which: String,
+        /// The pattern, quoted and cut.
+        pattern: String,
+        /// Why it cannot be used.
+        why: String,
+    },
+    /// jsonschema refused the schema.
+    #[error("{message}")]
+    Invalid {
+        /// `<which> is not a valid JSON Schema: ...`, cut to a readable length.
+        message: String,
+    },
+}
+
+/// Why an extension's patch of an event payload was refused (nothing of it is applied).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    /// This hook point allows no patches.
+    #[error("{point} cannot be patched; answer continue instead")]
+    NotPatchable {
+        /// The hook point.
+        point: crate::hooks::HookPoint,
+    },
+    /// The patch is not a JSON object.
+    #[error("a patch must be a JSON object of fields to replace ({})", allowed.join(", "))]
+    NotAnObject {
+        /// The fields the point lets extensions change.
+        allowed: &'static [&'static str],
+    },
+    /// The patch names a field the point does not let extensions change.
+    #[error("a patch at {point} cannot change `{field}`; it may change {}", allowed.join(", "))]
+    Field {
+        /// The hook point.
+        point: crate::hooks::HookPoint,
+        /// The refused field.
+        field: String,
+        /// The fields the point lets extensions change.
+        allowed: &'static [&'static str],
+    },
 }

@@ -11,13 +11,14 @@ use serde_json::Value;
 use crate::bindings::{self, agent::plugin::types as wit};
 use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
+use crate::error::{FailureKind, GrantError, LoadError, ManifestError, PatchError, SchemaError};
 use crate::hooks::{ExtensionSpec, HookOutcome, HookPoint};
 use crate::manifest::Manifest;
 use crate::schema::ArgsValidator;
 use crate::spec::{ToolError, ToolOutput, ToolSpec};
 
 /// `Manifest::parse`, as the loader runs it on `<plugin>.toml`.
-pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
+pub fn parse_manifest(text: &str) -> Result<Manifest, ManifestError> {
     Manifest::parse(text)
 }
 
@@ -28,7 +29,7 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
 pub fn plugin_capabilities(
     config: &RuntimeConfig,
     manifest: &Manifest,
-) -> Result<Capabilities, String> {
+) -> Result<Capabilities, GrantError> {
     crate::capabilities::grant(
         manifest,
         &config.grant_for(&manifest.plugin.name),
@@ -38,7 +39,7 @@ pub fn plugin_capabilities(
 
 /// Compiles a plugin-supplied input schema and checks arguments against it,
 /// as the loader and the call path do. `Err` is a refused schema.
-pub fn validate_args(schema: &Value, args: &Value) -> Result<Result<(), Vec<String>>, String> {
+pub fn validate_args(schema: &Value, args: &Value) -> Result<Result<(), Vec<String>>, SchemaError> {
     let validator = ArgsValidator::compile_input(schema, &crate::config::SchemaConfig::default())?;
     Ok(validator.check(args))
 }
@@ -96,7 +97,7 @@ pub enum GuestOutcome {
 }
 
 /// `spec_from_wit`, as the loader runs it on each described tool.
-pub fn tool_spec(spec: GuestToolSpec) -> Result<ToolSpec, String> {
+pub fn tool_spec(spec: GuestToolSpec) -> Result<ToolSpec, LoadError> {
     let flags = [
         wit::ToolHints::READ_ONLY,
         wit::ToolHints::DESTRUCTIVE,
@@ -117,12 +118,16 @@ pub fn tool_spec(spec: GuestToolSpec) -> Result<ToolSpec, String> {
         output_schema: spec.output_schema,
         hints,
     })
-    .map_err(|bad| format!("{}: {}", bad.tool, bad.reason))
+    .map_err(|bad| LoadError::BadSpec {
+        plugin: "(fuzzed)".to_owned(),
+        tool: bad.tool,
+        reason: bad.reason,
+    })
 }
 
 /// A converted guest result: the outer `Err` is structured output that is
-/// not JSON, the inner one a tool error.
-pub type ConvertedResult = Result<Result<ToolOutput, ToolError>, String>;
+/// not JSON (the failure the call would end with), the inner one a tool error.
+pub type ConvertedResult = Result<Result<ToolOutput, ToolError>, FailureKind>;
 
 /// What `invoke` does with a guest's result: the size for the output cap,
 /// then the conversion. `None` when the result is over `max_output_bytes`.
@@ -155,7 +160,10 @@ pub fn tool_result(
     if size > max_output_bytes {
         return None;
     }
-    Some((size, bindings::result_from_wit(result)))
+    let converted = bindings::result_from_wit(result).map_err(|err| FailureKind::BadAnswer {
+        message: err.to_string(),
+    });
+    Some((size, converted))
 }
 
 /// `extension_spec_from_wit`, as the loader runs it on `describe-extension`.
@@ -202,7 +210,7 @@ pub fn hook_outcome(
     outcome: GuestOutcome,
     point: HookPoint,
     payload: &mut serde_json::Map<String, Value>,
-) -> (HookOutcome, Option<Result<(), String>>) {
+) -> (HookOutcome, Option<Result<(), PatchError>>) {
     use bindings::ext_types as ext;
     let outcome = bindings::outcome_from_wit(match outcome {
         GuestOutcome::Continue => ext::Outcome::Continue,

@@ -47,10 +47,10 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
         .with_session(call.session_state)
         .with_config(plugin.config.clone());
     let (mut store, probe) =
-        sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|message| {
+        sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|err| {
             CallError::Host {
                 tool: call.tool.to_owned(),
-                message,
+                message: err.to_string(),
             }
         })?;
     let context = CallContext {
@@ -126,7 +126,10 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
         ));
     }
     let output = bindings::result_from_wit(result)
-        .map_err(|message| failed(FailureKind::BadAnswer { message }, None))?
+        .map_err(|err| {
+            let message = err.to_string();
+            failed(FailureKind::BadAnswer { message }, None)
+        })?
         .map_err(|error| CallError::Tool {
             tool: call.tool.to_owned(),
             error,

@@ -33,7 +33,10 @@ pub mod watcher;
 
 pub use config::RuntimeConfig;
 pub use contract::PluginKind;
-pub use error::{CallError, ConfigError, FailureKind, HookError, HostError, LoadError, StoreError};
+pub use error::{
+    CacheError, CallError, ConfigError, EngineError, FailureKind, GrantError, HookError, HostError,
+    HostPatternError, LoadError, ManifestError, PatchError, SchemaError, StoreError,
+};
 pub use loader::{CompileObserver, LoadMode};
 pub use runtime::{CallOptions, PluginEvent, Runtime};
 pub use spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};

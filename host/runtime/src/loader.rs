@@ -309,7 +309,7 @@ async fn prepare_component(
         {
             observer.finished(&plugin_name, compiled.compile_time);
         }
-        result
+        result.map_err(|err| err.to_string())
     })
     .await
     .map_err(|err| compile_error(format!("compiler thread failed: {err}")))?
@@ -361,12 +361,11 @@ pub async fn load(
         source,
     })?;
     contract::check_header(wasm_path, &bytes)?;
-    let capabilities = capabilities::grant_in(&manifest, &name, cx.config).map_err(|message| {
-        LoadError::Grant {
+    let capabilities =
+        capabilities::grant_in(&manifest, &name, cx.config).map_err(|error| LoadError::Grant {
             plugin: name.clone(),
-            message,
-        }
-    })?;
+            error,
+        })?;
     let content_hash = crate::cache::content_hash(&bytes);
     let size = bytes.len() as u64;
 
@@ -478,7 +477,8 @@ async fn describe(
     )
     .await
     .map_err(|kind| describe_error(kind.to_string()))?;
-    let (mut store, probe) = sandbox::new_store(cx.engine, &caps, host).map_err(describe_error)?;
+    let (mut store, probe) = sandbox::new_store(cx.engine, &caps, host)
+        .map_err(|err| describe_error(err.to_string()))?;
     let run = async {
         match &ready.bound {
             Bound::Tool(pre) => {
@@ -649,8 +649,8 @@ fn validate_specs(
                 "the description is empty; the model needs it to choose the tool".to_owned(),
             ));
         }
-        let validator =
-            ArgsValidator::compile(&spec, schema).map_err(|reason| bad(&spec.name, reason))?;
+        let validator = ArgsValidator::compile(&spec, schema)
+            .map_err(|reason| bad(&spec.name, reason.to_string()))?;
         tools.push(LoadedTool { spec, validator });
     }
     Ok(tools)

@@ -193,7 +193,7 @@ pub fn new_store(
     engine: &Engine,
     caps: &Capabilities,
     host: HostContext,
-) -> Result<(Store<CallState>, CallProbe), String> {
+) -> Result<(Store<CallState>, CallProbe), wasmtime::Error> {
     let limits = &caps.limits;
     let stdout = CapturedOutput::new(limits.log_capture_bytes);
     let stderr = CapturedOutput::new(limits.log_capture_bytes);
@@ -266,9 +266,9 @@ pub fn new_store(
 pub fn arm_budget(
     store: &mut Store<CallState>,
     limits: &crate::capabilities::Limits,
-) -> Result<(), String> {
+) -> Result<(), wasmtime::Error> {
     if let Some(fuel) = limits.fuel {
-        store.set_fuel(fuel).map_err(|err| err.to_string())?;
+        store.set_fuel(fuel)?;
     }
     let deadline = Instant::now() + limits.timeout;
     // Every tick the guest yields to the executor (so cancellation and the

@@ -8,6 +8,8 @@ use std::time::Duration;
 use lru::LruCache;
 use wasmtime::component::Component;
 
+use crate::error::CacheError;
+
 /// Identifies a file version cheaply: canonical path, mtime in ns, size.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileKey {
@@ -17,12 +19,17 @@ pub struct FileKey {
 }
 
 impl FileKey {
-    pub fn of(path: &Path) -> Result<Self, String> {
-        let path = path
-            .canonicalize()
-            .map_err(|err| format!("cannot resolve {}: {err}", path.display()))?;
-        let meta = std::fs::metadata(&path)
-            .map_err(|err| format!("cannot stat {}: {err}", path.display()))?;
+    pub fn of(path: &Path) -> Result<Self, CacheError> {
+        let path = path.canonicalize().map_err(|source| CacheError::File {
+            action: "resolve",
+            path: path.to_owned(),
+            source,
+        })?;
+        let meta = std::fs::metadata(&path).map_err(|source| CacheError::File {
+            action: "stat",
+            path: path.clone(),
+            source,
+        })?;
         let mtime_ns = meta
             .modified()
             .ok()

@@ -21,6 +21,7 @@ pub use disk::DiskCache;
 pub use memory::{FileKey, MemoryCache};
 pub use stats::{CacheStats, CacheStatsSnapshot};
 
+use crate::error::CacheError;
 use crate::store::Store;
 
 /// The content hash used as the cache key: blake3 of the file, in hex.
@@ -83,8 +84,9 @@ pub struct Compiled {
 }
 
 impl ComponentCache {
-    pub fn new(engine: &Engine, store: &Store, config: &CacheConfig) -> Result<Self, String> {
-        let disk = DiskCache::open(engine, store, config.disk_mb << 20)?;
+    pub fn new(engine: &Engine, store: &Store, config: &CacheConfig) -> Result<Self, CacheError> {
+        let disk =
+            DiskCache::open(engine, store, config.disk_mb << 20).map_err(CacheError::Disk)?;
         Ok(Self {
             engine: engine.clone(),
             memory: Mutex::new(MemoryCache::new(
@@ -107,12 +109,12 @@ impl ComponentCache {
     }
 
     /// Empties both levels.
-    pub fn clear(&self) -> Result<(), String> {
+    pub fn clear(&self) -> Result<(), CacheError> {
         self.memory
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.disk.clear()
+        self.disk.clear().map_err(CacheError::Disk)
     }
 
     /// The compiled component for the file at `path` whose bytes are `bytes`.
@@ -125,7 +127,7 @@ impl ComponentCache {
         bytes: &[u8],
         content_hash: &str,
         on_compile: &dyn Fn(),
-    ) -> Result<Compiled, String> {
+    ) -> Result<Compiled, CacheError> {
         let key = FileKey::of(path)?;
         {
             let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
@@ -163,7 +165,9 @@ impl ComponentCache {
 
         on_compile();
         let started = Instant::now();
-        let component = Component::new(&self.engine, bytes).map_err(|err| format!("{err:#}"))?;
+        let component = Component::new(&self.engine, bytes).map_err(|err| CacheError::Compile {
+            message: format!("{err:#}"),
+        })?;
         let compile_time = started.elapsed();
         self.stats.compiled(compile_time);
         if let Err(err) = self.disk.save(&content_hash, &component, compile_time) {

@@ -78,7 +78,8 @@ pub async fn call_hook(
                 .with_config(plugin.config.clone());
             match sandbox::new_store(call.engine, call.caps, host) {
                 Ok((store, probe)) => (store, probe, None),
-                Err(message) => {
+                Err(err) => {
+                    let message = err.to_string();
                     return (
                         Err(failed(FailureKind::Instantiate { message }, None)),
                         None,
@@ -92,7 +93,8 @@ pub async fn call_hook(
         probe
             .memory_hit
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        if let Err(message) = sandbox::arm_budget(&mut store, limits) {
+        if let Err(err) = sandbox::arm_budget(&mut store, limits) {
+            let message = err.to_string();
             return (
                 Err(failed(FailureKind::Instantiate { message }, None)),
                 None,

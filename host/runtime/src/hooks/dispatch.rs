@@ -382,8 +382,8 @@ impl Hooks {
             }
             HookOutcome::Patch(patch) => match apply_patch(point, fields, &patch) {
                 Ok(()) => true,
-                Err(message) => {
-                    self.count_bad_answer(hook, message, result);
+                Err(err) => {
+                    self.count_bad_answer(hook, err.to_string(), result);
                     false
                 }
             },
