@@ -41,7 +41,9 @@ pub use loader::{CompileObserver, LoadMode};
 pub use runtime::{CallOptions, PluginEvent, Runtime};
 pub use spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};
 
-/// The contract version this host implements (the `agent:plugin` WIT package).
+/// The contract version this host implements: the version of the
+/// `agent:plugin` package in `wit/v0.1/plugin.wit`, which the bindings are
+/// generated from (a test in `contract.rs` fails if the two differ).
 pub const CONTRACT_VERSION: &str = "0.1.0";
 /// The WIT package name of the contract.
 pub const CONTRACT_PACKAGE: &str = "agent:plugin";
