@@ -33,7 +33,7 @@ pub enum BenchError {
     Call(#[from] CallError),
     /// Preparing the plugin failed.
     #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(Box<LoadError>),
     /// Reading or replacing a plugin file failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -51,9 +51,13 @@ pub enum BenchError {
 pub struct Stats {
     /// "us" or "ms".
     pub unit: &'static str,
+    /// Median sample.
     pub median: f64,
+    /// Mean of the samples.
     pub mean: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// Fastest sample.
     pub min: f64,
 }
 
@@ -77,8 +81,11 @@ impl Stats {
 /// The result of [`compare_call_paths`].
 #[derive(Debug, Clone, Serialize)]
 pub struct CallBenchReport {
+    /// The tool called.
     pub tool: String,
+    /// Its plugin.
     pub plugin: String,
+    /// Calls measured on each path.
     pub iterations: usize,
     /// InstancePre (pooling) + instantiate + call, nothing else.
     pub bare: Stats,
@@ -167,7 +174,10 @@ pub async fn compare_call_paths(
         .map_err(|e| BenchError::Wasm(e.to_string()))?;
     ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)
         .map_err(|e| BenchError::Wasm(e.to_string()))?;
-    let component = runtime.prepared_component(&plugin).await?;
+    let component = runtime
+        .prepared_component(&plugin)
+        .await
+        .map_err(|err| BenchError::Load(Box::new(err)))?;
     let pre = linker.instantiate_pre(&component).map_err(|e| {
         BenchError::Unavailable(format!(
             "the bare path cannot link this plugin (it may need wasi:http): {e}"
@@ -242,8 +252,11 @@ pub async fn compare_call_paths(
 /// The result of [`compare_cached_load`].
 #[derive(Debug, Clone, Serialize)]
 pub struct CacheBenchReport {
+    /// The plugin measured.
     pub plugin: String,
+    /// Size of its .wasm.
     pub wasm_bytes: u64,
+    /// Size of its serialized artifact.
     pub artifact_bytes: u64,
     /// `Component::new` from the .wasm bytes (Cranelift).
     pub compile: Stats,
@@ -324,8 +337,11 @@ pub fn compare_cached_load(
 /// The result of [`measure_hot_reload`].
 #[derive(Debug, Clone, Serialize)]
 pub struct ReloadBenchReport {
+    /// The plugin measured.
     pub plugin: String,
+    /// Replacements measured (each a new version and a revert).
     pub rounds: usize,
+    /// The watcher's debounce, part of every figure.
     pub debounce_ms: u64,
     /// Median compile time of the new versions (measured by the cache).
     pub compile_ms: f64,

@@ -34,7 +34,9 @@ pub struct MountedDir {
     /// Where the opened directory really is (read back from the open
     /// descriptor), for display and overlap checks. Never opened again.
     pub host: PathBuf,
+    /// The guest path it appears at.
     pub guest: String,
+    /// The access granted.
     pub access: Access,
     /// The directory, opened once when the grant was made.
     #[serde(skip)]
@@ -181,10 +183,12 @@ fn split_host_port(text: &str) -> Result<(String, Option<u16>), HostPatternError
 /// Who may be reached over the network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NetworkPolicy {
+    /// The destinations granted (manifest request intersected with the grant).
     pub allowed: Vec<HostPattern>,
 }
 
 impl NetworkPolicy {
+    /// Whether nothing may be reached.
     pub fn is_empty(&self) -> bool {
         self.allowed.is_empty()
     }
@@ -212,12 +216,16 @@ impl NetworkPolicy {
 /// Limits a call runs under, after capping the manifest by the host maximums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {
+    /// Memory cap in bytes.
     pub memory_bytes: u64,
+    /// Wall-clock deadline of one call.
     #[serde(with = "millis")]
     pub timeout: Duration,
     /// `None` when fuel metering is off.
     pub fuel: Option<u64>,
+    /// Output cap in bytes.
     pub max_output_bytes: usize,
+    /// Bytes of guest stdout/stderr kept per call (for logs and failure details).
     pub log_capture_bytes: usize,
     /// Files and directories one call may hold open at once (after the
     /// process-wide cap, see [`crate::sandbox::open_file_cap`]).
@@ -225,7 +233,7 @@ pub struct Limits {
 }
 
 mod millis {
-    pub fn serialize<S: serde::Serializer>(
+    pub(super) fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -236,11 +244,14 @@ mod millis {
 /// The capabilities a plugin actually gets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
+    /// Directories mounted into the sandbox.
     pub dirs: Vec<MountedDir>,
     /// Variables and their values, read from the host environment when the
     /// plugin is loaded.
     pub env: Vec<(String, String)>,
+    /// Who may be reached over the network.
     pub network: NetworkPolicy,
+    /// The limits each call runs under.
     pub limits: Limits,
     /// Whether the guest may create symbolic links (`sandbox.allow_guest_symlinks`).
     pub guest_symlinks: bool,
@@ -470,14 +481,12 @@ fn refuse_overlaps(dirs: &[MountedDir]) -> Result<(), GrantError> {
             if !overlap(&a.host, &b.host) && !same_dir(a, b) {
                 continue;
             }
-            let other = if std::ptr::eq(writable, a) { b } else { a };
             return Err(GrantError::Overlap {
                 first: a.guest.clone(),
                 first_host: a.host.clone(),
                 second: b.guest.clone(),
                 second_host: b.host.clone(),
-                writable: writable.guest.clone(),
-                other: other.guest.clone(),
+                first_writable: std::ptr::eq(writable, a),
             });
         }
     }

@@ -18,7 +18,7 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
 /// Rejects files that are not WebAssembly, and core modules, with messages
 /// that say what to build instead.
-pub fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+pub(crate) fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
         return Err(LoadError::NotWasm {
             path: path.to_owned(),
@@ -70,7 +70,7 @@ pub enum PluginKind {
 /// Verifies the component exports the tool or the extension interface of a
 /// supported contract version (not both), and imports nothing from another
 /// version of it.
-pub fn check_world(
+pub(crate) fn check_world(
     engine: &Engine,
     component: &Component,
     path: &Path,

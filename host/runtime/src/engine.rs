@@ -10,7 +10,7 @@ use crate::error::EngineError;
 /// How often the epoch advances. Each tick lets a running guest yield to the
 /// executor and re-checks its deadline, so this bounds how late a deadline
 /// or a cancellation can be noticed.
-pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Deepest guest stack allowed; a runaway recursion traps instead of hurting
 /// the host thread.
@@ -59,7 +59,7 @@ fn engine_config(sandbox: &SandboxConfig, pooling: bool) -> Config {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread
 /// for as long as the engine is alive.
-pub fn start_epoch_ticker(engine: &Engine) {
+pub(crate) fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     let spawned = std::thread::Builder::new()
         .name("agent-host-epoch".into())

@@ -44,7 +44,11 @@ pub fn validate_args(schema: &Value, args: &Value) -> Result<Result<(), Vec<Stri
     Ok(validator.check(args))
 }
 
+// The guest-value mirrors below copy the WIT records field for field; each
+// field is what `wit/v0.1/plugin.wit` documents.
+
 /// A `tool-spec` record as a guest returns it from `describe`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default)]
 pub struct GuestToolSpec {
     pub name: String,
@@ -57,6 +61,7 @@ pub struct GuestToolSpec {
 }
 
 /// A `content-part` variant.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub enum GuestPart {
     Text(String),
@@ -65,6 +70,7 @@ pub enum GuestPart {
 }
 
 /// The `result<tool-output, tool-error>` a guest returns from `invoke`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub enum GuestResult {
     Ok {
@@ -77,6 +83,7 @@ pub enum GuestResult {
 }
 
 /// A `subscription` record; `point` is taken modulo the number of points.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default)]
 pub struct GuestSubscription {
     pub point: u8,
@@ -88,6 +95,7 @@ pub struct GuestSubscription {
 }
 
 /// The `outcome` variant an extension returns from `on-event`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub enum GuestOutcome {
     Continue,

@@ -18,7 +18,7 @@ use crate::store::PluginKv;
 pub(crate) const TIMER_GRACE: Duration = Duration::from_millis(50);
 
 /// Per-call inputs beyond the tool and its arguments.
-pub struct Invocation<'a> {
+pub(crate) struct Invocation<'a> {
     pub engine: &'a Engine,
     pub plugin: &'a LoadedPlugin,
     pub pre: &'a ToolPluginPre<CallState>,
@@ -34,7 +34,7 @@ pub struct Invocation<'a> {
 
 /// Runs the call. The Store is dropped at the end whatever happened, so a
 /// trapped or cancelled instance is never entered again.
-pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
+pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
     let plugin = call.plugin;
     let limits = &plugin.capabilities.limits;
     let failed = |kind: FailureKind, detail: Option<String>| CallError::Failed {

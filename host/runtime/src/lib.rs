@@ -4,6 +4,8 @@
 //! registry and the store. Everything a caller sees is plain Rust types from
 //! [`spec`]; the generated component bindings stay inside [`bindings`].
 
+#![warn(missing_docs, unreachable_pub)]
+
 #[cfg(feature = "bench")]
 pub mod bench;
 mod bindings;
@@ -25,8 +27,12 @@ pub mod registry;
 pub mod runtime;
 mod sandbox;
 mod schema;
+// Documented in the store redesign (another branch); remove with it.
+#[allow(missing_docs)]
 pub mod session_state;
 pub mod spec;
+// Documented in the store redesign (another branch); remove with it.
+#[allow(missing_docs)]
 pub mod store;
 #[cfg(feature = "watch")]
 pub mod watcher;

@@ -10,7 +10,9 @@ use crate::error::{LoadError, ManifestError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
+    /// Read only.
     Read,
+    /// Read and write.
     ReadWrite,
 }
 
@@ -27,7 +29,9 @@ impl std::fmt::Display for Access {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirRequest {
+    /// The absolute guest path asked for.
     pub path: String,
+    /// The access asked for.
     pub access: Access,
 }
 
@@ -36,8 +40,10 @@ pub struct DirRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilityRequest {
+    /// Directories asked for.
     #[serde(default)]
     pub dirs: Vec<DirRequest>,
+    /// Environment variables asked for (names).
     #[serde(default)]
     pub env: Vec<String>,
     /// Hosts (`host`, `host:port`) or `*` for whatever the host grants.
@@ -49,17 +55,25 @@ pub struct CapabilityRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitRequest {
+    /// Memory cap asked for, in MiB.
     pub memory_mb: Option<u64>,
+    /// Deadline asked for, in ms.
     pub timeout_ms: Option<u64>,
+    /// Fuel asked for (only when the host meters fuel).
     pub fuel: Option<u64>,
+    /// Output cap asked for, in KiB.
     pub max_output_kb: Option<u64>,
 }
 
+/// The `[plugin]` table: who the plugin is.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginInfo {
+    /// The plugin's name: its file stem, 1-64 characters of a-z, 0-9 and '-'.
     pub name: String,
+    /// A full semantic version.
     pub version: String,
+    /// What it is for, for listings.
     #[serde(default)]
     pub description: String,
 }
@@ -68,9 +82,12 @@ pub struct PluginInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// Who the plugin is.
     pub plugin: PluginInfo,
+    /// What it asks to be granted.
     #[serde(default)]
     pub capabilities: CapabilityRequest,
+    /// The limits it asks for.
     #[serde(default)]
     pub limits: LimitRequest,
     /// Settings for the plugin itself, handed to it as JSON by the host's

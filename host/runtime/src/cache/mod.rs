@@ -6,6 +6,8 @@
 //! deserialized from the file so wasmtime can map it) -> compile, then write
 //! the artifact and remember it.
 
+// Documented in the store redesign (another branch); remove with it.
+#[allow(missing_docs, unreachable_pub)]
 mod disk;
 mod memory;
 mod stats;
@@ -32,8 +34,11 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// Where a component came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheLevel {
+    /// Found compiled in memory.
     Memory,
+    /// Deserialized from a verified artifact on disk.
     Disk,
+    /// Compiled now.
     Compiled,
 }
 
@@ -76,14 +81,18 @@ impl std::fmt::Debug for ComponentCache {
 /// A component with its content hash.
 #[derive(Clone)]
 pub struct Compiled {
+    /// The compiled component.
     pub component: Component,
+    /// blake3 of its bytes, hex.
     pub content_hash: String,
+    /// Which level served it.
     pub level: CacheLevel,
     /// Time spent compiling (zero when it came from a cache).
     pub compile_time: Duration,
 }
 
 impl ComponentCache {
+    /// The cache of `engine`: an empty memory level in front of the disk level in the data dir.
     pub fn new(engine: &Engine, store: &Store, config: &CacheConfig) -> Result<Self, CacheError> {
         let disk =
             DiskCache::open(engine, store, config.disk_mb << 20).map_err(CacheError::Disk)?;
@@ -98,12 +107,14 @@ impl ComponentCache {
         })
     }
 
+    /// The counters, with the current sizes of both levels.
     pub fn stats(&self) -> CacheStatsSnapshot {
         let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         self.stats
             .snapshot(memory.len(), memory.bytes(), self.disk.usage())
     }
 
+    /// The on-disk level.
     pub fn disk(&self) -> &DiskCache {
         &self.disk
     }

@@ -18,7 +18,9 @@ use crate::spec::{ToolOutput, ToolSpec};
 pub struct CallOptions {
     /// Identifier passed to the plugin; generated when absent.
     pub call_id: Option<String>,
+    /// The session the call belongs to: gives the plugin its per-session state.
     pub session_id: Option<String>,
+    /// Receives the plugin's progress updates.
     pub progress: Option<ProgressSink>,
     /// Cancelling the token stops the call at once.
     pub cancel: Option<CancellationToken>,
@@ -27,7 +29,9 @@ pub struct CallOptions {
 /// A tool and the plugin that provides it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ToolInfo {
+    /// The plugin's name.
     pub plugin: String,
+    /// The tool's spec.
     #[serde(flatten)]
     pub spec: ToolSpec,
 }

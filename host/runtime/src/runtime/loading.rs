@@ -13,7 +13,9 @@ use crate::registry::LoadProblem;
 /// What happened to each plugin file found at startup.
 #[derive(Debug, Default)]
 pub struct LoadReport {
+    /// Names of the plugins registered.
     pub loaded: Vec<String>,
+    /// Files refused, with the reason.
     pub failed: Vec<(PathBuf, LoadError)>,
 }
 
@@ -23,14 +25,27 @@ pub struct LoadReport {
 pub enum PluginEvent {
     /// A plugin was loaded or replaced by a new version.
     Loaded {
+        /// The plugin's name.
         plugin: String,
+        /// Its component file.
         path: PathBuf,
+        /// blake3 of the version now serving, hex.
         content_hash: String,
     },
     /// A plugin file was removed and its tools unregistered.
-    Removed { plugin: String, path: PathBuf },
+    Removed {
+        /// The plugin's name.
+        plugin: String,
+        /// The file that went away.
+        path: PathBuf,
+    },
     /// A new version failed to load; the previous version (if any) keeps serving.
-    Failed { path: PathBuf, error: String },
+    Failed {
+        /// The component file.
+        path: PathBuf,
+        /// Why the new version was refused.
+        error: String,
+    },
 }
 
 impl Runtime {

@@ -109,14 +109,17 @@ impl Runtime {
         })
     }
 
+    /// The validated configuration it runs with.
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
     }
 
+    /// The process's wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
 
+    /// The store (plugin state, sessions, persisted cache metadata and statistics).
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

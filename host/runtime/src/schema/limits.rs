@@ -16,7 +16,7 @@ use crate::error::SchemaError;
 
 /// What the analysis learnt about an accepted schema.
 #[derive(Debug, Clone)]
-pub struct Analysis {
+pub(super) struct Analysis {
     /// When no path through the schema (refs inlined) loops and it has no
     /// pattern, the number of paths from the root (saturating): validating a
     /// value of `n` nodes applies at most `paths * n` subschemas.
@@ -47,7 +47,7 @@ fn quote_pattern(pattern: &str) -> String {
 
 /// Checks every static limit. `which` names the schema in messages ("its
 /// input schema").
-pub fn analyze(
+pub(super) fn analyze(
     schema: &Value,
     limits: &SchemaConfig,
     which: &str,
