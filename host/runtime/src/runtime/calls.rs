@@ -80,22 +80,13 @@ impl Runtime {
         name: &str,
         read: impl FnOnce(&LoadedPlugin, &crate::loader::LoadedTool) -> R,
     ) -> Option<R> {
-        let plugin = self
-            .inner
-            .registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .plugin_for_tool(name)?;
+        let plugin = self.registry().plugin_for_tool(name)?;
         let tool = plugin.tool(name)?;
         Some(read(&plugin, tool))
     }
 
     fn lookup(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
-        let registry = self
-            .inner
-            .registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let registry = self.registry();
         registry
             .plugin_for_tool(name)
             .ok_or_else(|| CallError::UnknownTool {

@@ -24,11 +24,7 @@ impl Runtime {
     /// per plugin.
     pub(super) fn refresh_extensions(&self) {
         let set = {
-            let registry = self
-                .inner
-                .registry
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let registry = self.registry();
             ExtensionSet::build(registry.plugins(), &self.inner.config)
         };
         *self

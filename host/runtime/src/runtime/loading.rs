@@ -182,11 +182,7 @@ impl Runtime {
             }
         } else {
             let removed = {
-                let mut registry = self
-                    .inner
-                    .registry
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut registry = self.registry_mut();
                 registry.clear_problem(&wasm);
                 registry.remove_by_path(&wasm)
             };
@@ -203,11 +199,7 @@ impl Runtime {
     /// loaded from it (same bytes), so a watcher event on it changes nothing.
     pub fn is_current(&self, path: &Path) -> bool {
         let loaded_hash = {
-            let registry = self
-                .inner
-                .registry
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let registry = self.registry();
             registry
                 .plugins()
                 .find(|plugin| plugin.wasm_path == path)
@@ -227,21 +219,13 @@ impl Runtime {
     }
 
     pub(crate) fn clear_problem(&self, path: &Path) {
-        let mut registry = self
-            .inner
-            .registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut registry = self.registry_mut();
         registry.clear_problem(path);
     }
 
     fn register(&self, plugin: Arc<LoadedPlugin>) -> Result<String, LoadError> {
         let name = plugin.name().to_owned();
-        let mut registry = self
-            .inner
-            .registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut registry = self.registry_mut();
         match registry.insert(plugin.clone()) {
             Ok(()) => Ok(name),
             Err(err) => {
@@ -259,11 +243,7 @@ impl Runtime {
         let plugin = crate::manifest::Manifest::load(&crate::manifest::manifest_path_for(path))
             .ok()
             .map(|m| m.plugin.name);
-        let mut registry = self
-            .inner
-            .registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut registry = self.registry_mut();
         registry.record_problem(LoadProblem {
             path: path.to_owned(),
             plugin,
@@ -273,21 +253,13 @@ impl Runtime {
 
     /// Loaded plugins, by name.
     pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        let registry = self
-            .inner
-            .registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let registry = self.registry();
         registry.plugins().cloned().collect()
     }
 
     /// Plugin files that failed to load, with the reason.
     pub fn problems(&self) -> Vec<LoadProblem> {
-        let registry = self
-            .inner
-            .registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let registry = self.registry();
         registry.problems().to_vec()
     }
 }

@@ -12,7 +12,7 @@ mod stats;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
@@ -122,6 +122,24 @@ impl Runtime {
     /// The store (plugin state, sessions, persisted cache metadata and statistics).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The registry for reading. A poisoned lock is taken over, as
+    /// everywhere in the runtime: one panicking thread must not stop every
+    /// later tool call.
+    fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registry for a change.
+    fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn load_context(&self) -> LoadContext<'_> {
