@@ -14,16 +14,50 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{
     CallContext, HostImports, LogLevel, ToolPlugin, ToolPluginPre, TypesImports,
 };
+use crate::error::{CallError, LoadError};
 use crate::runtime::{CallOptions, Runtime};
+use crate::watcher::WatchError;
+
+/// Why a benchmark could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// What it should measure is missing: a tool or plugin not loaded, an
+    /// artifact not written, a plugin the bare path cannot link.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The bare wasmtime path failed.
+    #[error("{0}")]
+    Wasm(String),
+    /// The host call path failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// Preparing the plugin failed.
+    #[error(transparent)]
+    Load(Box<LoadError>),
+    /// Reading or replacing a plugin file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The watcher the hot-reload benchmark needs did not start.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// The host did not do its part in time (a reload not picked up, an
+    /// artifact refused).
+    #[error("{0}")]
+    Stalled(String),
+}
 
 /// Timing summary of one measured path.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
     /// "us" or "ms".
     pub unit: &'static str,
+    /// Median sample.
     pub median: f64,
+    /// Mean of the samples.
     pub mean: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// Fastest sample.
     pub min: f64,
 }
 
@@ -47,8 +81,11 @@ impl Stats {
 /// The result of [`compare_call_paths`].
 #[derive(Debug, Clone, Serialize)]
 pub struct CallBenchReport {
+    /// The tool called.
     pub tool: String,
+    /// Its plugin.
     pub plugin: String,
+    /// Calls measured on each path.
     pub iterations: usize,
     /// InstancePre (pooling) + instantiate + call, nothing else.
     pub bare: Stats,
@@ -120,28 +157,33 @@ pub async fn compare_call_paths(
     tool: &str,
     args: &serde_json::Value,
     iterations: usize,
-) -> Result<CallBenchReport, String> {
+) -> Result<CallBenchReport, BenchError> {
     let info = runtime.tool(tool).ok_or_else(|| {
-        format!("no tool named '{tool}' is loaded; pass --plugins with a directory that has it")
+        BenchError::Unavailable(format!(
+            "no tool named '{tool}' is loaded; pass --plugins with a directory that has it"
+        ))
     })?;
     let plugin = runtime
         .plugins()
         .into_iter()
         .find(|p| p.name() == info.plugin)
-        .ok_or("plugin disappeared")?;
+        .ok_or_else(|| BenchError::Unavailable("plugin disappeared".to_owned()))?;
     let engine = runtime.engine().clone();
     let mut linker: Linker<BareState> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| BenchError::Wasm(e.to_string()))?;
     ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| BenchError::Wasm(e.to_string()))?;
     let component = runtime
         .prepared_component(&plugin)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|err| BenchError::Load(Box::new(err)))?;
     let pre = linker.instantiate_pre(&component).map_err(|e| {
-        format!("the bare path cannot link this plugin (it may need wasi:http): {e}")
+        BenchError::Unavailable(format!(
+            "the bare path cannot link this plugin (it may need wasi:http): {e}"
+        ))
     })?;
-    let pre = ToolPluginPre::new(pre).map_err(|e| e.to_string())?;
+    let pre = ToolPluginPre::new(pre).map_err(|e| BenchError::Wasm(e.to_string()))?;
     let args_json = args.to_string();
     let context = CallContext {
         call_id: "bench".into(),
@@ -161,21 +203,21 @@ pub async fn compare_call_paths(
         let instance = pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| BenchError::Wasm(e.to_string()))?;
         instance
             .agent_plugin_tool()
             .call_invoke(&mut store, tool, &args_json, &context)
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("tool error: {e:?}"))?;
-        Ok::<_, String>(())
+            .map_err(|e| BenchError::Wasm(e.to_string()))?
+            .map_err(|e| BenchError::Wasm(format!("tool error: {e:?}")))?;
+        Ok::<_, BenchError>(())
     };
     let host_call = || async {
         runtime
             .call_tool(tool, args, CallOptions::default())
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(BenchError::from)
     };
 
     // Warm up both paths (page faults, pool slots, caches).
@@ -210,8 +252,11 @@ pub async fn compare_call_paths(
 /// The result of [`compare_cached_load`].
 #[derive(Debug, Clone, Serialize)]
 pub struct CacheBenchReport {
+    /// The plugin measured.
     pub plugin: String,
+    /// Size of its .wasm.
     pub wasm_bytes: u64,
+    /// Size of its serialized artifact.
     pub artifact_bytes: u64,
     /// `Component::new` from the .wasm bytes (Cranelift).
     pub compile: Stats,
@@ -231,24 +276,27 @@ pub fn compare_cached_load(
     runtime: &Runtime,
     plugin: &str,
     iterations: usize,
-) -> Result<CacheBenchReport, String> {
+) -> Result<CacheBenchReport, BenchError> {
     let plugin = runtime
         .plugins()
         .into_iter()
         .find(|p| p.name() == plugin)
-        .ok_or_else(|| format!("no plugin named '{plugin}' is loaded"))?;
+        .ok_or_else(|| BenchError::Unavailable(format!("no plugin named '{plugin}' is loaded")))?;
     let engine = runtime.engine().clone();
-    let bytes = std::fs::read(&plugin.wasm_path).map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(&plugin.wasm_path)?;
     let artifact = runtime.artifact_path(&plugin.content_hash);
     let artifact_bytes = std::fs::metadata(&artifact)
-        .map_err(|e| format!("no artifact at {}: {e}", artifact.display()))?
+        .map_err(|e| {
+            BenchError::Unavailable(format!("no artifact at {}: {e}", artifact.display()))
+        })?
         .len();
     let disk = runtime.component_cache().disk();
 
     let mut compile = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
-        wasmtime::component::Component::new(&engine, &bytes).map_err(|e| e.to_string())?;
+        wasmtime::component::Component::new(&engine, &bytes)
+            .map_err(|e| BenchError::Wasm(e.to_string()))?;
         compile.push(started.elapsed());
     }
     let mut bare = Vec::with_capacity(iterations);
@@ -259,11 +307,13 @@ pub fn compare_cached_load(
         let loaded =
             unsafe { wasmtime::component::Component::deserialize_file(&engine, &artifact) };
         let bare_time = started.elapsed();
-        loaded.map_err(|e| e.to_string())?;
+        loaded.map_err(|e| BenchError::Wasm(e.to_string()))?;
         let started = Instant::now();
         let loaded = disk.load(&plugin.content_hash);
         let host_time = started.elapsed();
-        loaded.ok_or("the disk cache refused its own artifact")?;
+        loaded.ok_or_else(|| {
+            BenchError::Stalled("the disk cache refused its own artifact".to_owned())
+        })?;
         if round >= ROUND {
             bare.push(bare_time);
             host.push(host_time);
@@ -287,8 +337,11 @@ pub fn compare_cached_load(
 /// The result of [`measure_hot_reload`].
 #[derive(Debug, Clone, Serialize)]
 pub struct ReloadBenchReport {
+    /// The plugin measured.
     pub plugin: String,
+    /// Replacements measured (each a new version and a revert).
     pub rounds: usize,
+    /// The watcher's debounce, part of every figure.
     pub debounce_ms: u64,
     /// Median compile time of the new versions (measured by the cache).
     pub compile_ms: f64,
@@ -318,16 +371,16 @@ async fn replaced_until_answered(
     bytes: &[u8],
     tool: &str,
     args: &serde_json::Value,
-) -> Result<Duration, String> {
+) -> Result<Duration, BenchError> {
     let hash = crate::cache::content_hash(bytes);
     let name = runtime
         .tool(tool)
-        .ok_or_else(|| format!("tool '{tool}' is not loaded"))?
+        .ok_or_else(|| BenchError::Unavailable(format!("tool '{tool}' is not loaded")))?
         .plugin;
     let tmp = target.with_file_name(".bench-incoming.tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+    std::fs::write(&tmp, bytes)?;
     let started = Instant::now();
-    std::fs::rename(&tmp, target).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, target)?;
     loop {
         let current = runtime
             .plugins()
@@ -337,12 +390,13 @@ async fn replaced_until_answered(
         if current.as_deref() == Some(hash.as_str()) {
             runtime
                 .call_tool(tool, args, CallOptions::default())
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             return Ok(started.elapsed());
         }
         if started.elapsed() > Duration::from_secs(30) {
-            return Err("the new version was not picked up within 30 s".into());
+            return Err(BenchError::Stalled(
+                "the new version was not picked up within 30 s".to_owned(),
+            ));
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
@@ -357,17 +411,17 @@ pub async fn measure_hot_reload(
     tool: &str,
     args: &serde_json::Value,
     rounds: usize,
-) -> Result<ReloadBenchReport, String> {
+) -> Result<ReloadBenchReport, BenchError> {
     let info = runtime
         .tool(tool)
-        .ok_or_else(|| format!("tool '{tool}' is not loaded"))?;
+        .ok_or_else(|| BenchError::Unavailable(format!("tool '{tool}' is not loaded")))?;
     let plugin = runtime
         .plugins()
         .into_iter()
         .find(|p| p.name() == info.plugin)
-        .ok_or("plugin disappeared")?;
+        .ok_or_else(|| BenchError::Unavailable("plugin disappeared".to_owned()))?;
     let target = plugin.wasm_path.clone();
-    let original = std::fs::read(&target).map_err(|e| e.to_string())?;
+    let original = std::fs::read(&target)?;
     let _watcher = runtime.watch()?;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let compiles_before = runtime.cache_stats();

@@ -1,54 +1,79 @@
-//! The one `bindgen!` site: generated component bindings and their conversion to plain types.
+//! The one `bindgen!` site: generated component bindings, one module per contract version, and their conversion to plain types.
 //!
-//! Nothing outside this module names a generated type except the sandbox and
-//! host-API modules, which must implement the generated traits. `bindgen!`
-//! takes one world, so the extension world is generated here too, reusing
-//! the shared `types` and `host` interfaces of the tool world.
+//! Each contract minor the host serves has its own WIT directory and its own
+//! generated module: `wit/v0.1/` is bound in [`v0_1`]. A future 0.2 gets
+//! `wit/v0.2/` and a `v0_2` module beside it, with its own conversions, and
+//! 0.1 plugins keep loading (see Zed's `extension_api/wit/since_vX`).
+//! `bindgen!` takes one world, so each version module generates the tool
+//! world and, inside it, the extension world reusing the shared `types` and
+//! `host` interfaces.
+//!
+//! The rest of the host uses plain types from [`crate::spec`] and
+//! [`crate::hooks`]. The modules that must touch the generated ones name them
+//! through the re-exports below: the sandbox, loader, invoke and hook-call
+//! modules (instantiating worlds), `host_api` (implementing the imports),
+//! and the `bench` and `fuzzing` features (a bare call path, guest values).
 
 use crate::hooks::{Delivery, ExtensionSpec, HookOutcome, HookPoint, Subscription, Throttle};
 use crate::spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};
 
-wasmtime::component::bindgen!({
-    path: "../../wit",
-    world: "tool-plugin",
-    exports: { default: async },
-});
-
-mod extension_world {
+/// Bindings of contract 0.1 (`wit/v0.1/`, package `agent:plugin@0.1.x`).
+pub(crate) mod v0_1 {
     wasmtime::component::bindgen!({
-        path: "../../wit",
-        world: "extension-plugin",
+        path: "../../wit/v0.1",
+        world: "tool-plugin",
         exports: { default: async },
-        with: {
-            "agent:plugin/types": super::agent::plugin::types,
-            "agent:plugin/host": super::agent::plugin::host,
-        },
     });
+
+    /// The extension world of the same package.
+    pub(crate) mod extension_world {
+        wasmtime::component::bindgen!({
+            path: "../../wit/v0.1",
+            world: "extension-plugin",
+            exports: { default: async },
+            with: {
+                "agent:plugin/types": super::agent::plugin::types,
+                "agent:plugin/host": super::agent::plugin::host,
+            },
+        });
+    }
 }
 
-pub use ext::Event as HookEvent;
-use extension_world::exports::agent::plugin::extension as ext;
+// The version this host implements today ([`crate::CONTRACT_VERSION`]); the
+// rest of the host names these and not a version module.
+pub(crate) use v0_1::agent;
+pub(crate) use v0_1::{ToolPlugin, ToolPluginPre};
+
+pub(crate) use ext::Event as HookEvent;
+use v0_1::extension_world::exports::agent::plugin::extension as ext;
 /// The extension types, for building guest values in `crate::fuzzing`.
 #[cfg(feature = "fuzzing")]
-pub(crate) use extension_world::exports::agent::plugin::extension as ext_types;
-pub use extension_world::{ExtensionPlugin, ExtensionPluginPre};
+pub(crate) use v0_1::extension_world::exports::agent::plugin::extension as ext_types;
+pub(crate) use v0_1::extension_world::{ExtensionPlugin, ExtensionPluginPre};
 
-pub use agent::plugin::host::Host as HostImports;
-pub use agent::plugin::types::Host as TypesImports;
-pub use agent::plugin::types::{CallContext, LogLevel};
+pub(crate) use agent::plugin::host::Host as HostImports;
+pub(crate) use agent::plugin::types::Host as TypesImports;
+pub(crate) use agent::plugin::types::{CallContext, LogLevel};
 
 use agent::plugin::types as wit;
 
 /// Why a plugin's self-description could not be accepted.
 #[derive(Debug)]
-pub struct BadSpec {
-    pub tool: String,
-    pub reason: String,
+pub(crate) struct BadSpec {
+    /// The tool whose spec is bad (as the guest named it).
+    pub(crate) tool: String,
+    /// What is wrong with it.
+    pub(crate) reason: String,
 }
+
+/// Structured output a guest returned that is not JSON: the call fails.
+#[derive(Debug, thiserror::Error)]
+#[error("its structured output is not valid JSON: {0}")]
+pub(crate) struct BadStructuredOutput(serde_json::Error);
 
 /// Bytes of text a guest tool spec carries, to bound a description before
 /// anything in it is parsed.
-pub fn spec_size(spec: &wit::ToolSpec) -> usize {
+pub(crate) fn spec_size(spec: &wit::ToolSpec) -> usize {
     spec.name.len()
         + spec.title.as_ref().map_or(0, String::len)
         + spec.description.len()
@@ -57,7 +82,7 @@ pub fn spec_size(spec: &wit::ToolSpec) -> usize {
 }
 
 /// Converts a guest tool spec into the host's type, parsing its JSON schemas.
-pub fn spec_from_wit(spec: wit::ToolSpec) -> Result<ToolSpec, BadSpec> {
+pub(crate) fn spec_from_wit(spec: wit::ToolSpec) -> Result<ToolSpec, BadSpec> {
     let parse = |what: &str, text: &str| {
         serde_json::from_str::<serde_json::Value>(text).map_err(|err| BadSpec {
             tool: spec.name.clone(),
@@ -91,9 +116,9 @@ pub fn spec_from_wit(spec: wit::ToolSpec) -> Result<ToolSpec, BadSpec> {
 /// sees it. Structured output is for programs, not the model: when it is not
 /// JSON the outer `Err` says why, and the call fails rather than pass on a
 /// silent null.
-pub fn result_from_wit(
+pub(crate) fn result_from_wit(
     result: Result<wit::ToolOutput, wit::ToolError>,
-) -> Result<Result<ToolOutput, ToolError>, String> {
+) -> Result<Result<ToolOutput, ToolError>, BadStructuredOutput> {
     Ok(match result {
         Ok(output) => {
             let content = output
@@ -113,10 +138,7 @@ pub fn result_from_wit(
                 })
                 .collect();
             let structured = match output.structured {
-                Some(text) => Some(
-                    serde_json::from_str(&text)
-                        .map_err(|err| format!("its structured output is not valid JSON: {err}"))?,
-                ),
+                Some(text) => Some(serde_json::from_str(&text).map_err(BadStructuredOutput)?),
                 None => None,
             };
             Ok(ToolOutput {
@@ -131,7 +153,7 @@ pub fn result_from_wit(
 }
 
 /// Size in bytes of a guest result as the host holds it, for the output cap.
-pub fn result_size(result: &Result<wit::ToolOutput, wit::ToolError>) -> usize {
+pub(crate) fn result_size(result: &Result<wit::ToolOutput, wit::ToolError>) -> usize {
     match result {
         Ok(output) => {
             let parts: usize = output
@@ -151,7 +173,7 @@ pub fn result_size(result: &Result<wit::ToolOutput, wit::ToolError>) -> usize {
 }
 
 /// Converts what an extension declared into the host's type.
-pub fn extension_spec_from_wit(info: ext::ExtensionInfo) -> ExtensionSpec {
+pub(crate) fn extension_spec_from_wit(info: ext::ExtensionInfo) -> ExtensionSpec {
     ExtensionSpec {
         priority: info.priority,
         subscriptions: info
@@ -207,7 +229,7 @@ fn point_to_wit(point: HookPoint) -> ext::HookPoint {
 }
 
 /// Builds the event record an extension receives.
-pub fn hook_event(
+pub(crate) fn hook_event(
     point: HookPoint,
     session_id: Option<String>,
     turn: u32,
@@ -222,7 +244,7 @@ pub fn hook_event(
 }
 
 /// Converts an extension's answer into the host's type.
-pub fn outcome_from_wit(outcome: ext::Outcome) -> HookOutcome {
+pub(crate) fn outcome_from_wit(outcome: ext::Outcome) -> HookOutcome {
     match outcome {
         ext::Outcome::Continue => HookOutcome::Continue,
         ext::Outcome::Patch(patch) => HookOutcome::Patch(patch),

@@ -25,6 +25,7 @@ use wasmtime_wasi::filesystem::Dir;
 use wasmtime_wasi::{FsPerms, OpenMode};
 
 use crate::config::{DirGrant, Grant, RuntimeConfig, SandboxConfig};
+use crate::error::{GrantError, HostPatternError};
 use crate::manifest::{Access, Manifest};
 
 /// A host directory mounted into the sandbox.
@@ -33,7 +34,9 @@ pub struct MountedDir {
     /// Where the opened directory really is (read back from the open
     /// descriptor), for display and overlap checks. Never opened again.
     pub host: PathBuf,
+    /// The guest path it appears at.
     pub guest: String,
+    /// The access granted.
     pub access: Access,
     /// The directory, opened once when the grant was made.
     #[serde(skip)]
@@ -94,7 +97,7 @@ pub struct HostPattern {
 
 impl HostPattern {
     /// Parses `*`, `host`, `host:port`, `*:port` or `[v6]:port`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, HostPatternError> {
         let text = text.trim();
         if text == "*" {
             return Ok(HostPattern {
@@ -105,7 +108,7 @@ impl HostPattern {
         let (host, port) = split_host_port(text)?;
         let host = match host.as_str() {
             "*" => None,
-            "" => return Err(format!("'{text}' has no host")),
+            "" => return Err(bad_pattern(text, "has no host".to_owned())),
             _ => Some(host.to_ascii_lowercase()),
         };
         Ok(HostPattern { host, port })
@@ -146,19 +149,26 @@ impl std::fmt::Display for HostPattern {
     }
 }
 
-fn split_host_port(text: &str) -> Result<(String, Option<u16>), String> {
+fn bad_pattern(text: &str, problem: String) -> HostPatternError {
+    HostPatternError {
+        pattern: text.to_owned(),
+        problem,
+    }
+}
+
+fn split_host_port(text: &str) -> Result<(String, Option<u16>), HostPatternError> {
     let parse_port = |port: &str| {
         port.parse::<u16>()
-            .map_err(|_| format!("'{text}' has an invalid port '{port}'"))
+            .map_err(|_| bad_pattern(text, format!("has an invalid port '{port}'")))
     };
     if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("'{text}' has an unclosed '['"))?;
+            .ok_or_else(|| bad_pattern(text, "has an unclosed '['".to_owned()))?;
         let port = match after.strip_prefix(':') {
             Some(port) => Some(parse_port(port)?),
             None if after.is_empty() => None,
-            None => return Err(format!("'{text}' is not host:port")),
+            None => return Err(bad_pattern(text, "is not host:port".to_owned())),
         };
         return Ok((host.to_owned(), port));
     }
@@ -173,10 +183,12 @@ fn split_host_port(text: &str) -> Result<(String, Option<u16>), String> {
 /// Who may be reached over the network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NetworkPolicy {
+    /// The destinations granted (manifest request intersected with the grant).
     pub allowed: Vec<HostPattern>,
 }
 
 impl NetworkPolicy {
+    /// Whether nothing may be reached.
     pub fn is_empty(&self) -> bool {
         self.allowed.is_empty()
     }
@@ -204,12 +216,16 @@ impl NetworkPolicy {
 /// Limits a call runs under, after capping the manifest by the host maximums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {
+    /// Memory cap in bytes.
     pub memory_bytes: u64,
+    /// Wall-clock deadline of one call.
     #[serde(with = "millis")]
     pub timeout: Duration,
     /// `None` when fuel metering is off.
     pub fuel: Option<u64>,
+    /// Output cap in bytes.
     pub max_output_bytes: usize,
+    /// Bytes of guest stdout/stderr kept per call (for logs and failure details).
     pub log_capture_bytes: usize,
     /// Files and directories one call may hold open at once (after the
     /// process-wide cap, see [`crate::sandbox::open_file_cap`]).
@@ -217,7 +233,7 @@ pub struct Limits {
 }
 
 mod millis {
-    pub fn serialize<S: serde::Serializer>(
+    pub(super) fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -228,11 +244,14 @@ mod millis {
 /// The capabilities a plugin actually gets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
+    /// Directories mounted into the sandbox.
     pub dirs: Vec<MountedDir>,
     /// Variables and their values, read from the host environment when the
     /// plugin is loaded.
     pub env: Vec<(String, String)>,
+    /// Who may be reached over the network.
     pub network: NetworkPolicy,
+    /// The limits each call runs under.
     pub limits: Limits,
     /// Whether the guest may create symbolic links (`sandbox.allow_guest_symlinks`).
     pub guest_symlinks: bool,
@@ -251,7 +270,7 @@ pub fn grant_in(
     manifest: &Manifest,
     plugin: &str,
     config: &RuntimeConfig,
-) -> Result<Capabilities, String> {
+) -> Result<Capabilities, GrantError> {
     let mut caps = grant(manifest, &config.grant_for(plugin), &config.sandbox)?;
     caps.warnings.extend(overlaps_with_other_plugins(
         plugin,
@@ -273,7 +292,7 @@ pub fn grant(
     manifest: &Manifest,
     grant: &Grant,
     sandbox: &SandboxConfig,
-) -> Result<Capabilities, String> {
+) -> Result<Capabilities, GrantError> {
     let mut not_granted = Vec::new();
 
     let mut dirs = Vec::new();
@@ -379,14 +398,12 @@ pub fn grant(
 /// walked one component at a time with `O_NOFOLLOW`, each step relative to
 /// the directory opened before it, so no component can be a link and no
 /// swap between a check and the open can slip one in.
-fn open_granted_dir(granted: &DirGrant, plugin: &str) -> Result<OwnedFd, String> {
-    let cannot = |at: &Path, why: String| {
-        format!(
-            "host directory {} granted as {} cannot be opened: {}: {why}",
-            granted.host.display(),
-            granted.guest,
-            at.display()
-        )
+fn open_granted_dir(granted: &DirGrant, plugin: &str) -> Result<OwnedFd, GrantError> {
+    let cannot = |at: &Path, reason: String| GrantError::CannotOpen {
+        host: granted.host.clone(),
+        guest: granted.guest.clone(),
+        at: at.to_owned(),
+        reason,
     };
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     if granted.follow_symlinks {
@@ -416,25 +433,22 @@ fn open_granted_dir(granted: &DirGrant, plugin: &str) -> Result<OwnedFd, String>
                         let target = std::fs::read_link(&walked)
                             .map(|t| format!(" (-> {})", t.display()))
                             .unwrap_or_default();
-                        format!(
-                            "host path {} granted as {} is or passes through the symbolic link {}{target}; \
-                             grants never follow links, since a plugin with write access could plant one. \
-                             Point the grant at the real directory, or, if you own the link and no plugin \
-                             can replace it, set `follow_symlinks = true` on this entry of [[grants.{plugin}.dirs]]",
-                            granted.host.display(),
-                            granted.guest,
-                            walked.display()
-                        )
+                        GrantError::Symlink {
+                            host: granted.host.clone(),
+                            guest: granted.guest.clone(),
+                            link: walked.clone(),
+                            target,
+                            plugin: plugin.to_owned(),
+                        }
                     }
                     Some(FileType::Directory) | None => {
                         cannot(&walked, std::io::Error::from(err).to_string())
                     }
-                    Some(_) => format!(
-                        "host path {} granted as {} is not a directory ({} is not one)",
-                        granted.host.display(),
-                        granted.guest,
-                        walked.display()
-                    ),
+                    Some(_) => GrantError::NotDirectory {
+                        host: granted.host.clone(),
+                        guest: granted.guest.clone(),
+                        at: walked.clone(),
+                    },
                 });
             }
         }
@@ -459,7 +473,7 @@ fn overlap(a: &Path, b: &Path) -> bool {
 /// Two grants of one plugin that overlap with one of them writable let the
 /// plugin rearrange, through the writable one, what the other shows; the
 /// attack of issue 11 started that way. Refused.
-fn refuse_overlaps(dirs: &[MountedDir]) -> Result<(), String> {
+fn refuse_overlaps(dirs: &[MountedDir]) -> Result<(), GrantError> {
     for (i, a) in dirs.iter().enumerate() {
         for b in &dirs[i + 1..] {
             let writable = [a, b].into_iter().find(|d| d.access == Access::ReadWrite);
@@ -467,19 +481,13 @@ fn refuse_overlaps(dirs: &[MountedDir]) -> Result<(), String> {
             if !overlap(&a.host, &b.host) && !same_dir(a, b) {
                 continue;
             }
-            let other = if std::ptr::eq(writable, a) { b } else { a };
-            return Err(format!(
-                "grants {} (host {}) and {} (host {}) overlap (one directory is inside or equal to \
-                 the other) and {} is writable: through it the plugin could change what {} shows, \
-                 for example replace a directory with a link. Grant only the outer directory, or \
-                 make both grants read-only",
-                a.guest,
-                a.host.display(),
-                b.guest,
-                b.host.display(),
-                writable.guest,
-                other.guest
-            ));
+            return Err(GrantError::Overlap {
+                first: a.guest.clone(),
+                first_host: a.host.clone(),
+                second: b.guest.clone(),
+                second_host: b.host.clone(),
+                first_writable: std::ptr::eq(writable, a),
+            });
         }
     }
     Ok(())
@@ -533,233 +541,5 @@ fn overlaps_with_other_plugins(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn manifest(extra: &str) -> Manifest {
-        Manifest::parse(&format!(
-            "[plugin]\nname = \"p\"\nversion = \"0.1.0\"\n{extra}"
-        ))
-        .unwrap()
-    }
-
-    #[test]
-    fn nothing_requested_means_nothing_granted() {
-        let grant = Grant {
-            env: vec!["HOME".into()],
-            network: vec!["*".into()],
-            ..Default::default()
-        };
-        let caps = super::grant(&manifest(""), &grant, &SandboxConfig::default()).unwrap();
-        assert!(caps.dirs.is_empty());
-        assert!(caps.env.is_empty());
-        assert!(caps.network.is_empty());
-        assert!(!caps.network.allows_host("example.com", 443));
-    }
-
-    #[test]
-    fn requested_but_not_granted_is_denied_and_reported() {
-        let m = manifest(
-            "[capabilities]\ndirs = [{ path = \"/data\", access = \"read\" }]\nenv = [\"SECRET\"]\nnetwork = [\"example.com\"]",
-        );
-        let caps = super::grant(&m, &Grant::default(), &SandboxConfig::default()).unwrap();
-        assert!(caps.dirs.is_empty() && caps.env.is_empty() && caps.network.is_empty());
-        assert_eq!(caps.not_granted.len(), 3, "{:?}", caps.not_granted);
-    }
-
-    fn dir_grant(host: impl Into<PathBuf>, guest: &str, access: Access) -> DirGrant {
-        DirGrant {
-            host: host.into(),
-            guest: guest.into(),
-            access,
-            follow_symlinks: false,
-        }
-    }
-
-    #[test]
-    fn dir_access_is_the_lesser_of_request_and_grant_and_symlinks_need_an_opt_in() {
-        let tmp = tempfile::tempdir().unwrap();
-        let real = tmp.path().join("real");
-        std::fs::create_dir(&real).unwrap();
-        let link = tmp.path().join("link");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
-        let m = manifest("[capabilities]\ndirs = [{ path = \"/w\", access = \"read-write\" }]");
-        let mut grant = Grant {
-            dirs: vec![dir_grant(&link, "/w", Access::Read)],
-            ..Default::default()
-        };
-        let err = super::grant(&m, &grant, &SandboxConfig::default()).unwrap_err();
-        assert!(
-            err.contains(&format!("symbolic link {}", link.display()))
-                && err.contains("follow_symlinks = true")
-                && err.contains("[[grants.p.dirs]]"),
-            "{err}"
-        );
-
-        grant.dirs[0].follow_symlinks = true;
-        let caps = super::grant(&m, &grant, &SandboxConfig::default()).unwrap();
-        assert_eq!(caps.dirs[0].access, Access::Read);
-        assert_eq!(caps.dirs[0].host, real.canonicalize().unwrap());
-        assert!(caps.not_granted.iter().any(|n| n.contains("write access")));
-    }
-
-    #[test]
-    fn a_link_anywhere_in_the_path_is_refused_and_a_file_is_not_a_directory() {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("real/inner")).unwrap();
-        std::os::unix::fs::symlink("real", tmp.path().join("link")).unwrap();
-        std::fs::write(tmp.path().join("file"), "x").unwrap();
-        let m = manifest("[capabilities]\ndirs = [{ path = \"/w\", access = \"read\" }]");
-        let grant = |host: PathBuf| Grant {
-            dirs: vec![dir_grant(host, "/w", Access::Read)],
-            ..Default::default()
-        };
-        let sandbox = SandboxConfig::default();
-        let err = super::grant(&m, &grant(tmp.path().join("link/inner")), &sandbox).unwrap_err();
-        assert!(err.contains("(-> real)"), "{err}");
-        let err = super::grant(&m, &grant(tmp.path().join("file")), &sandbox).unwrap_err();
-        assert!(err.contains("is not a directory"), "{err}");
-        let caps = super::grant(&m, &grant(tmp.path().join("real/inner/..")), &sandbox).unwrap();
-        assert_eq!(
-            caps.dirs[0].host,
-            tmp.path().join("real").canonicalize().unwrap()
-        );
-    }
-
-    #[test]
-    fn overlapping_grants_of_one_plugin_are_refused_when_one_is_writable() {
-        let tmp = tempfile::tempdir().unwrap();
-        let ws = tmp.path().join("ws");
-        std::fs::create_dir_all(ws.join("docs")).unwrap();
-        let m = manifest(
-            "[capabilities]\ndirs = [{ path = \"/w\", access = \"read-write\" }, { path = \"/docs\", access = \"read\" }]",
-        );
-        let grant = |w: Access| Grant {
-            dirs: vec![
-                dir_grant(&ws, "/w", w),
-                dir_grant(ws.join("docs"), "/docs", Access::Read),
-            ],
-            ..Default::default()
-        };
-        let sandbox = SandboxConfig::default();
-        let err = super::grant(&m, &grant(Access::ReadWrite), &sandbox).unwrap_err();
-        assert!(
-            err.contains("overlap") && err.contains("/w is writable") && err.contains("read-only"),
-            "{err}"
-        );
-        // Both read-only: nothing can be rearranged.
-        let caps = super::grant(&m, &grant(Access::Read), &sandbox).unwrap();
-        assert_eq!(caps.dirs.len(), 2);
-    }
-
-    #[test]
-    fn a_grant_inside_another_plugins_writable_grant_is_warned_about() {
-        let tmp = tempfile::tempdir().unwrap();
-        let ws = tmp.path().join("ws");
-        std::fs::create_dir_all(ws.join("docs")).unwrap();
-        let mut config = RuntimeConfig::new(vec![], tmp.path().join("data"));
-        config.grants.insert(
-            "writer".into(),
-            Grant {
-                dirs: vec![dir_grant(&ws, "/w", Access::ReadWrite)],
-                ..Default::default()
-            },
-        );
-        config.grants.insert(
-            "p".into(),
-            Grant {
-                dirs: vec![dir_grant(ws.join("docs"), "/docs", Access::Read)],
-                ..Default::default()
-            },
-        );
-        let m = manifest("[capabilities]\ndirs = [{ path = \"/docs\", access = \"read\" }]");
-        let caps = grant_in(&m, "p", &config).unwrap();
-        assert_eq!(caps.warnings.len(), 1, "{:?}", caps.warnings);
-        assert!(
-            caps.warnings[0].contains("plugin 'writer'"),
-            "{:?}",
-            caps.warnings
-        );
-    }
-
-    #[test]
-    fn a_granted_directory_that_does_not_exist_is_an_error() {
-        let m = manifest("[capabilities]\ndirs = [{ path = \"/w\", access = \"read\" }]");
-        let grant = Grant {
-            dirs: vec![dir_grant("/definitely/not/here", "/w", Access::Read)],
-            ..Default::default()
-        };
-        let err = super::grant(&m, &grant, &SandboxConfig::default()).unwrap_err();
-        assert!(err.contains("/definitely/not/here"), "{err}");
-    }
-
-    #[test]
-    fn network_is_the_intersection_of_patterns() {
-        let m = manifest("[capabilities]\nnetwork = [\"*\"]");
-        let grant = Grant {
-            network: vec!["127.0.0.1:8080".into(), "api.example.com".into()],
-            ..Default::default()
-        };
-        let caps = super::grant(&m, &grant, &SandboxConfig::default()).unwrap();
-        let net = &caps.network;
-        assert!(net.allows_host("127.0.0.1", 8080));
-        assert!(!net.allows_host("127.0.0.1", 8081));
-        assert!(net.allows_host("API.example.com", 443));
-        assert!(!net.allows_host("evil.example.com", 443));
-        assert!(net.allows_addr("127.0.0.1".parse().unwrap(), 8080));
-        assert!(!net.allows_addr("127.0.0.2".parse().unwrap(), 8080));
-        // A name grant never opens raw sockets.
-        assert!(!net.allows_addr("93.184.216.34".parse().unwrap(), 443));
-
-        let m = manifest("[capabilities]\nnetwork = [\"api.example.com:443\", \"other.org\"]");
-        let grant = Grant {
-            network: vec!["api.example.com".into()],
-            ..Default::default()
-        };
-        let caps = super::grant(&m, &grant, &SandboxConfig::default()).unwrap();
-        assert!(caps.network.allows_host("api.example.com", 443));
-        assert!(!caps.network.allows_host("api.example.com", 80));
-        assert!(!caps.network.allows_host("other.org", 443));
-        assert_eq!(caps.not_granted, vec!["network other.org".to_string()]);
-    }
-
-    #[test]
-    fn host_patterns_parse_and_reject_nonsense() {
-        assert_eq!(HostPattern::parse("*").unwrap().to_string(), "*");
-        assert_eq!(HostPattern::parse("a.b:81").unwrap().port, Some(81));
-        assert_eq!(
-            HostPattern::parse("[::1]:80").unwrap().host.as_deref(),
-            Some("::1")
-        );
-        assert_eq!(HostPattern::parse("::1").unwrap().port, None);
-        assert!(HostPattern::parse("a.b:http").is_err());
-        assert!(HostPattern::parse(":80").is_err());
-    }
-
-    #[test]
-    fn limits_are_capped_by_the_host() {
-        let m = manifest("[limits]\nmemory_mb = 100000\ntimeout_ms = 5\nfuel = 10");
-        let caps = super::grant(&m, &Grant::default(), &SandboxConfig::default()).unwrap();
-        assert_eq!(caps.limits.memory_bytes, 1024 * 1024 * 1024);
-        assert_eq!(caps.limits.timeout, Duration::from_millis(5));
-        assert_eq!(caps.limits.fuel, None);
-        assert!(caps.not_granted.iter().any(|n| n.contains("fuel")));
-    }
-
-    #[test]
-    fn fuel_is_capped_by_the_host_maximum() {
-        let sandbox = SandboxConfig {
-            fuel: true,
-            max_fuel: 1_000,
-            ..SandboxConfig::default()
-        };
-        let m = manifest("[limits]\nfuel = 9000000000000000000");
-        let caps = super::grant(&m, &Grant::default(), &sandbox).unwrap();
-        assert_eq!(caps.limits.fuel, Some(1_000));
-        let caps = super::grant(&manifest(""), &Grant::default(), &sandbox).unwrap();
-        assert_eq!(caps.limits.fuel, Some(1_000));
-        let m = manifest("[limits]\nfuel = 10");
-        let caps = super::grant(&m, &Grant::default(), &sandbox).unwrap();
-        assert_eq!(caps.limits.fuel, Some(10));
-    }
-}
+#[path = "capabilities_tests.rs"]
+mod tests;

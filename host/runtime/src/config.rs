@@ -33,11 +33,17 @@ impl Default for WatchConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
+    /// Memory cap of a call when the manifest asks for none, in MiB.
     pub default_memory_mb: u64,
+    /// The most memory a manifest may ask for, in MiB.
     pub max_memory_mb: u64,
+    /// Deadline of a call when the manifest asks for none, in ms.
     pub default_timeout_ms: u64,
+    /// The longest deadline a manifest may ask for, in ms.
     pub max_timeout_ms: u64,
+    /// Output cap of a call when the manifest asks for none, in KiB.
     pub default_max_output_kb: u64,
+    /// The largest output cap a manifest may ask for, in KiB.
     pub max_output_kb: u64,
     /// Turn on fuel metering engine-wide. It costs about half the speed of
     /// CPU-bound guests, so it is off unless asked for; the wall-clock
@@ -259,9 +265,13 @@ pub struct HookOverride {
     pub enabled: Option<bool>,
     /// `sync` or `async`.
     pub delivery: Option<crate::hooks::Delivery>,
+    /// Replaces the extension's `min-interval-ms` throttle hint.
     pub min_interval_ms: Option<u64>,
+    /// Replaces its `every-n-turns` hint.
     pub every_n_turns: Option<u32>,
+    /// Replaces its `coalesce-chunks` hint.
     pub coalesce_chunks: Option<u32>,
+    /// Replaces its `coalesce-ms` hint.
     pub coalesce_ms: Option<u64>,
 }
 
@@ -313,8 +323,11 @@ impl Default for ExtensionSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirGrant {
+    /// The host directory.
     pub host: PathBuf,
+    /// The absolute guest path it appears at (must match the manifest's request).
     pub guest: String,
+    /// The most access granted; the manifest may ask for less.
     pub access: Access,
     /// Allow `host` to be or pass through a symbolic link. Off by default:
     /// the host path is opened component by component without following
@@ -329,8 +342,11 @@ pub struct DirGrant {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Grant {
+    /// Directories the plugin may be given.
     pub dirs: Vec<DirGrant>,
+    /// Environment variables it may read (names; values come from the host's environment).
     pub env: Vec<String>,
+    /// Network destinations it may reach (`*`, `host`, `host:port`, `*:port`).
     pub network: Vec<String>,
 }
 
@@ -339,17 +355,25 @@ pub struct Grant {
 /// plugins declare.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuntimeConfig {
+    /// Directories searched for `<name>.wasm` plugins (with `<name>.toml` manifests).
     pub plugin_dirs: Vec<PathBuf>,
+    /// Where the store and the compiled-component cache live.
     pub data_dir: PathBuf,
+    /// Limits applied to every call.
     pub sandbox: SandboxConfig,
+    /// Bounds of the compiled-component cache.
     pub cache: CacheConfig,
+    /// Hot reload.
     pub watch: WatchConfig,
+    /// What each plugin is granted, by plugin name.
     pub grants: BTreeMap<String, Grant>,
+    /// Budgets and throttles of extension hooks.
     pub hooks: HooksConfig,
     /// Per-extension settings, by plugin name.
     pub extensions: BTreeMap<String, ExtensionSettings>,
     /// Bounds on what plugins declare about themselves.
     pub describe: DescribeLimits,
+    /// Quotas of what plugins may keep in the store.
     pub quotas: QuotaConfig,
     /// Limits on plugin-declared JSON Schemas.
     pub schema: SchemaConfig,

@@ -1,4 +1,10 @@
-//! Checks that a file is a component for this host's contract version, before anything is instantiated.
+//! Checks that a file is a component of a contract version this host serves, and which world it implements, before anything is instantiated.
+//!
+//! The header is checked on the raw bytes (before compiling); the world and
+//! the `agent:plugin` versions it imports and exports on the compiled
+//! component (before linking). A 0.x host serves plugins of the same minor:
+//! [`crate::CONTRACT_VERSION`] is `wit/v0.1/plugin.wit`'s package version (a
+//! test keeps them equal).
 
 use std::path::Path;
 
@@ -12,7 +18,7 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
 /// Rejects files that are not WebAssembly, and core modules, with messages
 /// that say what to build instead.
-pub fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+pub(crate) fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
         return Err(LoadError::NotWasm {
             path: path.to_owned(),
@@ -64,7 +70,7 @@ pub enum PluginKind {
 /// Verifies the component exports the tool or the extension interface of a
 /// supported contract version (not both), and imports nothing from another
 /// version of it.
-pub fn check_world(
+pub(crate) fn check_world(
     engine: &Engine,
     component: &Component,
     path: &Path,
@@ -148,5 +154,64 @@ mod tests {
         assert!(!is_compatible("0.2.0"));
         assert!(!is_compatible("9.0.0"));
         assert!(!is_compatible(""));
+    }
+
+    /// The version in the `package agent:plugin@X.Y.Z;` line of a WIT file.
+    fn wit_package_version(wit: &str) -> Option<&str> {
+        wit.lines().find_map(|line| {
+            line.trim()
+                .strip_prefix("package ")?
+                .strip_suffix(';')?
+                .strip_prefix(CONTRACT_PACKAGE)?
+                .strip_prefix('@')
+        })
+    }
+
+    /// `0.1` of `0.1.0`: contract directories are per minor (`wit/v0.1`).
+    fn contract_minor() -> &'static str {
+        CONTRACT_VERSION.rsplit_once('.').unwrap().0
+    }
+
+    fn read(relative: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
+    }
+
+    #[test]
+    fn package_lines_are_parsed() {
+        let wit = "/// docs\npackage agent:plugin@0.2.3;\n\ninterface types {}\n";
+        assert_eq!(wit_package_version(wit), Some("0.2.3"));
+        assert_eq!(wit_package_version("package other:pkg@0.1.0;"), None);
+        assert_eq!(wit_package_version("interface types {}"), None);
+    }
+
+    /// CONTRACT_VERSION is what the host checks plugins against; the WIT is
+    /// what both sides are generated from. They must not drift apart.
+    #[test]
+    fn contract_version_is_the_wit_package_version() {
+        let dir = format!("../../wit/v{}", contract_minor());
+        let wit = read(&format!("{dir}/plugin.wit"));
+        assert_eq!(
+            wit_package_version(&wit),
+            Some(CONTRACT_VERSION),
+            "{dir}/plugin.wit declares another package version than CONTRACT_VERSION in lib.rs"
+        );
+        // The one bindgen! site and the SDK's generate! read that directory
+        // (both crates sit two levels below the workspace root).
+        let bound = format!("path: \"{dir}\"");
+        assert!(
+            include_str!("bindings.rs").contains(&bound),
+            "bindings.rs does not bind {dir}"
+        );
+        let sdk = read("../../plugins/sdk/src/lib.rs");
+        assert!(
+            sdk.contains(&bound),
+            "plugins/sdk does not generate from {dir}"
+        );
+        assert!(
+            sdk.contains(&format!("CONTRACT_VERSION: &str = \"{CONTRACT_VERSION}\"")),
+            "plugins/sdk's CONTRACT_VERSION differs from the host's"
+        );
     }
 }

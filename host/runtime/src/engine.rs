@@ -5,11 +5,12 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::config::SandboxConfig;
+use crate::error::EngineError;
 
 /// How often the epoch advances. Each tick lets a running guest yield to the
 /// executor and re-checks its deadline, so this bounds how late a deadline
 /// or a cancellation can be noticed.
-pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Deepest guest stack allowed; a runaway recursion traps instead of hurting
 /// the host thread.
@@ -18,13 +19,15 @@ const MAX_WASM_STACK: usize = 1 << 20;
 /// Builds the engine for the sandbox settings. Falls back to on-demand
 /// allocation if the pooling allocator cannot reserve its address space (for
 /// example under a tight `ulimit -v`).
-pub fn build_engine(sandbox: &SandboxConfig) -> Result<Engine, String> {
+pub(crate) fn build_engine(sandbox: &SandboxConfig) -> Result<Engine, EngineError> {
     let pooled = engine_config(sandbox, true);
     match Engine::new(&pooled) {
         Ok(engine) => Ok(engine),
         Err(err) => {
             tracing::warn!("pooling allocator unavailable ({err}); using on-demand allocation");
-            Engine::new(&engine_config(sandbox, false)).map_err(|err| err.to_string())
+            Engine::new(&engine_config(sandbox, false)).map_err(|err| EngineError::Config {
+                message: format!("{err:#}"),
+            })
         }
     }
 }
@@ -56,7 +59,7 @@ fn engine_config(sandbox: &SandboxConfig, pooling: bool) -> Config {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread
 /// for as long as the engine is alive.
-pub fn start_epoch_ticker(engine: &Engine) {
+pub(crate) fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     let spawned = std::thread::Builder::new()
         .name("agent-host-epoch".into())
@@ -75,7 +78,7 @@ pub fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// An engine with its ticker running, shared by everything in the process.
-pub fn shared_engine(sandbox: &SandboxConfig) -> Result<Engine, String> {
+pub(crate) fn shared_engine(sandbox: &SandboxConfig) -> Result<Engine, EngineError> {
     let engine = build_engine(sandbox)?;
     start_epoch_ticker(&engine);
     Ok(engine)

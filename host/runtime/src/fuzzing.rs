@@ -11,13 +11,14 @@ use serde_json::Value;
 use crate::bindings::{self, agent::plugin::types as wit};
 use crate::capabilities::Capabilities;
 use crate::config::RuntimeConfig;
+use crate::error::{FailureKind, GrantError, LoadError, ManifestError, PatchError, SchemaError};
 use crate::hooks::{ExtensionSpec, HookOutcome, HookPoint};
 use crate::manifest::Manifest;
 use crate::schema::ArgsValidator;
 use crate::spec::{ToolError, ToolOutput, ToolSpec};
 
 /// `Manifest::parse`, as the loader runs it on `<plugin>.toml`.
-pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
+pub fn parse_manifest(text: &str) -> Result<Manifest, ManifestError> {
     Manifest::parse(text)
 }
 
@@ -28,7 +29,7 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
 pub fn plugin_capabilities(
     config: &RuntimeConfig,
     manifest: &Manifest,
-) -> Result<Capabilities, String> {
+) -> Result<Capabilities, GrantError> {
     crate::capabilities::grant(
         manifest,
         &config.grant_for(&manifest.plugin.name),
@@ -38,12 +39,16 @@ pub fn plugin_capabilities(
 
 /// Compiles a plugin-supplied input schema and checks arguments against it,
 /// as the loader and the call path do. `Err` is a refused schema.
-pub fn validate_args(schema: &Value, args: &Value) -> Result<Result<(), Vec<String>>, String> {
+pub fn validate_args(schema: &Value, args: &Value) -> Result<Result<(), Vec<String>>, SchemaError> {
     let validator = ArgsValidator::compile_input(schema, &crate::config::SchemaConfig::default())?;
     Ok(validator.check(args))
 }
 
+// The guest-value mirrors below copy the WIT records field for field; each
+// field is what `wit/v0.1/plugin.wit` documents.
+
 /// A `tool-spec` record as a guest returns it from `describe`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default)]
 pub struct GuestToolSpec {
     pub name: String,
@@ -56,6 +61,7 @@ pub struct GuestToolSpec {
 }
 
 /// A `content-part` variant.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub enum GuestPart {
     Text(String),
@@ -64,6 +70,7 @@ pub enum GuestPart {
 }
 
 /// The `result<tool-output, tool-error>` a guest returns from `invoke`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub enum GuestResult {
     Ok {
@@ -76,6 +83,7 @@ pub enum GuestResult {
 }
 
 /// A `subscription` record; `point` is taken modulo the number of points.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Default)]
 pub struct GuestSubscription {
     pub point: u8,
@@ -87,6 +95,7 @@ pub struct GuestSubscription {
 }
 
 /// The `outcome` variant an extension returns from `on-event`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone)]
 pub enum GuestOutcome {
     Continue,
@@ -96,7 +105,7 @@ pub enum GuestOutcome {
 }
 
 /// `spec_from_wit`, as the loader runs it on each described tool.
-pub fn tool_spec(spec: GuestToolSpec) -> Result<ToolSpec, String> {
+pub fn tool_spec(spec: GuestToolSpec) -> Result<ToolSpec, LoadError> {
     let flags = [
         wit::ToolHints::READ_ONLY,
         wit::ToolHints::DESTRUCTIVE,
@@ -117,12 +126,16 @@ pub fn tool_spec(spec: GuestToolSpec) -> Result<ToolSpec, String> {
         output_schema: spec.output_schema,
         hints,
     })
-    .map_err(|bad| format!("{}: {}", bad.tool, bad.reason))
+    .map_err(|bad| LoadError::BadSpec {
+        plugin: "(fuzzed)".to_owned(),
+        tool: bad.tool,
+        reason: bad.reason,
+    })
 }
 
 /// A converted guest result: the outer `Err` is structured output that is
-/// not JSON, the inner one a tool error.
-pub type ConvertedResult = Result<Result<ToolOutput, ToolError>, String>;
+/// not JSON (the failure the call would end with), the inner one a tool error.
+pub type ConvertedResult = Result<Result<ToolOutput, ToolError>, FailureKind>;
 
 /// What `invoke` does with a guest's result: the size for the output cap,
 /// then the conversion. `None` when the result is over `max_output_bytes`.
@@ -155,7 +168,10 @@ pub fn tool_result(
     if size > max_output_bytes {
         return None;
     }
-    Some((size, bindings::result_from_wit(result)))
+    let converted = bindings::result_from_wit(result).map_err(|err| FailureKind::BadAnswer {
+        message: err.to_string(),
+    });
+    Some((size, converted))
 }
 
 /// `extension_spec_from_wit`, as the loader runs it on `describe-extension`.
@@ -202,7 +218,7 @@ pub fn hook_outcome(
     outcome: GuestOutcome,
     point: HookPoint,
     payload: &mut serde_json::Map<String, Value>,
-) -> (HookOutcome, Option<Result<(), String>>) {
+) -> (HookOutcome, Option<Result<(), PatchError>>) {
     use bindings::ext_types as ext;
     let outcome = bindings::outcome_from_wit(match outcome {
         GuestOutcome::Continue => ext::Outcome::Continue,

@@ -19,10 +19,15 @@ const MAX_LOG_LINES_PER_CALL: u32 = 1000;
 /// A progress report from a long-running call.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProgressUpdate {
+    /// The plugin reporting.
     pub plugin: String,
+    /// The tool (or hook point) it is running.
     pub tool: String,
+    /// Units done so far.
     pub done: u64,
+    /// Units in all, when known.
     pub total: Option<u64>,
+    /// What it is doing now.
     pub message: Option<String>,
 }
 
@@ -31,7 +36,7 @@ pub struct ProgressUpdate {
 pub type ProgressSink = Arc<dyn Fn(&ProgressUpdate) + Send + Sync>;
 
 /// Who is calling the host, and the services it may use.
-pub struct HostContext {
+pub(crate) struct HostContext {
     pub plugin: String,
     pub tool: String,
     kv: PluginKv,
@@ -51,7 +56,12 @@ fn clock_origin() -> Instant {
 }
 
 impl HostContext {
-    pub fn new(plugin: &str, tool: &str, kv: PluginKv, progress: Option<ProgressSink>) -> Self {
+    pub(crate) fn new(
+        plugin: &str,
+        tool: &str,
+        kv: PluginKv,
+        progress: Option<ProgressSink>,
+    ) -> Self {
         Self {
             plugin: plugin.to_owned(),
             tool: tool.to_owned(),
@@ -66,14 +76,14 @@ impl HostContext {
 
 impl HostContext {
     /// Gives the call access to the plugin's state in its session.
-    pub fn with_session(mut self, state: Option<Arc<SessionState>>) -> Self {
+    pub(crate) fn with_session(mut self, state: Option<Arc<SessionState>>) -> Self {
         self.session = state;
         self
     }
 
     /// Starts another call on the same instance (a reused extension
     /// instance): the label and the per-call log allowance are reset.
-    pub fn begin_call(&mut self, label: &str) {
+    pub(crate) fn begin_call(&mut self, label: &str) {
         if self.tool != label {
             self.tool = label.to_owned();
         }
@@ -81,7 +91,7 @@ impl HostContext {
     }
 
     /// Gives the call its plugin's configuration (JSON object text).
-    pub fn with_config(mut self, config: Arc<str>) -> Self {
+    pub(crate) fn with_config(mut self, config: Arc<str>) -> Self {
         self.config = config;
         self
     }

@@ -18,7 +18,7 @@ use crate::store::PluginKv;
 pub(crate) const TIMER_GRACE: Duration = Duration::from_millis(50);
 
 /// Per-call inputs beyond the tool and its arguments.
-pub struct Invocation<'a> {
+pub(crate) struct Invocation<'a> {
     pub engine: &'a Engine,
     pub plugin: &'a LoadedPlugin,
     pub pre: &'a ToolPluginPre<CallState>,
@@ -34,7 +34,7 @@ pub struct Invocation<'a> {
 
 /// Runs the call. The Store is dropped at the end whatever happened, so a
 /// trapped or cancelled instance is never entered again.
-pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
+pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
     let plugin = call.plugin;
     let limits = &plugin.capabilities.limits;
     let failed = |kind: FailureKind, detail: Option<String>| CallError::Failed {
@@ -47,10 +47,10 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
         .with_session(call.session_state)
         .with_config(plugin.config.clone());
     let (mut store, probe) =
-        sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|message| {
+        sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|err| {
             CallError::Host {
                 tool: call.tool.to_owned(),
-                message,
+                message: err.to_string(),
             }
         })?;
     let context = CallContext {
@@ -126,7 +126,10 @@ pub async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError> {
         ));
     }
     let output = bindings::result_from_wit(result)
-        .map_err(|message| failed(FailureKind::BadAnswer { message }, None))?
+        .map_err(|err| {
+            let message = err.to_string();
+            failed(FailureKind::BadAnswer { message }, None)
+        })?
         .map_err(|error| CallError::Tool {
             tool: call.tool.to_owned(),
             error,

@@ -33,12 +33,17 @@ pub struct LoadedTool {
 
 /// A plugin that passed every check and can be instantiated cheaply.
 pub struct LoadedPlugin {
+    /// The validated manifest.
     pub manifest: Manifest,
+    /// The component file.
     pub wasm_path: PathBuf,
+    /// Its manifest file.
     pub manifest_path: PathBuf,
+    /// What the plugin was granted.
     pub capabilities: Capabilities,
     /// blake3 of the component bytes, hex.
     pub content_hash: String,
+    /// Size of the component in bytes.
     pub size: u64,
     /// Total load time: read, verify, and (when eager) compile or fetch,
     /// link, describe.
@@ -66,10 +71,12 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 impl LoadedPlugin {
+    /// The plugin's name (its file stem, equal to the manifest's).
     pub fn name(&self) -> &str {
         &self.manifest.plugin.name
     }
 
+    /// Its tool called `name`, if it has one.
     pub fn tool(&self, name: &str) -> Option<&LoadedTool> {
         self.tools.iter().find(|tool| tool.spec.name == name)
     }
@@ -78,12 +85,14 @@ impl LoadedPlugin {
 /// Something that wants to know when a real compilation starts and ends
 /// (the CLI shows a spinner for slow ones).
 pub trait CompileObserver: Send + Sync {
+    /// A compilation of `plugin` started.
     fn started(&self, plugin: &str);
+    /// It finished, after `took`.
     fn finished(&self, plugin: &str, took: Duration);
 }
 
 /// Everything loading needs from the runtime.
-pub struct LoadContext<'a> {
+pub(crate) struct LoadContext<'a> {
     pub engine: &'a Engine,
     pub linker: &'a Linker<CallState>,
     pub config: &'a RuntimeConfig,
@@ -109,7 +118,7 @@ fn shown_name(name: &str) -> String {
 }
 
 /// Whether `name` is a legal tool name (the rule OpenAI and MCP clients share).
-pub fn is_valid_tool_name(name: &str) -> bool {
+pub(crate) fn is_valid_tool_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -143,7 +152,7 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    pub fn component(&self) -> &wasmtime::component::Component {
+    pub(crate) fn component(&self) -> &wasmtime::component::Component {
         match &self.bound {
             Bound::Tool(pre) => pre.instance_pre().component(),
             Bound::Extension(pre) => pre.instance_pre().component(),
@@ -309,7 +318,7 @@ async fn prepare_component(
         {
             observer.finished(&plugin_name, compiled.compile_time);
         }
-        result
+        result.map_err(|err| err.to_string())
     })
     .await
     .map_err(|err| compile_error(format!("compiler thread failed: {err}")))?
@@ -340,7 +349,7 @@ async fn prepare_component(
 
 /// Loads the plugin at `wasm_path`: manifest, header, grants, then the
 /// component (now or on first call, see [`LoadMode`]) and its tool specs.
-pub async fn load(
+pub(crate) async fn load(
     cx: &LoadContext<'_>,
     wasm_path: &Path,
     mode: LoadMode,
@@ -361,12 +370,11 @@ pub async fn load(
         source,
     })?;
     contract::check_header(wasm_path, &bytes)?;
-    let capabilities = capabilities::grant_in(&manifest, &name, cx.config).map_err(|message| {
-        LoadError::Grant {
+    let capabilities =
+        capabilities::grant_in(&manifest, &name, cx.config).map_err(|error| LoadError::Grant {
             plugin: name.clone(),
-            message,
-        }
-    })?;
+            error: Box::new(error),
+        })?;
     let content_hash = crate::cache::content_hash(&bytes);
     let size = bytes.len() as u64;
 
@@ -478,7 +486,8 @@ async fn describe(
     )
     .await
     .map_err(|kind| describe_error(kind.to_string()))?;
-    let (mut store, probe) = sandbox::new_store(cx.engine, &caps, host).map_err(describe_error)?;
+    let (mut store, probe) = sandbox::new_store(cx.engine, &caps, host)
+        .map_err(|err| describe_error(err.to_string()))?;
     let run = async {
         match &ready.bound {
             Bound::Tool(pre) => {
@@ -649,8 +658,8 @@ fn validate_specs(
                 "the description is empty; the model needs it to choose the tool".to_owned(),
             ));
         }
-        let validator =
-            ArgsValidator::compile(&spec, schema).map_err(|reason| bad(&spec.name, reason))?;
+        let validator = ArgsValidator::compile(&spec, schema)
+            .map_err(|reason| bad(&spec.name, reason.to_string()))?;
         tools.push(LoadedTool { spec, validator });
     }
     Ok(tools)

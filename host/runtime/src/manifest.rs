@@ -4,13 +4,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::LoadError;
+use crate::error::{LoadError, ManifestError};
 
 /// Directory access a plugin requests or the host grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
+    /// Read only.
     Read,
+    /// Read and write.
     ReadWrite,
 }
 
@@ -27,7 +29,9 @@ impl std::fmt::Display for Access {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirRequest {
+    /// The absolute guest path asked for.
     pub path: String,
+    /// The access asked for.
     pub access: Access,
 }
 
@@ -36,8 +40,10 @@ pub struct DirRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilityRequest {
+    /// Directories asked for.
     #[serde(default)]
     pub dirs: Vec<DirRequest>,
+    /// Environment variables asked for (names).
     #[serde(default)]
     pub env: Vec<String>,
     /// Hosts (`host`, `host:port`) or `*` for whatever the host grants.
@@ -49,17 +55,25 @@ pub struct CapabilityRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitRequest {
+    /// Memory cap asked for, in MiB.
     pub memory_mb: Option<u64>,
+    /// Deadline asked for, in ms.
     pub timeout_ms: Option<u64>,
+    /// Fuel asked for (only when the host meters fuel).
     pub fuel: Option<u64>,
+    /// Output cap asked for, in KiB.
     pub max_output_kb: Option<u64>,
 }
 
+/// The `[plugin]` table: who the plugin is.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginInfo {
+    /// The plugin's name: its file stem, 1-64 characters of a-z, 0-9 and '-'.
     pub name: String,
+    /// A full semantic version.
     pub version: String,
+    /// What it is for, for listings.
     #[serde(default)]
     pub description: String,
 }
@@ -68,9 +82,12 @@ pub struct PluginInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// Who the plugin is.
     pub plugin: PluginInfo,
+    /// What it asks to be granted.
     #[serde(default)]
     pub capabilities: CapabilityRequest,
+    /// The limits it asks for.
     #[serde(default)]
     pub limits: LimitRequest,
     /// Settings for the plugin itself, handed to it as JSON by the host's
@@ -91,21 +108,21 @@ impl Manifest {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| LoadError::Manifest {
+        Self::parse(&text).map_err(|error| LoadError::Manifest {
             path: path.to_owned(),
-            message,
+            error,
         })
     }
 
     /// Parses and validates manifest text; the error says which field is wrong.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let manifest: Manifest =
-            toml::from_str(text).map_err(|err| err.to_string().trim().to_owned())?;
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text)
+            .map_err(|err| ManifestError::Toml(err.to_string().trim().to_owned()))?;
         manifest.validate()?;
         Ok(manifest)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ManifestError> {
         let name = &self.plugin.name;
         if name.is_empty()
             || name.len() > 64
@@ -113,44 +130,34 @@ impl Manifest {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
-            return Err(format!(
-                "plugin.name '{name}' must be 1-64 characters of a-z, 0-9 and '-'"
-            ));
+            return Err(ManifestError::Name { name: name.clone() });
         }
         if !is_semver(&self.plugin.version) {
-            return Err(format!(
-                "plugin.version '{}' must be a full semantic version such as 0.1.0 or 1.2.0-beta.1+build.5 \
-                 (MAJOR.MINOR.PATCH without leading zeros, optional -prerelease and +build of dot-separated \
-                 [0-9A-Za-z-] identifiers, at most {MAX_VERSION_LEN} characters)",
-                self.plugin.version
-            ));
+            return Err(ManifestError::Version {
+                version: self.plugin.version.clone(),
+                max_len: MAX_VERSION_LEN,
+            });
         }
         for dir in &self.capabilities.dirs {
             if !dir.path.starts_with('/') {
-                return Err(format!(
-                    "capabilities.dirs path '{}' must be an absolute guest path such as /workspace",
-                    dir.path
-                ));
+                return Err(ManifestError::RelativeDir {
+                    path: dir.path.clone(),
+                });
             }
             if dir.path.split('/').any(|part| part == "..") {
-                return Err(format!(
-                    "capabilities.dirs path '{}' must not contain '..'",
-                    dir.path
-                ));
+                return Err(ManifestError::ParentInDir {
+                    path: dir.path.clone(),
+                });
             }
         }
         for var in &self.capabilities.env {
             if var.is_empty() || var.contains('=') || var.contains('\0') {
-                return Err(format!(
-                    "capabilities.env entry '{var}' is not a variable name"
-                ));
+                return Err(ManifestError::EnvName { var: var.clone() });
             }
         }
         for host in &self.capabilities.network {
             if host.is_empty() || host.contains('/') || host.contains(' ') {
-                return Err(format!(
-                    "capabilities.network entry '{host}' must be 'host', 'host:port' or '*', not a URL"
-                ));
+                return Err(ManifestError::Network { host: host.clone() });
             }
         }
         let limits = &self.limits;
@@ -161,9 +168,7 @@ impl Manifest {
             ("limits.max_output_kb", limits.max_output_kb),
         ] {
             if value == Some(0) {
-                return Err(format!(
-                    "{field} must be greater than 0 (omit it for the default)"
-                ));
+                return Err(ManifestError::ZeroLimit { field });
             }
         }
         Ok(())
@@ -213,138 +218,5 @@ fn is_semver(version: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-        [plugin]
-        name = "fs"
-        version = "0.1.0"
-        [capabilities]
-        dirs = [{ path = "/workspace", access = "read-write" }]
-        env = ["HOME"]
-        network = ["example.com:443"]
-        [limits]
-        memory_mb = 64
-    "#;
-
-    #[test]
-    fn parses_a_full_manifest() {
-        let manifest = Manifest::parse(GOOD).unwrap();
-        assert_eq!(manifest.plugin.name, "fs");
-        assert_eq!(manifest.capabilities.dirs[0].access, Access::ReadWrite);
-        assert_eq!(manifest.limits.memory_mb, Some(64));
-        assert_eq!(manifest.limits.timeout_ms, None);
-    }
-
-    #[test]
-    fn minimal_manifest_requests_nothing() {
-        let manifest = Manifest::parse("[plugin]\nname = \"x\"\nversion = \"1.2.3\"\n").unwrap();
-        assert_eq!(manifest.capabilities, CapabilityRequest::default());
-    }
-
-    #[test]
-    fn rejects_bad_fields_with_their_names() {
-        let cases = [
-            (
-                "[plugin]\nname = \"Bad Name\"\nversion = \"0.1.0\"",
-                "plugin.name",
-            ),
-            (
-                "[plugin]\nname = \"x\"\nversion = \"one\"",
-                "plugin.version",
-            ),
-            (
-                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\ndirs = [{ path = \"rel\", access = \"read\" }]",
-                "absolute",
-            ),
-            (
-                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\ndirs = [{ path = \"/a\", access = \"all\" }]",
-                "access",
-            ),
-            (
-                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\nnetwork = [\"https://a.com/\"]",
-                "not a URL",
-            ),
-            (
-                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[limits]\nmemory_mb = 0",
-                "limits.memory_mb",
-            ),
-            (
-                "[plugin]\nname = \"x\"\nversion = \"0.1.0\"\nsurprise = 1",
-                "surprise",
-            ),
-            ("[plugin\nname", "TOML"),
-        ];
-        for (text, expected) in cases {
-            let err = Manifest::parse(text).unwrap_err();
-            let matches = err.contains(expected) || (expected == "TOML" && !err.is_empty());
-            assert!(
-                matches,
-                "error for {text:?} should mention {expected:?}: {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn versions_must_be_full_semver() {
-        let good = [
-            "0.0.0",
-            "0.1.0",
-            "1.2.3",
-            "10.20.30",
-            "1.0.0-alpha",
-            "1.0.0-alpha.1",
-            "1.0.0-0.3.7",
-            "1.0.0-x.7.z.92",
-            "1.0.0-x-y-z.--",
-            "1.0.0-alpha+001",
-            "1.0.0+20130313144700",
-            "1.0.0-beta+exp.sha.5114f85",
-            "1.0.0+21AF26D3----117B344092BD",
-            "18446744073709551615.0.0",
-        ];
-        for version in good {
-            assert!(is_semver(version), "{version} is semver");
-        }
-        let bad = [
-            "",
-            "1",
-            "1.2",
-            "1.2.3.4",
-            "01.1.1",
-            "1.01.1",
-            "1.1.01",
-            "1.2.3-",
-            "1.2.3+",
-            "1.2.3-+",
-            "1.2.3-0123",
-            "1.2.3-01.1",
-            "1.2.3-alpha..1",
-            "1.2.3-alpha_beta",
-            "1.2.3+build..1",
-            "1.2.3+a+b",
-            "v1.2.3",
-            " 1.2.3",
-            "1.2.3 ",
-            "1.2.-3",
-            "+1.2.3",
-            "18446744073709551616.0.0",
-            "0.1.0-\u{1b}]0;pwned\u{7}",
-            "0.1.0+\u{1b}[2J",
-            "0.1.0-\u{9b}2J",
-            "0.1.0-é",
-        ];
-        for version in bad {
-            assert!(!is_semver(version), "{version:?} is not semver");
-        }
-        let long = format!("1.0.0-{}", "a".repeat(MAX_VERSION_LEN));
-        assert!(!is_semver(&long));
-        let err = Manifest::parse("[plugin]\nname = \"x\"\nversion = \"0.1.0-\\u001b[2J\"\n")
-            .unwrap_err();
-        assert!(
-            err.contains("plugin.version") && err.contains("full semantic version"),
-            "{err}"
-        );
-    }
-}
+#[path = "manifest_tests.rs"]
+mod tests;

@@ -24,13 +24,13 @@ struct Captured {
 
 /// A cloneable handle to one captured stream.
 #[derive(Debug, Clone)]
-pub struct CapturedOutput {
+pub(crate) struct CapturedOutput {
     cap: usize,
     inner: Arc<Mutex<Captured>>,
 }
 
 impl CapturedOutput {
-    pub fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             cap,
             inner: Arc::new(Mutex::new(Captured::default())),
@@ -46,7 +46,7 @@ impl CapturedOutput {
     }
 
     /// What was kept, as lossy UTF-8, and how many bytes were dropped.
-    pub fn take(&self) -> (String, u64) {
+    pub(crate) fn take(&self) -> (String, u64) {
         let mut captured = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let text = String::from_utf8_lossy(&captured.kept).into_owned();
         let dropped = captured.dropped;

@@ -12,9 +12,11 @@ use crate::loader::LoadedPlugin;
 /// A plugin file that could not be loaded, kept so `plugins list` can show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadProblem {
+    /// The plugin file.
     pub path: PathBuf,
     /// The plugin name from its manifest, when the manifest could be read.
     pub plugin: Option<String>,
+    /// Why it was refused.
     pub error: String,
 }
 
@@ -78,15 +80,18 @@ impl Registry {
         Some(name)
     }
 
+    /// Forgets the problem recorded for `path`.
     pub fn clear_problem(&mut self, path: &std::path::Path) {
         self.problems.retain(|p| p.path != path);
     }
 
+    /// Records a problem, replacing an earlier one for the same path.
     pub fn record_problem(&mut self, problem: LoadProblem) {
         self.problems.retain(|p| p.path != problem.path);
         self.problems.push(problem);
     }
 
+    /// Every recorded problem.
     pub fn problems(&self) -> &[LoadProblem] {
         &self.problems
     }
@@ -97,6 +102,7 @@ impl Registry {
         self.plugins.get(owner).cloned()
     }
 
+    /// The plugin called `name`.
     pub fn plugin(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
         self.plugins.get(name).cloned()
     }

@@ -31,12 +31,12 @@ use crate::output_capture::CapturedOutput;
 /// Raised from the epoch callback when a call passes its wall-clock deadline.
 #[derive(Debug, thiserror::Error)]
 #[error("deadline exceeded")]
-pub struct DeadlineExceeded;
+pub(crate) struct DeadlineExceeded;
 
 /// Caps linear memory and table growth, and remembers that the cap was hit
 /// so a resulting trap can be reported as a memory-limit failure.
 #[derive(Debug)]
-pub struct MemoryLimiter {
+pub(crate) struct MemoryLimiter {
     memory_bytes: usize,
     hit: Arc<AtomicBool>,
 }
@@ -67,7 +67,7 @@ impl ResourceLimiter for MemoryLimiter {
 }
 
 /// Lets outbound HTTP through only to granted hosts.
-pub struct HttpPolicy {
+pub(crate) struct HttpPolicy {
     network: NetworkPolicy,
 }
 
@@ -115,7 +115,7 @@ impl WasiHttpHooks for HttpPolicy {
 }
 
 /// Everything a Store holds for one call.
-pub struct CallState {
+pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
@@ -176,24 +176,24 @@ impl WasiHttpView for CallState {
 
 /// What the caller keeps to interpret how a call ended.
 #[derive(Debug, Clone)]
-pub struct CallProbe {
+pub(crate) struct CallProbe {
     pub stdout: CapturedOutput,
     pub stderr: CapturedOutput,
     pub memory_hit: Arc<AtomicBool>,
 }
 
 impl CallProbe {
-    pub fn memory_limit_hit(&self) -> bool {
+    pub(crate) fn memory_limit_hit(&self) -> bool {
         self.memory_hit.load(Ordering::Relaxed)
     }
 }
 
 /// Builds the Store for one call of a plugin with these capabilities.
-pub fn new_store(
+pub(crate) fn new_store(
     engine: &Engine,
     caps: &Capabilities,
     host: HostContext,
-) -> Result<(Store<CallState>, CallProbe), String> {
+) -> Result<(Store<CallState>, CallProbe), wasmtime::Error> {
     let limits = &caps.limits;
     let stdout = CapturedOutput::new(limits.log_capture_bytes);
     let stderr = CapturedOutput::new(limits.log_capture_bytes);
@@ -263,12 +263,12 @@ pub fn new_store(
 /// Gives the next call on `store` a full budget: fuel refilled and a new
 /// wall-clock deadline. Called for every call, including calls on a reused
 /// instance.
-pub fn arm_budget(
+pub(crate) fn arm_budget(
     store: &mut Store<CallState>,
     limits: &crate::capabilities::Limits,
-) -> Result<(), String> {
+) -> Result<(), wasmtime::Error> {
     if let Some(fuel) = limits.fuel {
-        store.set_fuel(fuel).map_err(|err| err.to_string())?;
+        store.set_fuel(fuel)?;
     }
     let deadline = Instant::now() + limits.timeout;
     // Every tick the guest yields to the executor (so cancellation and the
@@ -299,7 +299,7 @@ const WASI_FS: &str = "0.2.12";
 ///
 /// Everything else, including path resolution inside a preopen (which
 /// never leaves it, links or not), stays wasmtime-wasi's.
-pub fn add_fs_guards(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+pub(crate) fn add_fs_guards(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut preopens = linker.instance(&format!("wasi:filesystem/preopens@{WASI_FS}"))?;
     preopens.func_wrap(
@@ -381,7 +381,7 @@ static FD_LIMIT: OnceLock<u64> = OnceLock::new();
 /// Raises the process's soft `RLIMIT_NOFILE` to its hard limit (at most
 /// 2^20) once, and returns the soft limit now in force. Called when a
 /// runtime starts; cheap after the first time.
-pub fn raise_fd_limit() -> u64 {
+pub(crate) fn raise_fd_limit() -> u64 {
     *FD_LIMIT.get_or_init(|| {
         use rustix::process::{Resource as Limit, Rlimit, getrlimit, setrlimit};
         let limit = getrlimit(Limit::Nofile);
@@ -408,7 +408,7 @@ pub fn raise_fd_limit() -> u64 {
 
 /// How many files one call may hold open.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenFileCap {
+pub(crate) struct OpenFileCap {
     pub per_call: usize,
     /// Why `per_call` is below `sandbox.max_open_files`, if it is.
     pub capped: Option<String>,
@@ -418,7 +418,7 @@ pub struct OpenFileCap {
 /// pool allows (`sandbox.max_instances`) holding its full share still
 /// leaves the host its reserved descriptors: plugins together can never
 /// run the host out.
-pub fn open_file_cap(sandbox: &SandboxConfig) -> OpenFileCap {
+pub(crate) fn open_file_cap(sandbox: &SandboxConfig) -> OpenFileCap {
     let limit = raise_fd_limit();
     let reserved = (limit / 4).max(HOST_RESERVED_FDS);
     let for_plugins = limit.saturating_sub(reserved);

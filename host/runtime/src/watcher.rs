@@ -15,6 +15,17 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, ne
 
 use crate::runtime::Runtime;
 
+/// Why hot reload could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The operating system's file watcher could not be set up.
+    #[error("cannot start the file watcher: {error}")]
+    Start {
+        /// What notify reported.
+        error: notify_debouncer_full::notify::Error,
+    },
+}
+
 /// A running watcher; dropping it stops watching.
 pub struct PluginWatcher {
     _debouncer: Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>,
@@ -55,7 +66,7 @@ fn is_change(kind: &EventKind) -> bool {
 
 /// Starts watching the runtime's plugin directories. Must be called inside a
 /// tokio runtime.
-pub fn watch(runtime: &Runtime) -> Result<PluginWatcher, String> {
+pub(crate) fn watch(runtime: &Runtime) -> Result<PluginWatcher, WatchError> {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
     let debounce = Duration::from_millis(runtime.config().watch.debounce_ms.max(1));
     let mut debouncer =
@@ -80,7 +91,7 @@ pub fn watch(runtime: &Runtime) -> Result<PluginWatcher, String> {
                 }
             },
         )
-        .map_err(|err| format!("cannot start the file watcher: {err}"))?;
+        .map_err(|error| WatchError::Start { error })?;
     for dir in &runtime.config().plugin_dirs {
         if let Err(err) = debouncer.watch(dir, RecursiveMode::NonRecursive) {
             tracing::warn!(dir = %dir.display(), "cannot watch plugin directory: {err}");

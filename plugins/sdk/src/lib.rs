@@ -62,7 +62,7 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// [`export_plugin!`] and for authors who need a type the SDK does not wrap.
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/v0.1",
         world: "tool-plugin",
         // The export macro must be reachable from plugin crates, and must
         // find these types there without the plugin naming this module.
@@ -85,7 +85,7 @@ pub mod bindings {
 /// plugin never claims to export it (and an extension never claims `tool`).
 pub mod extension_bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/v0.1",
         world: "extension-plugin",
         pub_export_macro: true,
         default_bindings_module: "agent_plugin_sdk::extension_bindings",

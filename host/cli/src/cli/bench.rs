@@ -86,7 +86,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
         })?
         .plugin;
     let mut report = serde_json::Map::new();
-    let bench_error = |err: String| Failure::usage(anyhow::anyhow!(err));
+    let bench_error = |err: bench::BenchError| Failure::usage(anyhow::anyhow!(err));
 
     if wants(Suite::Call) {
         let r = bench::compare_call_paths(&runtime, &args.tool, &call_args, args.iterations)
@@ -151,7 +151,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
             args.iterations.min(1000),
         )
         .await
-        .map_err(bench_error)?;
+        .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?;
         if !args.json {
             header(&format!(
                 "agent loop, zero-latency in-process model, 1 call of '{}' per turn ({} runs)",

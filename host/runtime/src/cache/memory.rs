@@ -8,21 +8,32 @@ use std::time::Duration;
 use lru::LruCache;
 use wasmtime::component::Component;
 
+use crate::error::CacheError;
+
 /// Identifies a file version cheaply: canonical path, mtime in ns, size.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileKey {
+    /// The canonical path.
     pub path: PathBuf,
+    /// Modification time in nanoseconds since the epoch (0 if unknown).
     pub mtime_ns: u128,
+    /// Size in bytes.
     pub size: u64,
 }
 
 impl FileKey {
-    pub fn of(path: &Path) -> Result<Self, String> {
-        let path = path
-            .canonicalize()
-            .map_err(|err| format!("cannot resolve {}: {err}", path.display()))?;
-        let meta = std::fs::metadata(&path)
-            .map_err(|err| format!("cannot stat {}: {err}", path.display()))?;
+    /// The key of the file at `path` now.
+    pub fn of(path: &Path) -> Result<Self, CacheError> {
+        let path = path.canonicalize().map_err(|source| CacheError::File {
+            action: "resolve",
+            path: path.to_owned(),
+            source,
+        })?;
+        let meta = std::fs::metadata(&path).map_err(|source| CacheError::File {
+            action: "stat",
+            path: path.clone(),
+            source,
+        })?;
         let mtime_ns = meta
             .modified()
             .ok()
@@ -51,6 +62,7 @@ pub struct MemoryCache {
 }
 
 impl MemoryCache {
+    /// An empty cache bounded by entries and approximate bytes of compiled code.
     pub fn new(max_entries: usize, max_bytes: u64) -> Self {
         let cap = NonZeroUsize::new(max_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self {
@@ -61,14 +73,17 @@ impl MemoryCache {
         }
     }
 
+    /// Components held.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Approximate bytes of compiled code held.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -81,10 +96,12 @@ impl MemoryCache {
             .map(|(_, hash)| hash.as_str())
     }
 
+    /// Remembers that this file version has this content hash.
     pub fn remember_key(&mut self, key: FileKey, hash: &str) {
         self.keys.insert(key.path.clone(), (key, hash.to_owned()));
     }
 
+    /// The component with this content hash and what compiling it cost, marking it recently used.
     pub fn get(&mut self, hash: &str) -> Option<(Component, Duration)> {
         self.entries
             .get(hash)
@@ -126,6 +143,7 @@ impl MemoryCache {
         evicted
     }
 
+    /// Drops every component and key.
     pub fn clear(&mut self) {
         self.entries.clear();
         self.keys.clear();

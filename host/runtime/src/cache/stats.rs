@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The live counters of one cache, updated without locks.
 #[derive(Debug, Default)]
 pub struct CacheStats {
     memory_hits: AtomicU64,
@@ -22,28 +23,35 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl CacheStats {
+    /// Counts a memory hit that saved `saved` of compiling.
     pub fn memory_hit(&self, saved: Duration) {
         self.memory_hits.fetch_add(1, Ordering::Relaxed);
         self.saved_ns.fetch_add(nanos(saved), Ordering::Relaxed);
     }
+    /// Counts a memory miss.
     pub fn memory_miss(&self) {
         self.memory_misses.fetch_add(1, Ordering::Relaxed);
     }
+    /// Counts a disk hit that saved `saved` of compiling.
     pub fn disk_hit(&self, saved: Duration) {
         self.disk_hits.fetch_add(1, Ordering::Relaxed);
         self.saved_ns.fetch_add(nanos(saved), Ordering::Relaxed);
     }
+    /// Counts a disk miss.
     pub fn disk_miss(&self) {
         self.disk_misses.fetch_add(1, Ordering::Relaxed);
     }
+    /// Counts a compilation that took `took`.
     pub fn compiled(&self, took: Duration) {
         self.compiles.fetch_add(1, Ordering::Relaxed);
         self.compile_ns.fetch_add(nanos(took), Ordering::Relaxed);
     }
+    /// Counts `count` memory evictions.
     pub fn evicted(&self, count: u64) {
         self.evictions.fetch_add(count, Ordering::Relaxed);
     }
 
+    /// The counters now, with the sizes the caller measured (`disk` is entries and bytes).
     pub fn snapshot(
         &self,
         memory_entries: usize,
@@ -71,15 +79,25 @@ impl CacheStats {
 /// A point-in-time copy of the counters plus current sizes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CacheStatsSnapshot {
+    /// Components held in memory.
     pub memory_entries: usize,
+    /// Approximate bytes of compiled code held in memory.
     pub memory_bytes: u64,
+    /// Artifacts on disk.
     pub disk_entries: usize,
+    /// Bytes of artifacts on disk.
     pub disk_bytes: u64,
+    /// Lookups answered from memory.
     pub memory_hits: u64,
+    /// Lookups memory could not answer.
     pub memory_misses: u64,
+    /// Lookups answered from disk.
     pub disk_hits: u64,
+    /// Lookups disk could not answer.
     pub disk_misses: u64,
+    /// Real compilations.
     pub compiles: u64,
+    /// Components dropped from memory to stay within its bounds.
     pub evictions: u64,
     /// Time spent compiling.
     pub compile_ms: f64,

@@ -22,7 +22,7 @@ use crate::session_state::SessionState;
 use crate::store::PluginKv;
 
 /// An instance kept between events of one session.
-pub struct WarmInstance {
+pub(crate) struct WarmInstance {
     store: wasmtime::Store<CallState>,
     probe: CallProbe,
     instance: ExtensionPlugin,
@@ -33,13 +33,13 @@ pub struct WarmInstance {
 }
 
 impl WarmInstance {
-    pub fn is_from(&self, plugin: &LoadedPlugin) -> bool {
+    pub(crate) fn is_from(&self, plugin: &LoadedPlugin) -> bool {
         self.content_hash == plugin.content_hash && Arc::ptr_eq(&self.config, &plugin.config)
     }
 }
 
 /// Everything one hook call needs.
-pub struct HookCall<'a> {
+pub(crate) struct HookCall<'a> {
     pub engine: &'a Engine,
     pub plugin: &'a LoadedPlugin,
     pub pre: &'a ExtensionPluginPre<CallState>,
@@ -56,7 +56,7 @@ pub struct HookCall<'a> {
 }
 
 /// Runs the hook. Returns the instance to keep warm when the call succeeded.
-pub async fn call_hook(
+pub(crate) async fn call_hook(
     call: HookCall<'_>,
 ) -> (Result<HookOutcome, HookError>, Option<WarmInstance>) {
     let plugin = call.plugin;
@@ -78,7 +78,8 @@ pub async fn call_hook(
                 .with_config(plugin.config.clone());
             match sandbox::new_store(call.engine, call.caps, host) {
                 Ok((store, probe)) => (store, probe, None),
-                Err(message) => {
+                Err(err) => {
+                    let message = err.to_string();
                     return (
                         Err(failed(FailureKind::Instantiate { message }, None)),
                         None,
@@ -92,7 +93,8 @@ pub async fn call_hook(
         probe
             .memory_hit
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        if let Err(message) = sandbox::arm_budget(&mut store, limits) {
+        if let Err(err) = sandbox::arm_budget(&mut store, limits) {
+            let message = err.to_string();
             return (
                 Err(failed(FailureKind::Instantiate { message }, None)),
                 None,

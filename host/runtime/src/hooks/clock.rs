@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 /// Time since an arbitrary fixed origin.
 pub trait Clock: Send + Sync {
+    /// Time since the clock's origin.
     fn now(&self) -> Duration;
 }
 
@@ -37,10 +38,12 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock at zero.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         self.nanos.fetch_add(nanos, Ordering::SeqCst);

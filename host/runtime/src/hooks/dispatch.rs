@@ -23,24 +23,33 @@ use crate::runtime::WarmSlot;
 /// A message an extension asked to add to the conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Injection {
+    /// The extension that asked.
     pub extension: String,
+    /// The hook point it answered.
     pub point: HookPoint,
+    /// The message text.
     pub text: String,
 }
 
 /// An extension stopped what an event was about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Blocked {
+    /// The extension that blocked.
     pub extension: String,
+    /// The hook point.
     pub point: HookPoint,
+    /// Its reason, cut to the reason cap.
     pub reason: String,
 }
 
 /// A hook switched off for the rest of the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Disabled {
+    /// The extension.
     pub extension: String,
+    /// The hook point.
     pub point: HookPoint,
+    /// Why it was switched off.
     pub reason: String,
 }
 
@@ -51,6 +60,7 @@ pub struct Dispatched {
     pub patched: Option<Map<String, Value>>,
     /// The first block; hooks after it were not called.
     pub blocked: Option<Blocked>,
+    /// Messages extensions asked to add.
     pub injections: Vec<Injection>,
     /// Hooks that failed (the event went on without them).
     pub failures: Vec<HookError>,
@@ -95,6 +105,7 @@ fn state_key(hook: &ActiveHook) -> (String, HookPoint) {
 }
 
 impl Hooks {
+    /// The hooks of one session, throttled on the system clock.
     pub fn new(runtime: Runtime, session_id: Option<String>) -> Self {
         Self::with_clock(runtime, session_id, Arc::new(SystemClock::default()))
     }
@@ -117,6 +128,7 @@ impl Hooks {
         }
     }
 
+    /// The session these hooks belong to.
     pub fn session_id(&self) -> Option<&str> {
         self.inner.session_id.as_deref()
     }
@@ -165,6 +177,7 @@ impl Hooks {
         )
     }
 
+    /// Whether messages are waiting to be taken by the loop.
     pub fn has_injections(&self) -> bool {
         !self
             .inner
@@ -382,8 +395,8 @@ impl Hooks {
             }
             HookOutcome::Patch(patch) => match apply_patch(point, fields, &patch) {
                 Ok(()) => true,
-                Err(message) => {
-                    self.count_bad_answer(hook, message, result);
+                Err(err) => {
+                    self.count_bad_answer(hook, err.to_string(), result);
                     false
                 }
             },

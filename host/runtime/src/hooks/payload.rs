@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::HookPoint;
+use crate::error::PatchError;
 
 /// Replaces the payload fields named in `patch` (a JSON object text).
 /// Refuses the whole patch, changing nothing, if it is not a JSON object or
@@ -11,27 +12,23 @@ pub fn apply_patch(
     point: HookPoint,
     payload: &mut Map<String, Value>,
     patch: &str,
-) -> Result<(), String> {
+) -> Result<(), PatchError> {
     let allowed = point.patchable_fields();
     if allowed.is_empty() {
-        return Err(format!(
-            "{point} cannot be patched; answer continue instead"
-        ));
+        return Err(PatchError::NotPatchable { point });
     }
     let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(patch) else {
-        return Err(format!(
-            "a patch must be a JSON object of fields to replace ({})",
-            allowed.join(", ")
-        ));
+        return Err(PatchError::NotAnObject { allowed });
     };
     if let Some(field) = fields
         .keys()
         .find(|field| !allowed.contains(&field.as_str()))
     {
-        return Err(format!(
-            "a patch at {point} cannot change `{field}`; it may change {}",
-            allowed.join(", ")
-        ));
+        return Err(PatchError::Field {
+            point,
+            field: field.clone(),
+            allowed,
+        });
     }
     for (field, value) in fields {
         payload.insert(field, value);
@@ -72,7 +69,8 @@ mod tests {
             &mut p,
             r#"{"output": "x", "name": "y"}"#,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`name`"), "{err}");
         assert_eq!(p, payload());
         assert!(apply_patch(HookPoint::AfterToolCall, &mut p, "[1]").is_err());

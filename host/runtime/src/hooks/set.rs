@@ -10,9 +10,13 @@ use crate::loader::LoadedPlugin;
 /// One extension subscribed to one point, as the host will call it.
 #[derive(Debug)]
 pub struct ActiveHook {
+    /// The extension.
     pub plugin: Arc<LoadedPlugin>,
+    /// The point it is called at.
     pub point: HookPoint,
+    /// Lower runs first (the config may override the declared one).
     pub priority: i32,
+    /// Whether the loop waits for the answer.
     pub delivery: Delivery,
     /// Declared hints with the configuration's overrides applied (and, for
     /// stream-chunk, the default batch size and age filled in).
@@ -24,6 +28,7 @@ pub struct ActiveHook {
 }
 
 impl ActiveHook {
+    /// The extension's name.
     pub fn extension(&self) -> &str {
         self.plugin.name()
     }
@@ -116,6 +121,7 @@ impl ExtensionSet {
         &self.by_point[point.index()]
     }
 
+    /// Whether no extension subscribes to anything.
     pub fn is_empty(&self) -> bool {
         self.by_point.iter().all(Vec::is_empty)
     }

@@ -6,16 +6,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HookPoint {
+    /// A session begins.
     SessionStart,
+    /// A session ends.
     SessionEnd,
+    /// A turn begins (a user message arrived).
     TurnStart,
+    /// A turn ends.
     TurnEnd,
+    /// Before each request to the model.
     BeforeLlmCall,
+    /// After each complete model response.
     AfterLlmResponse,
+    /// Streamed chunks of a model response (coalesced by throttles).
     StreamChunk,
+    /// Before a tool call runs; may patch the arguments or block the call.
     BeforeToolCall,
+    /// After a tool call; may patch the result.
     AfterToolCall,
+    /// A progress update of a running tool call.
     ToolProgress,
+    /// An error in the loop.
     Error,
 }
 
@@ -52,6 +63,7 @@ impl HookPoint {
         }
     }
 
+    /// The point named `name` (kebab-case, as [`HookPoint::as_str`] gives it).
     pub fn parse(name: &str) -> Option<HookPoint> {
         HookPoint::ALL
             .into_iter()
@@ -135,8 +147,11 @@ impl Throttle {
 /// One hook point an extension wants, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
+    /// Where.
     pub point: HookPoint,
+    /// Whether the loop waits for the answer.
     pub delivery: Delivery,
+    /// How often, at most.
     pub throttle: Throttle,
 }
 
@@ -145,16 +160,20 @@ pub struct Subscription {
 pub struct ExtensionSpec {
     /// Lower runs first; ties go by plugin name.
     pub priority: i32,
+    /// The points it wants, each with its delivery and throttle.
     pub subscriptions: Vec<Subscription>,
 }
 
 /// What an extension asked the loop to do after one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookOutcome {
+    /// Go on unchanged.
     Continue,
     /// JSON object text whose fields replace the payload's.
     Patch(String),
+    /// Stop what was about to happen (a tool call, a turn), with the reason.
     Block(String),
+    /// Add a message to the conversation.
     Inject(String),
 }
 

@@ -31,6 +31,7 @@ pub struct HookCounters {
 }
 
 impl HookCounters {
+    /// Adds `other` to these counters.
     pub fn accumulate(&mut self, other: &HookCounters) {
         self.calls += other.calls;
         self.skipped += other.skipped;
@@ -55,6 +56,7 @@ impl HookCounters {
         }
     }
 
+    /// Whether nothing was counted.
     pub fn is_zero(&self) -> bool {
         *self == HookCounters::default()
     }
@@ -63,8 +65,11 @@ impl HookCounters {
 /// One row of `agent-host stats`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookStatsRow {
+    /// The extension.
     pub extension: String,
+    /// The hook point.
     pub point: HookPoint,
+    /// What was counted.
     #[serde(flatten)]
     pub counters: HookCounters,
 }
@@ -96,6 +101,7 @@ impl HookStats {
         }
     }
 
+    /// Counts one call of a hook that took `took` (and failed, if `failed`).
     pub fn call(&self, extension: &str, point: HookPoint, took: Duration, failed: bool) {
         self.record(extension, point, |c| {
             c.calls += 1;

@@ -6,7 +6,7 @@ use super::Throttle;
 
 /// What one session remembers about one hook.
 #[derive(Debug, Default)]
-pub struct HookState {
+pub(super) struct HookState {
     last_call: Option<Duration>,
     failure_streak: u32,
     /// Switched off for the rest of the session after too many failures.
@@ -16,7 +16,7 @@ pub struct HookState {
 impl HookState {
     /// Whether an event at `now` on session turn `turn` passes the throttle;
     /// a passing event is counted as the latest call.
-    pub fn admit(&mut self, throttle: &Throttle, now: Duration, turn: u32) -> bool {
+    pub(super) fn admit(&mut self, throttle: &Throttle, now: Duration, turn: u32) -> bool {
         if let Some(n) = throttle.every_n_turns.filter(|n| *n > 1)
             && turn >= 1
             && !(turn - 1).is_multiple_of(n)
@@ -34,7 +34,7 @@ impl HookState {
 
     /// Records how a call ended. Returns true when this failure switches the
     /// hook off (`max_failures` in a row).
-    pub fn record(&mut self, failed: bool, max_failures: u32) -> bool {
+    pub(super) fn record(&mut self, failed: bool, max_failures: u32) -> bool {
         if !failed {
             self.failure_streak = 0;
             return false;
@@ -52,7 +52,7 @@ impl HookState {
 /// The text itself is kept once per stream by the caller; a batch is a
 /// byte range of it and a chunk count.
 #[derive(Debug)]
-pub struct ChunkBatcher {
+pub(super) struct ChunkBatcher {
     start: usize,
     count: usize,
     first_at: Duration,
@@ -62,14 +62,14 @@ pub struct ChunkBatcher {
 
 /// A batch: `text[start..end]` holding `count` chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Batch {
+pub(super) struct Batch {
     pub start: usize,
     pub end: usize,
     pub count: usize,
 }
 
 impl ChunkBatcher {
-    pub fn new(throttle: &Throttle) -> Self {
+    pub(super) fn new(throttle: &Throttle) -> Self {
         Self {
             start: 0,
             count: 0,
@@ -81,7 +81,7 @@ impl ChunkBatcher {
 
     /// Notes a chunk that occupies `start..end` of the stream's text;
     /// returns a batch when it is full or its first chunk is old enough.
-    pub fn push(&mut self, start: usize, end: usize, now: Duration) -> Option<Batch> {
+    pub(super) fn push(&mut self, start: usize, end: usize, now: Duration) -> Option<Batch> {
         if self.count == 0 {
             self.start = start;
             self.first_at = now;
@@ -94,7 +94,7 @@ impl ChunkBatcher {
     }
 
     /// Whatever is left, at the end of the stream (`end` = text length).
-    pub fn flush(&mut self, end: usize) -> Option<Batch> {
+    pub(super) fn flush(&mut self, end: usize) -> Option<Batch> {
         if self.count == 0 {
             return None;
         }

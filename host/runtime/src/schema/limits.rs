@@ -12,10 +12,11 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use crate::config::SchemaConfig;
+use crate::error::SchemaError;
 
 /// What the analysis learnt about an accepted schema.
 #[derive(Debug, Clone)]
-pub struct Analysis {
+pub(super) struct Analysis {
     /// When no path through the schema (refs inlined) loops and it has no
     /// pattern, the number of paths from the root (saturating): validating a
     /// value of `n` nodes applies at most `paths * n` subschemas.
@@ -26,10 +27,13 @@ pub struct Analysis {
 const QUOTE_CHARS: usize = 80;
 
 /// A refusal naming the limit, its value and the config key that raises it.
-fn over(what: &str, value: impl std::fmt::Display, limit: usize, key: &str) -> String {
-    format!(
-        "{what} {value}, over the limit of {limit}; simplify the schema, or raise `{key}` in the [schema] section of the host config"
-    )
+fn over(what: &str, value: impl std::fmt::Display, limit: usize, key: &'static str) -> SchemaError {
+    SchemaError::OverLimit {
+        what: what.to_owned(),
+        value: value.to_string(),
+        limit,
+        key,
+    }
 }
 
 /// A pattern as quoted in messages: escaped and cut to a readable length.
@@ -43,7 +47,11 @@ fn quote_pattern(pattern: &str) -> String {
 
 /// Checks every static limit. `which` names the schema in messages ("its
 /// input schema").
-pub fn analyze(schema: &Value, limits: &SchemaConfig, which: &str) -> Result<Analysis, String> {
+pub(super) fn analyze(
+    schema: &Value,
+    limits: &SchemaConfig,
+    which: &str,
+) -> Result<Analysis, SchemaError> {
     let bytes = json_size(schema, limits.max_schema_bytes);
     if bytes > limits.max_schema_bytes {
         let shown = if bytes == usize::MAX {
@@ -149,7 +157,7 @@ fn is_schema(value: &Value) -> bool {
 }
 
 impl<'a> Graph<'a> {
-    fn build(root: &'a Value, limits: &SchemaConfig, which: &str) -> Result<Self, String> {
+    fn build(root: &'a Value, limits: &SchemaConfig, which: &str) -> Result<Self, SchemaError> {
         let index = Index::build(root);
         let mut graph = Graph {
             nodes: Vec::new(),
@@ -163,7 +171,7 @@ impl<'a> Graph<'a> {
         let mut intern = |graph: &mut Graph<'a>,
                           queue: &mut Vec<usize>,
                           value: &'a Value|
-         -> Result<usize, String> {
+         -> Result<usize, SchemaError> {
             if let Some(&id) = ids.get(&(value as *const Value)) {
                 return Ok(id);
             }
@@ -278,10 +286,11 @@ impl<'a> Graph<'a> {
                         }
                         Resolved::MetaSchema => {}
                         Resolved::Missing => {
-                            return Err(format!(
-                                "{which} has a `{keyword}` to {} that does not point into the schema; the host resolves references only inside the schema and never fetches remote ones",
-                                quote_pattern(reference)
-                            ));
+                            return Err(SchemaError::UnresolvedRef {
+                                which: which.to_owned(),
+                                keyword: keyword.to_owned(),
+                                reference: quote_pattern(reference),
+                            });
                         }
                     }
                 }
@@ -295,7 +304,7 @@ impl<'a> Graph<'a> {
 
     /// Checks the number and length of the patterns and that the linear-time
     /// engine compiles each within its size limit.
-    fn patterns(&self, limits: &SchemaConfig, which: &str) -> Result<usize, String> {
+    fn patterns(&self, limits: &SchemaConfig, which: &str) -> Result<usize, SchemaError> {
         if self.patterns.len() > limits.max_patterns {
             return Err(over(
                 &format!("{which} has"),
@@ -314,10 +323,11 @@ impl<'a> Graph<'a> {
                 ));
             }
             compile_pattern(pattern, limits.max_regex_bytes).map_err(|why| {
-                format!(
-                    "{which} has the pattern {} that {why}",
-                    quote_pattern(pattern)
-                )
+                SchemaError::Pattern {
+                    which: which.to_owned(),
+                    pattern: quote_pattern(pattern),
+                    why,
+                }
             })?;
         }
         Ok(self.patterns.len())
@@ -325,7 +335,7 @@ impl<'a> Graph<'a> {
 
     /// Refuses cycles among the subschemas applied to one value (they would
     /// never terminate) and bounds how many subschemas apply to one value.
-    fn check_in_place(&self, limits: &SchemaConfig, which: &str) -> Result<(), String> {
+    fn check_in_place(&self, limits: &SchemaConfig, which: &str) -> Result<(), SchemaError> {
         const NEW: u8 = 0;
         const OPEN: u8 = 1;
         const DONE: u8 = 2;
@@ -346,9 +356,9 @@ impl<'a> Graph<'a> {
                             stack.push((child, 0));
                         }
                         OPEN => {
-                            return Err(format!(
-                                "{which} has a `$ref` cycle that never descends into the value (it would be checked forever against the same value); every cycle must pass through a keyword such as `properties` or `items`"
-                            ));
+                            return Err(SchemaError::RefCycle {
+                                which: which.to_owned(),
+                            });
                         }
                         _ => {}
                     }

@@ -6,7 +6,7 @@
 //! of the injected text, the block reason or the patched output).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/v0.1",
     world: "extension-plugin",
 });
 

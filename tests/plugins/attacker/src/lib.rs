@@ -14,7 +14,7 @@
 //!   milliseconds and one named `kv_dump` lists the plugin's key-value state.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/v0.1",
     world: "tool-plugin",
 });
 

@@ -1,0 +1,207 @@
+//! Tool calls: looking a tool up, its options and progress, and the instance slots a call waits for.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::Runtime;
+use crate::error::{CallError, FailureKind};
+use crate::host_api::ProgressSink;
+use crate::invoke::{self, Invocation};
+use crate::loader::{Bound, LoadedPlugin};
+use crate::spec::{ToolOutput, ToolSpec};
+
+/// Options for one call.
+#[derive(Default, Clone)]
+pub struct CallOptions {
+    /// Identifier passed to the plugin; generated when absent.
+    pub call_id: Option<String>,
+    /// The session the call belongs to: gives the plugin its per-session state.
+    pub session_id: Option<String>,
+    /// Receives the plugin's progress updates.
+    pub progress: Option<ProgressSink>,
+    /// Cancelling the token stops the call at once.
+    pub cancel: Option<CancellationToken>,
+}
+
+/// A tool and the plugin that provides it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The tool's spec.
+    #[serde(flatten)]
+    pub spec: ToolSpec,
+}
+
+impl Runtime {
+    /// Every registered tool, sorted by name.
+    pub fn tools(&self) -> Vec<ToolInfo> {
+        let mut tools: Vec<ToolInfo> = self
+            .plugins()
+            .iter()
+            .flat_map(|plugin| {
+                plugin.tools.iter().map(|tool| ToolInfo {
+                    plugin: plugin.name().to_owned(),
+                    spec: tool.spec.clone(),
+                })
+            })
+            .collect();
+        tools.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        tools
+    }
+
+    /// The tool called `name`, if registered.
+    pub fn tool(&self, name: &str) -> Option<ToolInfo> {
+        self.with_tool(name, |plugin, tool| ToolInfo {
+            plugin: plugin.name().to_owned(),
+            spec: tool.spec.clone(),
+        })
+    }
+
+    /// The hints of a tool, without copying its spec (the agent loop asks
+    /// for every call).
+    pub fn tool_hints(&self, name: &str) -> Option<crate::spec::ToolHints> {
+        self.with_tool(name, |_, tool| tool.spec.hints)
+    }
+
+    /// The most output a tool may return (its plugin's output cap); a patch
+    /// of its result by an extension obeys the same cap.
+    pub fn tool_output_limit(&self, name: &str) -> Option<usize> {
+        self.with_tool(name, |plugin, _| {
+            plugin.capabilities.limits.max_output_bytes
+        })
+    }
+
+    fn with_tool<R>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&LoadedPlugin, &crate::loader::LoadedTool) -> R,
+    ) -> Option<R> {
+        let plugin = self.registry().plugin_for_tool(name)?;
+        let tool = plugin.tool(name)?;
+        Some(read(&plugin, tool))
+    }
+
+    fn lookup(&self, name: &str) -> Result<Arc<LoadedPlugin>, CallError> {
+        let registry = self.registry();
+        registry
+            .plugin_for_tool(name)
+            .ok_or_else(|| CallError::UnknownTool {
+                name: name.to_owned(),
+                known: registry.tool_names(),
+            })
+    }
+
+    /// Calls a tool: looks it up, validates the arguments against its schema,
+    /// and runs it in a fresh sandbox under its plugin's limits.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        args: &serde_json::Value,
+        options: CallOptions,
+    ) -> Result<ToolOutput, CallError> {
+        let plugin = self.lookup(name)?;
+        let tool = plugin.tool(name).ok_or_else(|| CallError::Host {
+            tool: name.to_owned(),
+            message: "registry and plugin disagree about this tool".to_owned(),
+        })?;
+        // Off the async threads and under the tool's deadline: a schema is
+        // the plugin's, so checking against it is the plugin's time.
+        tool.validator
+            .check_args_within(args, plugin.capabilities.limits.timeout)
+            .await
+            .map_err(|err| err.for_arguments(plugin.name(), name))?;
+        let prepared =
+            plugin
+                .prepare(&self.load_context())
+                .await
+                .map_err(|err| CallError::Failed {
+                    plugin: plugin.name().to_owned(),
+                    tool: name.to_owned(),
+                    kind: crate::error::FailureKind::Instantiate {
+                        message: err.to_string(),
+                    },
+                    detail: None,
+                })?;
+        let Bound::Tool(pre) = &prepared.bound else {
+            return Err(CallError::Host {
+                tool: name.to_owned(),
+                message: format!("plugin '{}' is an extension, not a tool", plugin.name()),
+            });
+        };
+        let call_id = options.call_id.unwrap_or_else(|| {
+            format!(
+                "call-{}",
+                self.inner.next_call.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let session_state = options
+            .session_id
+            .as_deref()
+            .map(|session| self.inner.session_states.state(plugin.name(), session));
+        let _slot = acquire_instance_slot(
+            &self.inner.instance_slots,
+            &self.inner.config.sandbox,
+            plugin.capabilities.limits.timeout,
+        )
+        .await
+        .map_err(|kind| CallError::Failed {
+            plugin: plugin.name().to_owned(),
+            tool: name.to_owned(),
+            kind,
+            detail: None,
+        })?;
+        invoke::invoke(Invocation {
+            engine: &self.inner.engine,
+            plugin: &plugin,
+            pre,
+            tool: name,
+            args_json: args.to_string(),
+            call_id,
+            session_id: options.session_id,
+            kv: self.inner.store.plugin_kv(plugin.name()),
+            progress: options.progress,
+            cancel: options.cancel,
+            session_state,
+        })
+        .await
+    }
+
+    /// Instance slots held by calls right now (warm extension instances not
+    /// counted).
+    pub fn busy_instance_slots(&self) -> usize {
+        instance_slot_count(&self.inner.config.sandbox)
+            - self.inner.instance_slots.available_permits()
+    }
+}
+
+/// Instances kept warm for extensions: a quarter of the pool.
+pub(super) fn warm_instance_limit(sandbox: &crate::config::SandboxConfig) -> usize {
+    sandbox.max_instances as usize / 4
+}
+
+/// Instances that calls may hold at once: the pool less the warm share.
+pub(super) fn instance_slot_count(sandbox: &crate::config::SandboxConfig) -> usize {
+    (sandbox.max_instances as usize - warm_instance_limit(sandbox)).max(1)
+}
+
+/// Waits for a free instance slot, at most `wait` (a call's own timeout):
+/// with every slot busy a caller queues rather than failing at once, and
+/// fails clearly if none frees up in time.
+pub(crate) async fn acquire_instance_slot(
+    slots: &Arc<tokio::sync::Semaphore>,
+    sandbox: &crate::config::SandboxConfig,
+    wait: std::time::Duration,
+) -> Result<tokio::sync::OwnedSemaphorePermit, FailureKind> {
+    let busy = || FailureKind::NoInstanceSlot {
+        instances: sandbox.max_instances,
+        waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+    };
+    match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) | Err(_) => Err(busy()),
+    }
+}

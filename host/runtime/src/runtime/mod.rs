@@ -1,0 +1,219 @@
+//! The runtime: one engine, one linker, the plugin registry and the store; construction and accessors.
+//!
+//! The work is split by job: [`loading`] (discover, load, reload, check,
+//! name and tool clashes), [`calls`] (tool calls, their options, progress and
+//! instance slots), [`hooks`] (extension hooks and warm instances) and
+//! [`stats`] (cache and hook counters and their persistence).
+
+mod calls;
+mod hooks;
+mod loading;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::ToolPlugin;
+use crate::cache::{CacheStatsSnapshot, ComponentCache};
+use crate::config::RuntimeConfig;
+use crate::engine;
+use crate::error::{EngineError, HostError, LoadError};
+use crate::hooks::{ExtensionSet, HookStats};
+use crate::loader::{CompileObserver, LoadContext, LoadedPlugin};
+use crate::registry::Registry;
+use crate::sandbox::CallState;
+use crate::store::Store;
+use calls::instance_slot_count;
+
+pub use crate::host_api::{ProgressSink as Progress, ProgressUpdate};
+pub use crate::loader::LoadedPlugin as Plugin;
+pub(crate) use calls::acquire_instance_slot;
+pub use calls::{CallOptions, ToolInfo};
+pub(crate) use hooks::WarmSlot;
+pub use loading::{LoadReport, PluginEvent};
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    config: RuntimeConfig,
+    store: Store,
+    cache: Arc<ComponentCache>,
+    session_states: crate::session_state::SessionStates,
+    observer: RwLock<Option<Arc<dyn CompileObserver>>>,
+    /// Counters already added to the persisted totals.
+    persisted: std::sync::Mutex<CacheStatsSnapshot>,
+    registry: RwLock<Registry>,
+    /// The active hooks of the registered extensions, rebuilt whenever the
+    /// registry changes.
+    extensions: RwLock<Arc<ExtensionSet>>,
+    hook_stats: HookStats,
+    /// Warm extension instances alive (each holds an instance-pool slot).
+    warm_instances: Arc<std::sync::atomic::AtomicUsize>,
+    /// One permit per instance that may be alive at once besides the warm
+    /// ones, so a full pool makes callers wait instead of failing.
+    instance_slots: Arc<tokio::sync::Semaphore>,
+    next_call: AtomicU64,
+    events: tokio::sync::broadcast::Sender<PluginEvent>,
+}
+
+/// The agent-host runtime. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Starts a runtime: validates the config, opens the store, builds the
+    /// engine. Loads no plugins; call [`Runtime::load_plugin_dirs`].
+    pub fn new(config: RuntimeConfig) -> Result<Self, HostError> {
+        config.validate()?;
+        let config_sandbox = config.sandbox.clone();
+        let store = Store::open(&config.data_dir)?.with_quotas(&config.quotas);
+        let engine = engine::shared_engine(&config.sandbox).map_err(HostError::Engine)?;
+        let linker = build_linker(&engine).map_err(HostError::Engine)?;
+        let cache =
+            ComponentCache::new(&engine, &store, &config.cache).map_err(HostError::Cache)?;
+        let (events, _) = tokio::sync::broadcast::channel(256);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                store: store.clone(),
+                cache: Arc::new(cache),
+                session_states: crate::session_state::SessionStates::new(&store, 1024),
+                observer: RwLock::new(None),
+                persisted: std::sync::Mutex::new(CacheStatsSnapshot::default()),
+                registry: RwLock::new(Registry::default()),
+                extensions: RwLock::new(Arc::new(ExtensionSet::default())),
+                hook_stats: HookStats::default(),
+                warm_instances: Arc::default(),
+                instance_slots: Arc::new(tokio::sync::Semaphore::new(instance_slot_count(
+                    &config_sandbox,
+                ))),
+                next_call: AtomicU64::new(1),
+                events,
+            }),
+        })
+    }
+
+    /// The validated configuration it runs with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// The process's wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The store (plugin state, sessions, persisted cache metadata and statistics).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The registry for reading. A poisoned lock is taken over, as
+    /// everywhere in the runtime: one panicking thread must not stop every
+    /// later tool call.
+    fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registry for a change.
+    fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn load_context(&self) -> LoadContext<'_> {
+        LoadContext {
+            engine: &self.inner.engine,
+            linker: &self.inner.linker,
+            config: &self.inner.config,
+            store: &self.inner.store,
+            cache: &self.inner.cache,
+            instance_slots: &self.inner.instance_slots,
+            observer: self
+                .inner
+                .observer
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+
+    /// Reports real compilations (not cache hits) to `observer`.
+    pub fn set_compile_observer(&self, observer: Arc<dyn CompileObserver>) {
+        *self
+            .inner
+            .observer
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(observer);
+    }
+
+    /// Subscribes to plugin load, reload, removal and failure events.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<PluginEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The compiled component of a loaded plugin, preparing it if needed.
+    pub async fn prepared_component(
+        &self,
+        plugin: &LoadedPlugin,
+    ) -> Result<wasmtime::component::Component, LoadError> {
+        let prepared = plugin.prepare(&self.load_context()).await?;
+        Ok(prepared.component().clone())
+    }
+
+    /// The compiled-component cache (for benchmarks and tooling).
+    pub fn component_cache(&self) -> &ComponentCache {
+        &self.inner.cache
+    }
+
+    /// The on-disk artifact for a content hash (for tests and tooling).
+    pub fn artifact_path(&self, content_hash: &str) -> PathBuf {
+        self.inner.cache.disk().artifact_path(content_hash)
+    }
+}
+
+fn build_linker(engine: &Engine) -> Result<Linker<CallState>, EngineError> {
+    let link = |interface: &'static str| {
+        move |err: wasmtime::Error| EngineError::Link {
+            interface,
+            message: err.to_string(),
+        }
+    };
+    let mut linker = Linker::new(engine);
+    // Rust guests import wasi:cli, io and clocks even when unused, so WASI is
+    // always linked; what a plugin can reach is decided per call by its
+    // capabilities, not by what is linked.
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link("WASI"))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(link("WASI HTTP"))?;
+    ToolPlugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+        .map_err(link("the contract's host imports"))?;
+    // Over WASI's own: preopens from the directories opened at load, the
+    // per-call open-file cap, and no guest-made symlinks unless allowed.
+    crate::sandbox::add_fs_guards(&mut linker).map_err(link("the filesystem guards"))?;
+    // Runs once per runtime start: lift the soft descriptor limit so the
+    // per-call caps (see sandbox::open_file_cap) have room.
+    crate::sandbox::raise_fd_limit();
+    Ok(linker)
+}

@@ -1,0 +1,70 @@
+//! Cache and hook counters of this process, their persisted totals, and clearing the cache.
+
+use super::Runtime;
+use crate::cache::CacheStatsSnapshot;
+use crate::error::CacheError;
+use crate::hooks::{HookStats, HookStatsRow};
+
+impl Runtime {
+    /// Counters of this process's cache use, with current sizes.
+    pub fn cache_stats(&self) -> CacheStatsSnapshot {
+        self.inner.cache.stats()
+    }
+
+    /// Counters summed over every run that saved them, including this one's
+    /// saved so far.
+    pub fn cache_totals(&self) -> CacheStatsSnapshot {
+        self.inner.store.cache_totals()
+    }
+
+    /// Adds the counters gained since the last call to the persisted totals
+    /// (sled writes them out in the background and on close).
+    pub fn persist_cache_stats(&self) {
+        let current = self.cache_stats();
+        let mut persisted = self
+            .inner
+            .persisted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut totals = self.inner.store.cache_totals();
+        totals.accumulate(&current.since(&persisted));
+        *persisted = current;
+        if let Err(err) = self.inner.store.put_cache_totals(&totals) {
+            tracing::warn!("cannot save cache statistics: {err}");
+        }
+    }
+
+    /// Empties the memory and disk caches and the persisted tool specs.
+    pub fn clear_cache(&self) -> Result<(), CacheError> {
+        self.inner.cache.clear()
+    }
+
+    /// Counters of this process's hook calls.
+    pub fn hook_stats(&self) -> &HookStats {
+        &self.inner.hook_stats
+    }
+
+    /// Hook counters summed over every run that saved them.
+    pub fn hook_totals(&self) -> Vec<HookStatsRow> {
+        self.inner.store.hook_totals()
+    }
+
+    /// Adds the hook counters gained since the last call to the persisted
+    /// totals.
+    pub fn persist_hook_stats(&self) {
+        let delta = self.inner.hook_stats.take_unpersisted();
+        if delta.is_empty() {
+            return;
+        }
+        let totals = crate::hooks::merge_rows(self.inner.store.hook_totals(), &delta);
+        if let Err(err) = self.inner.store.put_hook_totals(&totals) {
+            tracing::warn!("cannot save hook statistics: {err}");
+        }
+    }
+
+    /// How many times per-session plugin state was read from the store
+    /// (each (plugin, session) once while it stays live).
+    pub fn session_state_loads(&self) -> u64 {
+        self.inner.session_states.loads()
+    }
+}
