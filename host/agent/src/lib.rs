@@ -23,7 +23,6 @@ pub mod bench;
 pub mod compress;
 pub mod config;
 mod hooked;
-#[allow(missing_docs, unreachable_pub)] // documented by the store redesign
 pub mod sessions;
 mod tool_host;
 mod tools;

@@ -38,32 +38,51 @@ pub enum ConfigError {
 }
 
 /// A problem with the embedded database.
-// Documented in the store redesign (another branch); remove with it.
-#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Another process holds the data dir's lock.
     #[error(
         "data dir {path} is in use by another agent-host process{holder}; stop that process or pass a different --data-dir",
         holder = match pid { Some(pid) => format!(" (pid {pid})"), None => String::new() }
     )]
-    Locked { path: PathBuf, pid: Option<u32> },
+    Locked {
+        /// The data dir.
+        path: PathBuf,
+        /// The holder's process id, when it could be read.
+        pid: Option<u32>,
+    },
+    /// The database could not be opened (corrupt, or unreadable).
     #[error(
         "cannot open the database in {path}: {message}\n  if it is corrupt, move the directory away and start again"
     )]
-    Open { path: PathBuf, message: String },
+    Open {
+        /// The data dir.
+        path: PathBuf,
+        /// What the database said.
+        message: String,
+    },
+    /// The data dir could not be created.
     #[error("cannot create data dir {path}: {source}")]
     CreateDir {
+        /// The data dir.
         path: PathBuf,
+        /// The file system's error.
         source: std::io::Error,
     },
+    /// The database was written by a newer build, with a schema this one
+    /// cannot read.
     #[error(
         "the database in {path} was written by a newer agent-host (schema {found}; this build reads up to {supported}); upgrade agent-host or use another --data-dir"
     )]
     NewerSchema {
+        /// The data dir.
         path: PathBuf,
+        /// The schema version found in the database.
         found: u32,
+        /// The newest schema version this build reads.
         supported: u32,
     },
+    /// A read or write failed in the database (its error is the source).
     #[error("database error: {0}")]
     Db(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -27,12 +27,8 @@ pub mod registry;
 pub mod runtime;
 mod sandbox;
 mod schema;
-// Documented in the store redesign (another branch); remove with it.
-#[allow(missing_docs)]
 pub mod session_state;
 pub mod spec;
-// Documented in the store redesign (another branch); remove with it.
-#[allow(missing_docs)]
 pub mod store;
 #[cfg(feature = "watch")]
 pub mod watcher;

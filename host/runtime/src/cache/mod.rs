@@ -6,8 +6,6 @@
 //! deserialized from the file so wasmtime can map it) -> compile, then write
 //! the artifact and remember it.
 
-// Documented in the store redesign (another branch); remove with it.
-#[allow(missing_docs, unreachable_pub)]
 mod disk;
 mod memory;
 mod stats;
