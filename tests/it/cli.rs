@@ -161,7 +161,7 @@ fn only_granted_environment_variables_are_visible() {
 fn a_data_dir_in_use_names_the_holder() {
     let harness = Harness::new();
     harness.install(test_plugin::echo());
-    let _held = agent_host_runtime::store::Store::open(&harness.config.data_dir).unwrap();
+    let _held = agent_host_runtime::store::DataStore::open(&harness.config.data_dir).unwrap();
     let (code, _, stderr) = run(agent_host(&harness).args(["tools", "list"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(

@@ -2,7 +2,7 @@
 
 use agent_host_agent::sessions::{ExportFormat, Sessions, WriterConfig};
 use agent_host_llm::{Message, Usage};
-use agent_host_runtime::store::Store;
+use agent_host_runtime::store::DataStore;
 
 use crate::support::{Harness, example_plugin, first_json_line, run_command};
 
@@ -10,7 +10,7 @@ use crate::support::{Harness, example_plugin, first_json_line, run_command};
 async fn appends_are_batched_and_survive_a_clean_close() {
     let tmp = tempfile::tempdir().unwrap();
     let id = {
-        let store = Store::open(tmp.path()).unwrap();
+        let store = DataStore::open(tmp.path()).unwrap();
         let sessions = Sessions::open(&store, WriterConfig::default());
         let mut record = sessions.create("batching", "test", "model");
         for i in 0..1000 {
@@ -28,7 +28,7 @@ async fn appends_are_batched_and_survive_a_clean_close() {
         assert!(stats.batches <= 2001 / 64 + 4, "{stats:?}");
         record.id
     };
-    let store = Store::open(tmp.path()).unwrap();
+    let store = DataStore::open(tmp.path()).unwrap();
     let sessions = Sessions::open(&store, WriterConfig::default());
     let messages = sessions.messages(&id);
     assert_eq!(messages.len(), 1000);
@@ -39,7 +39,7 @@ async fn appends_are_batched_and_survive_a_clean_close() {
 #[tokio::test]
 async fn delete_and_export_formats() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap();
+    let store = DataStore::open(tmp.path()).unwrap();
     let sessions = Sessions::open(&store, WriterConfig::default());
     let mut record = sessions.create("export me", "test", "model");
     let call = agent_host_llm::ToolCall {
@@ -87,7 +87,7 @@ async fn delete_and_export_formats() {
 #[tokio::test]
 async fn a_session_deleted_before_its_writes_landed_is_gone() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap();
+    let store = DataStore::open(tmp.path()).unwrap();
     let sessions = Sessions::open(&store, WriterConfig::default());
     let kept = sessions.create("kept", "test", "model");
     let mut record = sessions.create("short-lived", "test", "model");
@@ -180,7 +180,7 @@ fn sigterm_cancels_the_turn_and_the_session_is_saved() {
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(130), "{exit:?}");
 
-    let store = Store::open(&harness.config.data_dir).unwrap();
+    let store = DataStore::open(&harness.config.data_dir).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -211,7 +211,7 @@ async fn child_session_writer() {
     let Ok(dir) = std::env::var("AGENT_HOST_CHILD_DATA_DIR") else {
         return;
     };
-    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    let store = DataStore::open(std::path::Path::new(&dir)).unwrap();
     let sessions = Sessions::open(&store, WriterConfig::default());
     let mut record = sessions.create("kill -9", "test", "model");
     // libtest has already printed "test name ... " without a newline.
@@ -268,7 +268,7 @@ fn kill_9_mid_writes_loses_at_most_what_was_not_flushed() {
     child.wait().unwrap();
     assert!(!session.is_empty() && durable >= 2000);
 
-    let store = Store::open(tmp.path()).expect("the database reopens after kill -9");
+    let store = DataStore::open(tmp.path()).expect("the database reopens after kill -9");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -296,7 +296,7 @@ async fn live_sessions_are_bounded_and_reload_after_eviction_or_expiry() {
     use std::time::Duration;
 
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap();
+    let store = DataStore::open(tmp.path()).unwrap();
     let sessions = Arc::new(Sessions::open(&store, WriterConfig::default()));
     let live = LiveSessions::new(sessions.clone(), 2, Duration::from_secs(3600));
     let mut ids = Vec::new();
@@ -407,7 +407,7 @@ async fn plugin_state_is_per_session_and_loaded_once() {
 #[tokio::test]
 async fn session_ids_are_unique_even_in_a_burst() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap();
+    let store = DataStore::open(tmp.path()).unwrap();
     let sessions = Sessions::open(&store, WriterConfig::default());
     let ids: std::collections::HashSet<String> = (0..2000)
         .map(|_| sessions.create("burst", "t", "m").id)
@@ -421,7 +421,7 @@ async fn session_ids_are_unique_even_in_a_burst() {
 fn a_corrupted_database_gives_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(tmp.path()).unwrap();
+        let store = DataStore::open(tmp.path()).unwrap();
         store.plugin_kv("p").set("k", b"v").unwrap();
         store.flush().unwrap();
     }
@@ -432,7 +432,7 @@ fn a_corrupted_database_gives_a_clear_error() {
             std::fs::write(entry.path(), vec![0xA5; 4096]).unwrap();
         }
     }
-    match Store::open(tmp.path()) {
+    match DataStore::open(tmp.path()) {
         Err(err) => {
             let message = err.to_string();
             assert!(

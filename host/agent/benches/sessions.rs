@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use agent_host_agent::sessions::{LiveSessions, Sessions, WriterConfig};
 use agent_host_llm::{Message, Usage};
 use agent_host_runtime::bench::rss_kib;
-use agent_host_runtime::store::Store;
+use agent_host_runtime::store::DataStore;
 
 const N_APPENDS: usize = 20_000;
 const N_SQLITE: usize = 2_000;
@@ -69,8 +69,8 @@ fn release_free_heap() {
     }
 }
 
-fn open(dir: &Path) -> (Store, Sessions) {
-    let store = Store::open(dir).expect("open store");
+fn open(dir: &Path) -> (DataStore, Sessions) {
+    let store = DataStore::open(dir).expect("open store");
     let sessions = Sessions::open(&store, WriterConfig::default());
     (store, sessions)
 }

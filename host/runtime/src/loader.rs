@@ -19,7 +19,7 @@ use crate::manifest::{self, Manifest};
 use crate::sandbox::{self, CallState};
 use crate::schema::ArgsValidator;
 use crate::spec::ToolSpec;
-use crate::store::Store;
+use crate::store::DataStore;
 
 /// Longest a plugin may take to describe its tools.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,7 +96,7 @@ pub(crate) struct LoadContext<'a> {
     pub engine: &'a Engine,
     pub linker: &'a Linker<CallState>,
     pub config: &'a RuntimeConfig,
-    pub store: &'a Store,
+    pub store: &'a DataStore,
     pub cache: &'a Arc<ComponentCache>,
     /// Instance slots shared with calls: describing waits for one too.
     pub instance_slots: &'a Arc<tokio::sync::Semaphore>,
@@ -222,7 +222,7 @@ fn failure_key(spec_key: &str, config: &RuntimeConfig) -> String {
     format!("{spec_key}:{}", &limits_hash[..16])
 }
 
-fn known_description(store: &Store, spec_key: &str) -> Option<Description> {
+fn known_description(store: &DataStore, spec_key: &str) -> Option<Description> {
     if let Some(specs) = store.tool_specs(spec_key) {
         return Some(Description::Tools(specs));
     }

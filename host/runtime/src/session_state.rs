@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use crate::store::{PluginKv, Store};
+use crate::store::{DataStore, PluginKv};
 
 /// Bytes of session-state keys and values held in memory, shared by every
 /// live state.
@@ -167,7 +167,7 @@ impl SessionState {
 /// The live per-session states, bounded (least recently used dropped; they
 /// reload from the store on next use).
 pub struct SessionStates {
-    store: Store,
+    store: DataStore,
     live: Mutex<LruCache<(String, String), Arc<SessionState>>>,
     loads: AtomicU64,
     budget: Arc<MemoryBudget>,
@@ -182,7 +182,7 @@ impl std::fmt::Debug for SessionStates {
 impl SessionStates {
     /// Keeps at most `capacity` states live, their values within the
     /// store's `quotas.session_memory_mb`.
-    pub fn new(store: &Store, capacity: usize) -> Self {
+    pub fn new(store: &DataStore, capacity: usize) -> Self {
         Self {
             store: store.clone(),
             live: Mutex::new(LruCache::new(

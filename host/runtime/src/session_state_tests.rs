@@ -2,10 +2,10 @@
 
 use super::SessionStates;
 use crate::config::QuotaConfig;
-use crate::store::Store;
+use crate::store::DataStore;
 
-fn store(tmp: &tempfile::TempDir, quotas: QuotaConfig) -> Store {
-    Store::open(tmp.path()).unwrap().with_quotas(&quotas)
+fn store(tmp: &tempfile::TempDir, quotas: QuotaConfig) -> DataStore {
+    DataStore::open(tmp.path()).unwrap().with_quotas(&quotas)
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub use live::{LiveSession, LiveSessions, LiveStats};
 pub use writer::{WriterConfig, WriterStats};
 
 use agent_host_llm::{Message, Role, Usage};
-use agent_host_runtime::store::{SessionStore, SessionWrite, Store};
+use agent_host_runtime::store::{DataStore, SessionStore, SessionWrite};
 use writer::Writer;
 
 /// What is known about one session.
@@ -111,7 +111,7 @@ impl std::fmt::Debug for Sessions {
 impl Sessions {
     /// Opens the sessions of `store`'s data dir and starts their writer
     /// (needs a tokio runtime).
-    pub fn open(store: &Store, config: WriterConfig) -> Self {
+    pub fn open(store: &DataStore, config: WriterConfig) -> Self {
         Self::with_backend(store.session_store(), config)
     }
 

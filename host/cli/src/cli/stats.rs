@@ -4,7 +4,7 @@ use clap::Args;
 use serde_json::json;
 
 use agent_host_runtime::hooks::HookStatsRow;
-use agent_host_runtime::store::Store;
+use agent_host_runtime::store::DataStore;
 
 use super::escape;
 use super::render::print_json;
@@ -21,7 +21,7 @@ pub fn run(cli: &Cli, args: &StatsArgs) -> Result<u8, Failure> {
     // Only the store is opened (no engine, no plugins): the numbers are
     // what earlier runs saved.
     let config = config_from(cli)?;
-    let store = Store::open(&config.runtime.data_dir).map_err(Failure::usage)?;
+    let store = DataStore::open(&config.runtime.data_dir).map_err(Failure::usage)?;
     let hooks = store.hook_totals();
     let cache = store.cache_totals();
     if args.json {

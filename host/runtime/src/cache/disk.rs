@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::store::{ArtifactRecord, Store};
+use crate::store::{ArtifactRecord, DataStore};
 
 /// Bumped when the artifact layout of this host changes.
 const FORMAT: u32 = 1;
@@ -32,7 +32,7 @@ pub struct DiskCache {
     engine: Engine,
     dir: PathBuf,
     engine_hash: String,
-    store: Store,
+    store: DataStore,
     limit_bytes: u64,
 }
 
@@ -78,7 +78,7 @@ impl DiskCache {
     /// Opens (creating, private) the artifacts directory of `store`'s data
     /// dir; artifacts beyond `limit_bytes` in all are pruned as new ones
     /// are saved.
-    pub fn open(engine: &Engine, store: &Store, limit_bytes: u64) -> Result<Self, String> {
+    pub fn open(engine: &Engine, store: &DataStore, limit_bytes: u64) -> Result<Self, String> {
         let dir = store.dir().join("artifacts");
         std::fs::create_dir_all(&dir)
             .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;

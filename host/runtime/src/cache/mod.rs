@@ -22,7 +22,7 @@ pub use memory::{FileKey, MemoryCache};
 pub use stats::{CacheStats, CacheStatsSnapshot};
 
 use crate::error::CacheError;
-use crate::store::Store;
+use crate::store::DataStore;
 
 /// The content hash used as the cache key: blake3 of the file, in hex.
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -91,7 +91,11 @@ pub struct Compiled {
 
 impl ComponentCache {
     /// The cache of `engine`: an empty memory level in front of the disk level in the data dir.
-    pub fn new(engine: &Engine, store: &Store, config: &CacheConfig) -> Result<Self, CacheError> {
+    pub fn new(
+        engine: &Engine,
+        store: &DataStore,
+        config: &CacheConfig,
+    ) -> Result<Self, CacheError> {
         let disk =
             DiskCache::open(engine, store, config.disk_mb << 20).map_err(CacheError::Disk)?;
         Ok(Self {

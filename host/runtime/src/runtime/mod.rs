@@ -26,7 +26,7 @@ use crate::hooks::{ExtensionSet, HookStats};
 use crate::loader::{CompileObserver, LoadContext, LoadedPlugin};
 use crate::registry::Registry;
 use crate::sandbox::CallState;
-use crate::store::Store;
+use crate::store::DataStore;
 use calls::instance_slot_count;
 
 pub use crate::host_api::{ProgressSink as Progress, ProgressUpdate};
@@ -40,7 +40,7 @@ struct Inner {
     engine: Engine,
     linker: Linker<CallState>,
     config: RuntimeConfig,
-    store: Store,
+    store: DataStore,
     cache: Arc<ComponentCache>,
     session_states: crate::session_state::SessionStates,
     observer: RwLock<Option<Arc<dyn CompileObserver>>>,
@@ -80,7 +80,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, HostError> {
         config.validate()?;
         let config_sandbox = config.sandbox.clone();
-        let store = Store::open(&config.data_dir)?.with_quotas(&config.quotas);
+        let store = DataStore::open(&config.data_dir)?.with_quotas(&config.quotas);
         let engine = engine::shared_engine(&config.sandbox).map_err(HostError::Engine)?;
         let linker = build_linker(&engine).map_err(HostError::Engine)?;
         let cache =
@@ -120,7 +120,7 @@ impl Runtime {
     }
 
     /// The store (plugin state, sessions, persisted cache metadata and statistics).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &DataStore {
         &self.inner.store
     }
 

@@ -1,6 +1,6 @@
 //! Unit tests of opening the database: schema versions and how sled's errors are carried.
 
-use super::super::Store;
+use super::super::DataStore;
 use super::*;
 
 #[test]
@@ -8,11 +8,11 @@ fn a_database_from_a_newer_schema_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     {
         // Bump the version by hand, as a newer build would have written it.
-        let store = Store::open(tmp.path()).unwrap();
+        let store = DataStore::open(tmp.path()).unwrap();
         store.meta.insert(SCHEMA_KEY, &99u32.to_be_bytes()).unwrap();
         store.flush().unwrap();
     }
-    let err = Store::open(tmp.path()).unwrap_err().to_string();
+    let err = DataStore::open(tmp.path()).unwrap_err().to_string();
     assert!(
         err.contains("newer agent-host") && err.contains("99"),
         "{err}"

@@ -1,12 +1,12 @@
 //! Unit tests of plugin and session key-value state: namespaces, byte and key quotas, the usage record, bounded lists.
 
-use super::super::Store;
+use super::super::DataStore;
 use super::*;
 
 #[test]
 fn plugin_state_is_namespaced_and_limited() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap();
+    let store = DataStore::open(tmp.path()).unwrap();
     let a = store.plugin_kv("a");
     let b = store.plugin_kv("b");
     a.set("k1", b"one").unwrap();
@@ -48,7 +48,7 @@ fn scanned(kv: &PluginKv) -> StateUsage {
 #[test]
 fn the_byte_quota_refuses_and_deletes_and_overwrites_free_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path())
+    let store = DataStore::open(tmp.path())
         .unwrap()
         .with_quotas(&quotas(1, 1000));
     let kv = store.plugin_kv("p");
@@ -79,7 +79,9 @@ fn the_byte_quota_refuses_and_deletes_and_overwrites_free_it() {
 #[test]
 fn the_key_quota_counts_new_keys_only() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap().with_quotas(&quotas(64, 3));
+    let store = DataStore::open(tmp.path())
+        .unwrap()
+        .with_quotas(&quotas(64, 3));
     let kv = store.plugin_kv("p");
     for key in ["a", "b", "c"] {
         kv.set(key, b"v").unwrap();
@@ -99,13 +101,13 @@ fn the_key_quota_counts_new_keys_only() {
 fn usage_survives_reopen_and_a_lost_record_is_rebuilt() {
     let tmp = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(tmp.path()).unwrap();
+        let store = DataStore::open(tmp.path()).unwrap();
         let kv = store.plugin_kv("p");
         kv.set("k1", b"one").unwrap();
         kv.set("k2", b"two!").unwrap();
         store.flush().unwrap();
     }
-    let store = Store::open(tmp.path()).unwrap();
+    let store = DataStore::open(tmp.path()).unwrap();
     let kv = store.plugin_kv("p");
     let usage = StateUsage {
         bytes: 2 + 3 + 2 + 4,
@@ -123,7 +125,7 @@ fn usage_survives_reopen_and_a_lost_record_is_rebuilt() {
 #[test]
 fn concurrent_writers_of_one_plugin_cannot_overshoot() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path())
+    let store = DataStore::open(tmp.path())
         .unwrap()
         .with_quotas(&quotas(1, 100_000));
     let threads: Vec<_> = (0..8)
@@ -149,11 +151,13 @@ fn concurrent_writers_of_one_plugin_cannot_overshoot() {
 #[test]
 fn a_list_stops_at_its_key_and_byte_bounds() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap().with_quotas(&QuotaConfig {
-        list_max_keys: 10,
-        list_max_kb: 1,
-        ..QuotaConfig::default()
-    });
+    let store = DataStore::open(tmp.path())
+        .unwrap()
+        .with_quotas(&QuotaConfig {
+            list_max_keys: 10,
+            list_max_kb: 1,
+            ..QuotaConfig::default()
+        });
     let kv = store.plugin_kv("p");
     for i in 0..50 {
         kv.set(&format!("k{i:02}"), b"v").unwrap();
@@ -174,11 +178,11 @@ fn a_list_stops_at_its_key_and_byte_bounds() {
 fn state_survives_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(tmp.path()).unwrap();
+        let store = DataStore::open(tmp.path()).unwrap();
         store.plugin_kv("p").set("k", b"v").unwrap();
         store.flush().unwrap();
     }
-    let store = Store::open(tmp.path()).unwrap();
+    let store = DataStore::open(tmp.path()).unwrap();
     assert_eq!(
         store.plugin_kv("p").get("k").unwrap().as_deref(),
         Some(&b"v"[..])

@@ -1,6 +1,6 @@
 //! The store API: everything the host persists under its data dir (plugin and session key-value state, session records, cache records, counters), behind types that do not name the database engine.
 //!
-//! Today the one backend is sled, opened by [`Store::open`]: this module and
+//! Today the one backend is sled, opened by [`DataStore::open`]: this module and
 //! its files are the only place that names sled, so no sled type or error
 //! reaches a caller. Sessions go through the [`SessionStore`] trait, so a
 //! second backend (a database shared by several hosts) can serve them
@@ -46,7 +46,7 @@ const LOCK_STRIPES: usize = 64;
 /// A handle to the open database under a data dir; cheap to clone (every
 /// clone shares the one database).
 #[derive(Clone)]
-pub struct Store {
+pub struct DataStore {
     db: sled::Db,
     kv: sled::Tree,
     artifacts: sled::Tree,
@@ -59,13 +59,13 @@ pub struct Store {
     locks: Arc<[Mutex<()>]>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for DataStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dir", &self.dir).finish()
+        f.debug_struct("DataStore").field("dir", &self.dir).finish()
     }
 }
 
-impl Store {
+impl DataStore {
     /// Opens (creating if needed) the database in `data_dir`.
     ///
     /// Refused with a [`StoreError`] that says why: the dir is held by

@@ -1,6 +1,6 @@
 //! The compiled-component cache's records: one per artifact file on disk, the tool specs and extension specs plugin versions described, and the descriptions refused.
 
-use super::Store;
+use super::DataStore;
 use super::db::backend;
 use crate::error::StoreError;
 
@@ -20,7 +20,7 @@ pub struct ArtifactRecord {
     pub last_used: u64,
 }
 
-impl Store {
+impl DataStore {
     /// The record of a compiled artifact, by file name.
     pub fn artifact(&self, name: &str) -> Option<ArtifactRecord> {
         let bytes = self.artifacts.get(name).ok()??;

@@ -1,6 +1,6 @@
 //! Unit tests of the sled session backend against the [`SessionStore`] contract: ordering, deletes within a batch, exact session keys, durability.
 
-use super::super::Store;
+use super::super::DataStore;
 use super::*;
 
 fn record(session: &str, body: &str) -> SessionWrite {
@@ -34,7 +34,7 @@ fn texts(bodies: Vec<Vec<u8>>) -> Vec<String> {
 #[test]
 fn messages_read_back_by_seq_whatever_the_write_order() {
     let tmp = tempfile::tempdir().unwrap();
-    let sessions = Store::open(tmp.path()).unwrap().session_store();
+    let sessions = DataStore::open(tmp.path()).unwrap().session_store();
     // Past 255 a little-endian or textual key would sort 256 before 2.
     let writes: Vec<SessionWrite> = (0..300u64)
         .rev()
@@ -49,7 +49,7 @@ fn messages_read_back_by_seq_whatever_the_write_order() {
 #[test]
 fn a_delete_removes_what_is_stored_and_what_its_batch_put_before_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let sessions = Store::open(tmp.path()).unwrap().session_store();
+    let sessions = DataStore::open(tmp.path()).unwrap().session_store();
     sessions
         .apply(&[record("a", "r0"), message("a", 0, "stored")])
         .unwrap();
@@ -69,7 +69,7 @@ fn a_delete_removes_what_is_stored_and_what_its_batch_put_before_it() {
 #[test]
 fn deleting_a_session_keeps_the_sessions_whose_id_extends_its_id() {
     let tmp = tempfile::tempdir().unwrap();
-    let sessions = Store::open(tmp.path()).unwrap().session_store();
+    let sessions = DataStore::open(tmp.path()).unwrap().session_store();
     sessions
         .apply(&[
             record("x-1", "one"),
@@ -92,7 +92,7 @@ fn deleting_a_session_keeps_the_sessions_whose_id_extends_its_id() {
 fn flushed_sessions_survive_a_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     {
-        let sessions = Store::open(tmp.path()).unwrap().session_store();
+        let sessions = DataStore::open(tmp.path()).unwrap().session_store();
         sessions
             .apply(&[
                 record("a", "ra"),
@@ -102,7 +102,7 @@ fn flushed_sessions_survive_a_reopen() {
             .unwrap();
         sessions.flush().unwrap();
     }
-    let sessions = Store::open(tmp.path()).unwrap().session_store();
+    let sessions = DataStore::open(tmp.path()).unwrap().session_store();
     let mut records = texts(sessions.records().unwrap());
     records.sort();
     assert_eq!(records, vec!["ra", "rb"]);

@@ -1,6 +1,6 @@
 //! Counters summed over every run (cache and extension hooks), kept in the meta tree for `agent-host stats`.
 
-use super::Store;
+use super::DataStore;
 use super::db::backend;
 use super::records::CACHE_TOTALS_KEY;
 use crate::error::StoreError;
@@ -8,7 +8,7 @@ use crate::error::StoreError;
 /// Key of the hook counters in the meta tree.
 const HOOK_TOTALS_KEY: &str = "hook-totals";
 
-impl Store {
+impl DataStore {
     /// Cache counters summed over every run.
     pub fn cache_totals(&self) -> crate::cache::CacheStatsSnapshot {
         self.meta_json(CACHE_TOTALS_KEY).unwrap_or_default()
