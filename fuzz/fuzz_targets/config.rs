@@ -46,11 +46,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let config = &settings.runtime;
     // What `resolve` returns has been validated; validating again agrees,
-    // and it can be printed as JSON.
+    // and every section of it can be printed as JSON.
     config
         .validate()
         .expect("a resolved config must pass its own validation");
-    serde_json::to_string(config).expect("a resolved config must serialize");
+    serde_json::to_string(&(
+        config,
+        &settings.provider,
+        &settings.agent,
+        &settings.sessions,
+        &settings.config_file,
+    ))
+    .expect("a resolved config must serialize");
     // A config the host accepted must give every plugin usable limits.
     for text in MANIFESTS {
         let manifest = Manifest::parse(text).expect("fixed manifest");

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use agent_host_runtime::Runtime;
-use agent_host_runtime::bench::{ROUND, Stats};
+use agent_host_runtime::bench::{BenchError, ROUND, Stats};
 use serde::Serialize;
 
 /// A zero-latency in-process model for measuring the loop itself: it asks
@@ -101,7 +101,7 @@ pub async fn measure_agent_loop(
     tool: &str,
     args: &serde_json::Value,
     iterations: usize,
-) -> Result<AgentBenchReport, String> {
+) -> Result<AgentBenchReport, BenchError> {
     use std::sync::Arc;
 
     use crate::{Agent, AgentConfig, AgentEvent, Outcome};
@@ -109,7 +109,7 @@ pub async fn measure_agent_loop(
 
     runtime
         .tool(tool)
-        .ok_or_else(|| format!("tool '{tool}' is not loaded"))?;
+        .ok_or_else(|| BenchError::Unavailable(format!("tool '{tool}' is not loaded")))?;
     let model = |tool: &str, args: String, stall: bool| -> agent_host_llm::SharedProvider {
         Arc::new(InstantModel {
             tool: tool.to_owned(),
@@ -140,7 +140,9 @@ pub async fn measure_agent_loop(
             .await;
         let took = started.elapsed();
         if !matches!(outcome, Outcome::Finished { .. }) {
-            return Err(format!("the loop did not finish: {outcome:?}"));
+            return Err(BenchError::Stalled(format!(
+                "the loop did not finish: {outcome:?}"
+            )));
         }
         drop(sender);
         let mut tool_time = None;
@@ -153,12 +155,13 @@ pub async fn measure_agent_loop(
             } = event
             {
                 if !ok {
-                    return Err(format!("the tool failed: {output}"));
+                    return Err(BenchError::Stalled(format!("the tool failed: {output}")));
                 }
                 tool_time = Some(Duration::from_secs_f64(duration_ms / 1e3));
             }
         }
-        let tool_time = tool_time.ok_or("the model's tool call never ran")?;
+        let tool_time = tool_time
+            .ok_or_else(|| BenchError::Stalled("the model's tool call never ran".to_owned()))?;
         if round >= ROUND {
             runs.push(took);
             tool_calls.push(tool_time);
@@ -185,10 +188,12 @@ pub async fn measure_agent_loop(
             tokio::time::sleep(Duration::from_millis(30)).await;
             let cancelled_at = Instant::now();
             cancel.cancel();
-            let stopped = task.await.map_err(|e| e.to_string())?;
+            let stopped = task
+                .await
+                .map_err(|e| BenchError::Stalled(format!("the cancelled run panicked: {e}")))?;
             samples.push(stopped.saturating_duration_since(cancelled_at));
         }
-        Ok::<_, String>(Stats::from_samples(samples))
+        Ok::<_, BenchError>(Stats::from_samples(samples))
     };
     let stalled = Agent::for_runtime(
         runtime.clone(),

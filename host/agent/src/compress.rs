@@ -7,7 +7,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use agent_host_llm::{ChatRequest, Message, ProviderEvent, Role, SharedProvider};
+use agent_host_llm::{ChatRequest, Message, ProviderError, ProviderEvent, Role, SharedProvider};
 
 /// Rough token count: about four characters a token, as most tokenizers do
 /// on English text and JSON.
@@ -64,13 +64,23 @@ fn transcript(messages: &[Message]) -> String {
     out
 }
 
-/// Asks the model for a summary of `older`. Errors are returned as text so
-/// the caller can report them and go on uncompressed.
+/// Why no summary came back; the caller reports it and goes on uncompressed.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    /// The model call failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The model answered with nothing but whitespace.
+    #[error("the model returned an empty summary")]
+    Empty,
+}
+
+/// Asks the model for a summary of `older`.
 pub async fn summarise(
     provider: &SharedProvider,
     older: &[Message],
     cancel: &CancellationToken,
-) -> Result<String, String> {
+) -> Result<String, SummaryError> {
     let request = ChatRequest {
         model: provider.model().to_owned(),
         system: Some(
@@ -89,11 +99,11 @@ pub async fn summarise(
             Ok(ProviderEvent::TextDelta { text }) => summary.push_str(&text),
             Ok(ProviderEvent::Finish { .. }) => break,
             Ok(_) => {}
-            Err(err) => return Err(err.to_string()),
+            Err(err) => return Err(err.into()),
         }
     }
     if summary.trim().is_empty() {
-        return Err("the model returned an empty summary".to_owned());
+        return Err(SummaryError::Empty);
     }
     Ok(summary)
 }

@@ -333,6 +333,19 @@ pub enum FailureKind {
         /// The tool's time limit.
         ms: u64,
     },
+    /// Every place for a costly schema check was taken (by checks still
+    /// running past their deadline), so this one was not started. A limit
+    /// plugins' schemas ran into, not a fault of the host: the call fails
+    /// and the model may try again.
+    #[error(
+        "could not start: {stage} validation was not started because {running} costly schema validations are still running (some past their deadline); try again shortly, or raise `max_running_validations` in the [schema] section of the host config"
+    )]
+    ValidationBusy {
+        /// `argument` or `output`.
+        stage: String,
+        /// Checks running when this one was turned away.
+        running: usize,
+    },
 }
 
 /// Why an extension hook produced no usable outcome. The event goes on as

@@ -274,11 +274,14 @@ impl CheckError {
                 },
                 detail: None,
             },
-            CheckError::Busy { running } => CallError::Host {
+            CheckError::Busy { running } => CallError::Failed {
+                plugin: plugin.to_owned(),
                 tool: tool.to_owned(),
-                message: format!(
-                    "{stage} validation was not started: {running} costly schema validations are still running (some past their deadline); try again shortly, or raise `max_running_validations` in the [schema] section of the host config"
-                ),
+                kind: FailureKind::ValidationBusy {
+                    stage: stage.to_owned(),
+                    running,
+                },
+                detail: None,
             },
             CheckError::Crashed(message) => CallError::Host {
                 tool: tool.to_owned(),

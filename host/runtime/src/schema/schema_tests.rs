@@ -281,3 +281,36 @@ fn ordinary_mcp_style_schemas_are_accepted() {
     }))
     .unwrap();
 }
+
+/// A check turned away because every place is taken is a failed call (the
+/// model may try again), not a host error that would abort the agent's run.
+#[test]
+fn a_check_turned_away_when_busy_is_a_failed_call_naming_the_setting() {
+    for (error, stage) in [
+        (
+            CheckError::Busy { running: 16 }.for_arguments("p", "t"),
+            "argument",
+        ),
+        (
+            CheckError::Busy { running: 16 }.for_output("p", "t"),
+            "output",
+        ),
+    ] {
+        match &error {
+            CallError::Failed {
+                kind:
+                    FailureKind::ValidationBusy {
+                        stage: got,
+                        running,
+                    },
+                ..
+            } => {
+                assert_eq!(got, stage);
+                assert_eq!(*running, 16);
+            }
+            other => panic!("expected a failed call, got {other:?}"),
+        }
+        let message = error.to_string();
+        assert!(message.contains("max_running_validations"), "{message}");
+    }
+}
