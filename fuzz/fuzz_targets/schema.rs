@@ -1,4 +1,4 @@
-//! Fuzz target: a plugin-supplied input schema and call arguments through `ArgsValidator::compile` and `check`.
+//! Fuzz target: a plugin-supplied input schema and call arguments through `ArgsValidator::compile_input` and `check`.
 #![no_main]
 
 use agent_host_runtime::fuzzing;
