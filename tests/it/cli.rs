@@ -247,3 +247,28 @@ fn run_reports_an_unreachable_provider_clearly() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
 }
+
+/// `run` checks the provider before it loads any plugin: a missing API key
+/// fails at once, without compiling (or warning about) the plugin dir.
+#[test]
+fn run_refuses_a_bad_provider_before_loading_plugins() {
+    let harness = Harness::new();
+    harness.write("broken.wasm", b"not a component");
+    harness.write(
+        "broken.toml",
+        b"[plugin]\nname = \"broken\"\nversion = \"0.1.0\"\n",
+    );
+    let warning = "could not be loaded";
+
+    let (code, _, stderr) = run(agent_host(&harness)
+        .args(["run", "hello", "--provider", "openai"])
+        .env_remove("OPENAI_API_KEY"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("OPENAI_API_KEY"), "{stderr}");
+    assert!(!stderr.contains(warning), "plugins were loaded: {stderr}");
+
+    // The same plugin dir with a usable provider: now the plugins load.
+    let (code, _, stderr) = run(agent_host(&harness).args(["run", "hello"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(warning), "{stderr}");
+}
