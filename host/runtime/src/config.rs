@@ -9,9 +9,30 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::CacheConfig;
 use crate::error::ConfigError;
 use crate::manifest::Access;
+
+/// Bounds of the compiled-component caches (`[cache]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Components kept compiled in memory.
+    pub memory_entries: usize,
+    /// Approximate bytes of compiled code kept in memory.
+    pub memory_mb: u64,
+    /// Serialized artifacts kept on disk; the least recently used go first.
+    pub disk_mb: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            memory_entries: 64,
+            memory_mb: 512,
+            disk_mb: 1024,
+        }
+    }
+}
 
 /// The plugin-directory watcher of long-running hosts.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -19,6 +19,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod hooks;
 mod host_api;
+mod instance_slots;
 mod invoke;
 mod loader;
 pub mod manifest;

@@ -479,7 +479,7 @@ async fn describe(
     };
     let mut caps = capabilities.clone();
     caps.limits.timeout = caps.limits.timeout.min(DESCRIBE_TIMEOUT);
-    let _slot = crate::runtime::acquire_instance_slot(
+    let _slot = crate::instance_slots::acquire_instance_slot(
         cx.instance_slots,
         &cx.config.sandbox,
         caps.limits.timeout,

@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use agent_host_agent::config::{AgentSettings, SessionSettings};
 use agent_host_llm::config::ProviderConfig;
 use agent_host_runtime::ConfigError;
-use agent_host_runtime::cache::CacheConfig;
 use agent_host_runtime::config::{
-    DescribeLimits, ExtensionSettings, Grant, HooksConfig, QuotaConfig, RuntimeConfig,
+    CacheConfig, DescribeLimits, ExtensionSettings, Grant, HooksConfig, QuotaConfig, RuntimeConfig,
     SandboxConfig, SchemaConfig, WatchConfig,
 };
 use serde::Deserialize;

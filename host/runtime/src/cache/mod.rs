@@ -21,6 +21,7 @@ pub use disk::DiskCache;
 pub use memory::{FileKey, MemoryCache};
 pub use stats::{CacheStats, CacheStatsSnapshot};
 
+use crate::config::CacheConfig;
 use crate::error::CacheError;
 use crate::store::DataStore;
 
@@ -38,28 +39,6 @@ pub enum CacheLevel {
     Disk,
     /// Compiled now.
     Compiled,
-}
-
-/// Bounds of the caches.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CacheConfig {
-    /// Components kept compiled in memory.
-    pub memory_entries: usize,
-    /// Approximate bytes of compiled code kept in memory.
-    pub memory_mb: u64,
-    /// Serialized artifacts kept on disk; the least recently used go first.
-    pub disk_mb: u64,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            memory_entries: 64,
-            memory_mb: 512,
-            disk_mb: 1024,
-        }
-    }
 }
 
 /// The compiled-component cache of one engine.

@@ -1,4 +1,4 @@
-//! Tool calls: looking a tool up, its options and progress, and the instance slots a call waits for.
+//! Tool calls: looking a tool up, its options and progress, and running the call in a fresh instance.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -7,8 +7,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::Runtime;
-use crate::error::{CallError, FailureKind};
+use crate::error::CallError;
 use crate::host_api::ProgressSink;
+use crate::instance_slots::{acquire_instance_slot, instance_slot_count};
 use crate::invoke::{self, Invocation};
 use crate::loader::{Bound, LoadedPlugin};
 use crate::spec::{ToolOutput, ToolSpec};
@@ -175,33 +176,5 @@ impl Runtime {
     pub fn busy_instance_slots(&self) -> usize {
         instance_slot_count(&self.inner.config.sandbox)
             - self.inner.instance_slots.available_permits()
-    }
-}
-
-/// Instances kept warm for extensions: a quarter of the pool.
-pub(super) fn warm_instance_limit(sandbox: &crate::config::SandboxConfig) -> usize {
-    sandbox.max_instances as usize / 4
-}
-
-/// Instances that calls may hold at once: the pool less the warm share.
-pub(super) fn instance_slot_count(sandbox: &crate::config::SandboxConfig) -> usize {
-    (sandbox.max_instances as usize - warm_instance_limit(sandbox)).max(1)
-}
-
-/// Waits for a free instance slot, at most `wait` (a call's own timeout):
-/// with every slot busy a caller queues rather than failing at once, and
-/// fails clearly if none frees up in time.
-pub(crate) async fn acquire_instance_slot(
-    slots: &Arc<tokio::sync::Semaphore>,
-    sandbox: &crate::config::SandboxConfig,
-    wait: std::time::Duration,
-) -> Result<tokio::sync::OwnedSemaphorePermit, FailureKind> {
-    let busy = || FailureKind::NoInstanceSlot {
-        instances: sandbox.max_instances,
-        waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-    };
-    match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        Ok(Err(_)) | Err(_) => Err(busy()),
     }
 }

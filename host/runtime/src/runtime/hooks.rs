@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Runtime;
-use super::calls::{acquire_instance_slot, warm_instance_limit};
 use crate::error::{FailureKind, HookError};
 use crate::hooks::{ActiveHook, ExtensionSet, HookOutcome};
+use crate::instance_slots::{acquire_instance_slot, warm_instance_limit};
 use crate::loader::Bound;
 
 impl Runtime {

@@ -23,15 +23,14 @@ use crate::config::RuntimeConfig;
 use crate::engine;
 use crate::error::{EngineError, HostError, LoadError};
 use crate::hooks::{ExtensionSet, HookStats};
+use crate::instance_slots::instance_slot_count;
 use crate::loader::{CompileObserver, LoadContext, LoadedPlugin};
 use crate::registry::Registry;
 use crate::sandbox::CallState;
 use crate::store::DataStore;
-use calls::instance_slot_count;
 
 pub use crate::host_api::{ProgressSink as Progress, ProgressUpdate};
 pub use crate::loader::LoadedPlugin as Plugin;
-pub(crate) use calls::acquire_instance_slot;
 pub use calls::{CallOptions, ToolInfo};
 pub(crate) use hooks::WarmSlot;
 pub use loading::{LoadReport, PluginEvent};
