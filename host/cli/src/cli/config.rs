@@ -169,6 +169,14 @@ mod tests {
         path
     }
 
+    /// Resolves `path` as the config file, with no flags or environment.
+    fn resolve_file(path: impl Into<PathBuf>) -> Result<Settings, ConfigError> {
+        Settings::resolve(ConfigSources {
+            config_file: Some(path.into()),
+            ..Default::default()
+        })
+    }
+
     #[test]
     fn flags_override_file_and_relative_paths_follow_the_file() {
         let tmp = tempfile::tempdir().unwrap();
@@ -181,11 +189,7 @@ mod tests {
             dirs = [{ host = "work", guest = "/workspace", access = "read" }]
             "#,
         );
-        let config = Settings::resolve(ConfigSources {
-            config_file: Some(path.clone()),
-            ..Default::default()
-        })
-        .unwrap();
+        let config = resolve_file(path.clone()).unwrap();
         assert_eq!(config.runtime.plugin_dirs, vec![tmp.path().join("plugins")]);
         assert_eq!(config.runtime.data_dir, tmp.path().join("data"));
         assert_eq!(
@@ -209,11 +213,7 @@ mod tests {
     #[test]
     fn the_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agent-host.toml");
-        let config = Settings::resolve(ConfigSources {
-            config_file: Some(path),
-            ..Default::default()
-        })
-        .unwrap();
+        let config = resolve_file(path).unwrap();
         let guard = &config.runtime.extensions["policy-guard"];
         assert!(guard.fail_closed);
         assert_eq!(config.runtime.hooks.timeout_ms, 100);
@@ -226,11 +226,7 @@ mod tests {
             tmp.path(),
             "[extensions.audit.hooks.before_tool_call]\nmin_interval_ms = 5\n",
         );
-        let err = Settings::resolve(ConfigSources {
-            config_file: Some(path),
-            ..Default::default()
-        })
-        .unwrap_err();
+        let err = resolve_file(path).unwrap_err();
         let message = err.to_string();
         assert!(
             message.contains("before_tool_call") && message.contains("before-tool-call"),
@@ -242,11 +238,7 @@ mod tests {
     fn quotas_are_read_and_checked() {
         let tmp = tempfile::tempdir().unwrap();
         let path = write(tmp.path(), "[quotas]\nkv_max_mb = 8\nlist_max_keys = 50\n");
-        let config = Settings::resolve(ConfigSources {
-            config_file: Some(path),
-            ..Default::default()
-        })
-        .unwrap();
+        let config = resolve_file(path).unwrap();
         assert_eq!(config.runtime.quotas.kv_max_mb, 8);
         assert_eq!(config.runtime.quotas.list_max_keys, 50);
         assert_eq!(
@@ -261,11 +253,7 @@ mod tests {
             ("[quotas]\nkv_max_bytes = 5\n", "kv_max_bytes"),
         ] {
             let path = write(tmp.path(), text);
-            let err = Settings::resolve(ConfigSources {
-                config_file: Some(path),
-                ..Default::default()
-            })
-            .unwrap_err();
+            let err = resolve_file(path).unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
         }
     }
@@ -274,29 +262,17 @@ mod tests {
     fn bad_files_name_the_problem() {
         let tmp = tempfile::tempdir().unwrap();
         let path = write(tmp.path(), "[sandbox]\nmax_memory_mb = \"lots\"\n");
-        let err = Settings::resolve(ConfigSources {
-            config_file: Some(path),
-            ..Default::default()
-        })
-        .unwrap_err();
+        let err = resolve_file(path).unwrap_err();
         assert!(err.to_string().contains("max_memory_mb"), "{err}");
 
         let path = write(
             tmp.path(),
             "[sandbox]\ndefault_timeout_ms = 10\nmax_timeout_ms = 5\n",
         );
-        let err = Settings::resolve(ConfigSources {
-            config_file: Some(path),
-            ..Default::default()
-        })
-        .unwrap_err();
+        let err = resolve_file(path).unwrap_err();
         assert!(err.to_string().contains("above its maximum"), "{err}");
 
-        let err = Settings::resolve(ConfigSources {
-            config_file: Some(tmp.path().join("missing.toml")),
-            ..Default::default()
-        })
-        .unwrap_err();
+        let err = resolve_file(tmp.path().join("missing.toml")).unwrap_err();
         assert!(err.to_string().contains("cannot read config file"), "{err}");
     }
 
@@ -323,11 +299,7 @@ mod tests {
             ),
         ] {
             let path = write(tmp.path(), text);
-            let err = Settings::resolve(ConfigSources {
-                config_file: Some(path),
-                ..Default::default()
-            })
-            .unwrap_err();
+            let err = resolve_file(path).unwrap_err();
             let message = err.to_string();
             assert!(
                 message.contains(key) && message.contains("too large"),
@@ -339,11 +311,7 @@ mod tests {
             tmp.path(),
             "[sandbox]\nmax_output_kb = 18014398509481983\nlog_capture_kb = 18014398509481983\n",
         );
-        let config = Settings::resolve(ConfigSources {
-            config_file: Some(path),
-            ..Default::default()
-        })
-        .unwrap();
+        let config = resolve_file(path).unwrap();
         let manifest =
             agent_host_runtime::manifest::Manifest::parse("[plugin]\nname = \"x\"\nversion = \"0.1.0\"\n[limits]\nmax_output_kb = 9223372036854775807\n")
                 .unwrap();

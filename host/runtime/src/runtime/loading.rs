@@ -198,16 +198,22 @@ impl Runtime {
     /// Whether the plugin file at `path` holds exactly the version that is
     /// loaded from it (same bytes), so a watcher event on it changes nothing.
     pub fn is_current(&self, path: &Path) -> bool {
-        let loaded_hash = {
+        let loaded = {
             let registry = self.registry();
             registry
                 .plugins()
                 .find(|plugin| plugin.wasm_path == path)
-                .map(|plugin| plugin.content_hash.clone())
+                .map(|plugin| (plugin.size, plugin.content_hash.clone()))
         };
-        let Some(loaded_hash) = loaded_hash else {
+        let Some((loaded_size, loaded_hash)) = loaded else {
             return false;
         };
+        // A different size is a real change, known without reading: the
+        // reload that follows reads and hashes the file itself. Only a file
+        // of the same size is read here, to tell a copy from an edit.
+        if std::fs::metadata(path).map_or(true, |meta| meta.len() != loaded_size) {
+            return false;
+        }
         std::fs::read(path).is_ok_and(|bytes| crate::cache::content_hash(&bytes) == loaded_hash)
     }
 
