@@ -9,6 +9,7 @@ mod hardening;
 mod hostile;
 mod hostile_grants;
 mod loading;
+mod mcp;
 mod mock_llm;
 mod providers;
 mod quotas;

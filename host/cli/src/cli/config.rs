@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use agent_host_agent::config::{AgentSettings, SessionSettings};
 use agent_host_llm::config::ProviderConfig;
+use agent_host_mcp::McpConfig;
 use agent_host_runtime::ConfigError;
 use agent_host_runtime::config::{
     CacheConfig, DescribeLimits, ExtensionSettings, Grant, HooksConfig, QuotaConfig, RuntimeConfig,
@@ -35,6 +36,7 @@ struct ConfigFile {
     describe: DescribeLimits,
     quotas: QuotaConfig,
     schema: SchemaConfig,
+    mcp: McpConfig,
 }
 
 /// Where each setting may come from before it is resolved.
@@ -55,6 +57,7 @@ pub struct Settings {
     pub provider: ProviderConfig,
     pub agent: AgentSettings,
     pub sessions: SessionSettings,
+    pub mcp: McpConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -120,6 +123,7 @@ impl Settings {
             },
             agent: file.agent,
             sessions: file.sessions,
+            mcp: file.mcp,
             config_file: file_path,
         })
     }

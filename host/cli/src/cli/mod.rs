@@ -6,6 +6,7 @@ mod cache;
 mod chat;
 mod config;
 pub mod escape;
+mod mcp;
 mod plugins;
 mod progress;
 mod render;
@@ -107,6 +108,9 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Measure a trivial tool call: bare wasmtime versus the full host path.
     Bench(bench::BenchArgs),
+    /// Serve the tools to MCP clients (Claude, Cursor, VS Code, goose, ...).
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
 }
 
 /// Logs go to stderr so stdout stays clean for output and `--json`.
@@ -198,5 +202,6 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Sessions(command) => sessions::run(&cli, command).await,
         Command::Stats(args) => stats::run(&cli, args),
         Command::Bench(args) => bench::run(&cli, args).await,
+        Command::Mcp(command) => mcp::run(&cli, command).await,
     }
 }

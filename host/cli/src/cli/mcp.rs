@@ -1,0 +1,139 @@
+//! `agent-host mcp serve`: the loaded tools as an MCP server over stdio or Streamable HTTP, with hot reload.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use agent_host_mcp::auth::BearerToken;
+use agent_host_mcp::{HttpOptions, HttpServer, ToolServer};
+use clap::{Args, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use super::{Cli, EXIT_OK, Failure, config_from, escape, start};
+
+/// The environment variable a bearer token may come from.
+const TOKEN_ENV: &str = "AGENT_HOST_MCP_TOKEN";
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Serve every loaded tool to MCP clients: stdio by default, Streamable HTTP with --http.
+    #[command(
+        long_about = "Serve every loaded tool to MCP clients. Each call runs as `agent-host tools call` runs it: \
+arguments checked against the tool's schema, a fresh sandbox, the plugin's limits and output cap, and the \
+extensions' before- and after-tool-call hooks (--no-hooks or `[mcp] hooks = false` turns them off).\n\n\
+stdio (default): the MCP client starts `agent-host mcp serve` and talks on its stdin/stdout; nothing but \
+protocol goes to stdout, logs go to stderr.\n\n\
+Streamable HTTP (--http ADDR): one endpoint at http://ADDR/mcp for many clients at once. It binds loopback \
+only unless a bearer token is set (--token-file FILE or AGENT_HOST_MCP_TOKEN): without one, a non-loopback \
+address is refused. `Host` must name the server and a browser `Origin` must be a loopback page (more in \
+`[mcp] allowed_hosts` / `allowed_origins`). The URL is printed on stderr once it listens.\n\n\
+Protocol revisions: 2026-07-28 (stateless) and 2025-11-25 / 2025-06-18 (initialize, Mcp-Session-Id). \
+The plugin directories are watched: a changed, added or removed plugin changes tools/list at once and \
+clients get notifications/tools/list_changed; a broken update keeps the old version serving.",
+        after_help = "Examples:\n  agent-host --plugins build/plugins mcp serve\n  agent-host --plugins build/plugins mcp serve --http 127.0.0.1:8765\n  AGENT_HOST_MCP_TOKEN=$(openssl rand -hex 32) agent-host mcp serve --http 0.0.0.0:8765\n\nClient configuration (Claude Desktop/Code, Cursor, VS Code, goose): docs/mcp.md."
+    )]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// File holding the bearer token HTTP clients must send (or set AGENT_HOST_MCP_TOKEN); required for a non-loopback --http.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    token_file: Option<PathBuf>,
+    /// Do not run extension hooks around MCP calls.
+    #[arg(long)]
+    no_hooks: bool,
+    /// Do not watch the plugin directories for changes.
+    #[arg(long)]
+    no_watch: bool,
+}
+
+pub async fn run(cli: &Cli, command: &McpCommand) -> Result<u8, Failure> {
+    match command {
+        McpCommand::Serve(args) => serve(cli, args).await,
+    }
+}
+
+async fn serve(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
+    let settings = config_from(cli)?;
+    // The token is checked before anything is loaded: a refusal is quick.
+    let token = match &args.token_file {
+        Some(path) => Some(BearerToken::from_file(path).map_err(Failure::usage)?),
+        None => match std::env::var(TOKEN_ENV) {
+            Ok(text) if args.http.is_some() => {
+                Some(BearerToken::new(&text, TOKEN_ENV).map_err(Failure::usage)?)
+            }
+            _ => None,
+        },
+    };
+    if let Some(addr) = args.http
+        && !addr.ip().is_loopback()
+        && token.is_none()
+    {
+        return Err(Failure::usage(agent_host_mcp::ServeError::TokenRequired {
+            addr,
+        }));
+    }
+    let runtime = start(&settings, false).await?;
+    let _watcher = if args.no_watch {
+        None
+    } else {
+        Some(
+            runtime
+                .watch()
+                .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?,
+        )
+    };
+    let mut config = settings.mcp.clone();
+    if args.no_hooks {
+        config.hooks = false;
+    }
+    let server = ToolServer::new(runtime.clone(), config);
+    tracing::info!(tools = runtime.tools().len(), "serving MCP");
+    let result = match args.http {
+        None => serve_stdio(server).await,
+        Some(addr) => serve_http(server, addr, token).await,
+    };
+    runtime.persist_cache_stats();
+    result.map(|()| EXIT_OK)
+}
+
+async fn serve_stdio(server: ToolServer) -> Result<(), Failure> {
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    agent_host_mcp::stdio::serve(server, shutdown)
+        .await
+        .map_err(Failure::usage)
+}
+
+async fn serve_http(
+    server: ToolServer,
+    addr: SocketAddr,
+    token: Option<BearerToken>,
+) -> Result<(), Failure> {
+    let has_token = token.is_some();
+    let http = HttpServer::bind(server, HttpOptions { addr, token })
+        .await
+        .map_err(Failure::usage)?;
+    eprintln!(
+        "agent-host mcp: listening on {}{}; Ctrl-C to stop",
+        escape::line(&http.url()),
+        if has_token {
+            " (bearer token required)"
+        } else {
+            ""
+        }
+    );
+    let stop = http.stopper();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    http.wait().await.map_err(Failure::usage)
+}

@@ -1,0 +1,114 @@
+//! Bearer tokens for the HTTP transport: where a token comes from, what counts as one, and a check that takes the same time whatever the guess.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ServeError;
+
+/// Shorter than this is not a secret worth the name.
+const MIN_TOKEN_BYTES: usize = 16;
+
+/// A bearer token every HTTP request must carry.
+#[derive(Clone)]
+pub struct BearerToken {
+    /// Kept as a hash: comparing two blake3 hashes takes the same time
+    /// wherever they differ, and hides the token's length too.
+    digest: Arc<blake3::Hash>,
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(..)")
+    }
+}
+
+impl BearerToken {
+    /// A token from its text; `origin` names where it came from for the
+    /// error. Surrounding whitespace (a file's newline) is not part of it.
+    pub fn new(text: &str, origin: &str) -> Result<Self, ServeError> {
+        let token = text.trim();
+        if token.len() < MIN_TOKEN_BYTES {
+            return Err(ServeError::WeakToken {
+                origin: origin.to_owned(),
+                length: token.len(),
+            });
+        }
+        Ok(Self {
+            digest: Arc::new(blake3::hash(token.as_bytes())),
+        })
+    }
+
+    /// The token in `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ServeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServeError::TokenFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::new(&text, &path.display().to_string())
+    }
+
+    /// Whether `presented` is the token, in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        // blake3::Hash's equality is constant-time.
+        blake3::hash(presented.as_bytes()) == *self.digest
+    }
+
+    /// Whether an `Authorization` header value carries the token.
+    fn authorizes(&self, header: Option<&HeaderValue>) -> bool {
+        let Some(value) = header.and_then(|value| value.to_str().ok()) else {
+            return false;
+        };
+        let Some((scheme, token)) = value.split_once(' ') else {
+            return false;
+        };
+        scheme.eq_ignore_ascii_case("bearer") && self.matches(token.trim())
+    }
+}
+
+/// Middleware: a request without the token gets 401 and goes no further.
+pub async fn require_token(
+    State(token): State<BearerToken>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if token.authorizes(request.headers().get(header::AUTHORIZATION)) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "Unauthorized: send `Authorization: Bearer <token>` with the server's token\n",
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_passes() {
+        let token = BearerToken::new("0123456789abcdef-secret\n", "test").unwrap();
+        assert!(token.matches("0123456789abcdef-secret"));
+        assert!(!token.matches("0123456789abcdef-secreT"));
+        assert!(!token.matches(""));
+        let header = |text: &str| HeaderValue::from_str(text).unwrap();
+        assert!(token.authorizes(Some(&header("Bearer 0123456789abcdef-secret"))));
+        assert!(token.authorizes(Some(&header("bearer 0123456789abcdef-secret"))));
+        assert!(!token.authorizes(Some(&header("Basic 0123456789abcdef-secret"))));
+        assert!(!token.authorizes(None));
+    }
+
+    #[test]
+    fn a_short_token_is_refused_with_what_to_do() {
+        let err = BearerToken::new("  short \n", "AGENT_HOST_MCP_TOKEN").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("AGENT_HOST_MCP_TOKEN"), "{message}");
+        assert!(message.contains("at least 16"), "{message}");
+    }
+}

@@ -1,0 +1,29 @@
+//! The stdio transport: one MCP session over the process's stdin and stdout (nothing but protocol goes to stdout; logs go to stderr).
+
+use rmcp::ServiceExt;
+use rmcp::transport::async_rw::AsyncRwTransport;
+
+use crate::error::ServeError;
+use crate::server::ToolServer;
+
+/// Serves `server` on stdin/stdout until the client closes stdin or
+/// `shutdown` is cancelled. A line longer than the request limit is
+/// dropped (and logged), the session goes on; so does a line that is not
+/// JSON.
+pub async fn serve(
+    server: ToolServer,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), ServeError> {
+    let limit = server.config().max_request_bytes();
+    let transport = AsyncRwTransport::new_server(tokio::io::stdin(), tokio::io::stdout())
+        .with_max_line_length(limit);
+    let running = server
+        .serve_with_ct(transport, shutdown)
+        .await
+        .map_err(|err| ServeError::Stdio(err.to_string()))?;
+    running
+        .waiting()
+        .await
+        .map(|_| ())
+        .map_err(|err| ServeError::Stdio(err.to_string()))
+}
