@@ -724,3 +724,57 @@ fn the_help_explains_both_transports() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_response_stream_of_a_2026_call_stops_the_guest() {
+    let h = harness();
+    let served = serve_http(&h, McpConfig::default(), None).await;
+    let addr = served.http.local_addr();
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" },
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "progressToken": "p1",
+    });
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "shapes_wait", "arguments": {}, "_meta": meta },
+    })
+    .to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n\
+         Mcp-Method: tools/call\r\nMcp-Name: shapes_wait\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let seen = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read the stream until the guest's progress report arrives: the
+        // call is running in the guest now. Then hang up.
+        while !String::from_utf8_lossy(&seen).contains("started") {
+            let read = stream.read(&mut chunk).unwrap();
+            assert!(
+                read > 0,
+                "the stream ended early: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&chunk[..read]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("notifications/progress"), "{seen}");
+    slots_freed(&served.runtime).await;
+    let (client, _) = http_client(&served.http.url(), era_2026()).await;
+    assert_eq!(
+        text_of(&call(&client, "echo", json!({ "text": "next" })).await),
+        "next"
+    );
+    client.cancel().await.unwrap();
+}

@@ -159,7 +159,10 @@ fn transport_config(
     shutdown: CancellationToken,
 ) -> StreamableHttpServerConfig {
     let config = server.config();
+    // A call that sends nothing before its result (most) is answered with
+    // a plain JSON body; one that reports progress falls back to a stream.
     let mut transport = StreamableHttpServerConfig::default()
+        .with_json_response(true)
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(config.max_request_bytes());
     let ip = local_addr.ip();

@@ -156,7 +156,8 @@ impl ServerHandler for ToolServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.as_ref();
-        if self.shared.runtime.tool(name).is_none() {
+        // The hints are the cheapest thing to look up: no spec is copied.
+        if self.shared.runtime.tool_hints(name).is_none() {
             return Err(self.unknown_tool(name));
         }
         let args = Value::Object(request.arguments.unwrap_or_default());

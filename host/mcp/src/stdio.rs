@@ -15,8 +15,11 @@ pub async fn serve(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), ServeError> {
     let limit = server.config().max_request_bytes();
-    let transport = AsyncRwTransport::new_server(tokio::io::stdin(), tokio::io::stdout())
-        .with_max_line_length(limit);
+    // Through tokio's non-blocking pipe driver when stdin and stdout are
+    // pipes (as MCP clients start servers): no hand-off to a blocking
+    // thread for every message.
+    let (stdin, stdout) = rmcp::transport::io::stdio_pipes();
+    let transport = AsyncRwTransport::new_server(stdin, stdout).with_max_line_length(limit);
     let running = server
         .serve_with_ct(transport, shutdown)
         .await
