@@ -15,7 +15,7 @@ TARGET_DIR    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # target dir, so the nested cargo never waits on the outer build's lock).
 GUEST_DIR     := $(TARGET_DIR)/guests
 
-.PHONY: demo test wasm-target plugins host lint clean
+.PHONY: demo test wasm-target plugins host lint clean py-deps
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -41,7 +41,12 @@ host:
 demo: plugins host
 	./examples/demo.sh $(TARGET_DIR)/release/agent-host $(DIST)/plugins
 
-test: plugins
+# The official MCP Python SDK for the interop tests (tests/it/mcp_python.rs):
+# pinned, wheels only, from PyPI, into build/venv; a no-op once installed.
+py-deps:
+	tests/interop/setup-python.sh $(DIST)/venv
+
+test: plugins py-deps
 	$(CARGO) test $(HOST_CRATES)
 	$(CARGO) test -p agent-plugin-sdk -p plugin-calc -p plugin-text -p plugin-fs -p plugin-http \
 		-p plugin-redactor -p plugin-policy-guard -p plugin-loop-breaker -p plugin-audit-logger

@@ -16,6 +16,11 @@ use serde_json::json;
 
 type Client = RunningService<RoleClient, ()>;
 
+/// The allocator the binary uses, so the in-process server runs as it would
+/// in `agent-host mcp serve`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -124,6 +129,80 @@ impl RawClient {
     }
 }
 
+/// A lean stdio client: the binary's stdin and stdout, a handshake, then
+/// one ready-made `tools/call` line out and one line back per call. It shows
+/// the server's side of a stdio round trip apart from rmcp's client.
+struct RawStdio {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
+    line: String,
+    next_id: u64,
+}
+
+impl RawStdio {
+    async fn start(mut command: tokio::process::Command) -> Self {
+        use tokio::io::AsyncWriteExt;
+        let mut child = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn agent-host mcp serve");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut raw = Self {
+            _child: child,
+            stdin,
+            stdout,
+            line: String::new(),
+            next_id: 1,
+        };
+        raw.send(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": { "name": "bench", "version": "1" },
+            },
+        }))
+        .await;
+        raw.read().await;
+        let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+        raw.stdin
+            .write_all(format!("{initialized}\n").as_bytes())
+            .await
+            .expect("write");
+        raw
+    }
+
+    async fn send(&mut self, message: &serde_json::Value) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .expect("write");
+    }
+
+    async fn read(&mut self) -> &str {
+        use tokio::io::AsyncBufReadExt;
+        self.line.clear();
+        self.stdout.read_line(&mut self.line).await.expect("read");
+        &self.line
+    }
+
+    async fn call(&mut self) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": { "name": "echo", "arguments": { "text": "hi" } },
+        }))
+        .await;
+        let line = self.read().await;
+        assert!(line.contains("\"isError\":false"), "{line}");
+    }
+}
+
 async fn list(client: &Client) {
     let tools = client.list_tools(None).await.expect("a tool list");
     assert_eq!(tools.tools.len(), 1);
@@ -202,22 +281,28 @@ async fn run() {
     .expect("the HTTP server");
     let url = http.url();
 
-    // The stdio server is the real binary, with its own data directory.
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_agent-host"));
-    command
-        .arg("--plugins")
-        .arg(&plugins)
-        .arg("--data-dir")
-        .arg(tmp.path().join("stdio-data"))
-        .env("XDG_CONFIG_HOME", tmp.path().join("no-config"))
-        .args(["mcp", "serve"]);
+    // The stdio servers are the real binary, each with its own data
+    // directory (the store takes a lock).
+    let stdio_command = |data: &str| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_agent-host"));
+        command
+            .arg("--plugins")
+            .arg(&plugins)
+            .arg("--data-dir")
+            .arg(tmp.path().join(data))
+            .env("XDG_CONFIG_HOME", tmp.path().join("no-config"))
+            .args(["mcp", "serve"]);
+        command
+    };
     let stdio: Client = ()
         .serve_with_lifecycle(
-            TokioChildProcess::new(command).expect("spawn agent-host mcp serve"),
+            TokioChildProcess::new(stdio_command("stdio-data"))
+                .expect("spawn agent-host mcp serve"),
             ClientLifecycleMode::Initialize,
         )
         .await
         .expect("the stdio client");
+    let mut raw_stdio = RawStdio::start(stdio_command("raw-stdio-data")).await;
     let http_legacy = http_client(&url, ClientLifecycleMode::Initialize).await;
     let http_2026 = http_client(&url, era_2026()).await;
     let raw = RawClient::new(&url);
@@ -230,11 +315,13 @@ async fn run() {
         mcp_call(&http_legacy).await;
         mcp_call(&http_2026).await;
         raw.call().await;
+        raw_stdio.call().await;
     }
 
     let names = [
         "direct Runtime::call_tool",
         "MCP stdio (2025-11-25)",
+        "MCP stdio (2025-11-25), lean client",
         "MCP HTTP (2025-11-25, session)",
         "MCP HTTP (2026-07-28, stateless)",
         "MCP HTTP (2026-07-28), lean client",
@@ -245,11 +332,18 @@ async fn run() {
     for _ in 0..rounds {
         samples[0].extend(sequential(calls, || direct_call(&runtime)).await);
         samples[1].extend(sequential(calls, || mcp_call(&stdio)).await);
-        samples[2].extend(sequential(calls, || mcp_call(&http_legacy)).await);
-        samples[3].extend(sequential(calls, || mcp_call(&http_2026)).await);
-        samples[4].extend(sequential(calls, || raw.call()).await);
-        samples[5].extend(sequential(calls, || list(&stdio)).await);
-        samples[6].extend(sequential(calls, || raw_list.call()).await);
+        let mut lean_stdio = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            raw_stdio.call().await;
+            lean_stdio.push(started.elapsed());
+        }
+        samples[2].extend(lean_stdio);
+        samples[3].extend(sequential(calls, || mcp_call(&http_legacy)).await);
+        samples[4].extend(sequential(calls, || mcp_call(&http_2026)).await);
+        samples[5].extend(sequential(calls, || raw.call()).await);
+        samples[6].extend(sequential(calls, || list(&stdio)).await);
+        samples[7].extend(sequential(calls, || raw_list.call()).await);
     }
     for sample in &mut samples {
         sample.sort_unstable();

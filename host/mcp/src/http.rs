@@ -58,7 +58,8 @@ impl HttpServer {
         );
         let mut router = axum::Router::new()
             .route_service(MCP_PATH, service)
-            .layer(axum::middleware::from_fn(parse_errors_as_json_rpc));
+            .layer(axum::middleware::from_fn(parse_errors_as_json_rpc))
+            .layer(axum::middleware::from_fn(session_end_answers_ok));
         if let Some(token) = options.token {
             router = router.layer(axum::middleware::from_fn_with_state(
                 token,
@@ -136,7 +137,7 @@ async fn parse_errors_as_json_rpc(
         "jsonrpc": "2.0",
         "error": {
             "code": -32700,
-            "message": format!("parse error: {reason}; send one JSON-RPC message as a JSON object"),
+            "message": format!("parse error: {reason}; send one JSON-RPC message per request, as a JSON object (batches are not accepted)"),
         },
     });
     (
@@ -145,6 +146,21 @@ async fn parse_errors_as_json_rpc(
         body.to_string(),
     )
         .into_response()
+}
+
+/// rmcp answers a session's `DELETE` with 202 Accepted; the session is
+/// gone by then, and clients (the Python SDK among them) expect 200 and
+/// log a failed termination otherwise.
+async fn session_end_answers_ok(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let deleting = request.method() == http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if deleting && response.status() == http::StatusCode::ACCEPTED {
+        *response.status_mut() = http::StatusCode::OK;
+    }
+    response
 }
 
 /// rmcp's transport settings. `Host` must name this server: the loopback
