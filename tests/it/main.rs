@@ -15,6 +15,7 @@ mod mock_llm;
 mod providers;
 mod quotas;
 mod schema_attacks;
+mod serve;
 mod sessions;
 mod support;
 mod terminal;

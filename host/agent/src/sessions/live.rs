@@ -169,6 +169,16 @@ impl LiveSessions {
         session
     }
 
+    /// Drops `id` from memory (the stored copy is untouched); whether it
+    /// was there.
+    pub fn remove(&self, id: &str) -> bool {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop(id)
+            .is_some()
+    }
+
     /// Appends to a live session's history and queues the write.
     pub fn append(
         &self,

@@ -39,7 +39,7 @@ impl From<ProviderArg> for ProviderKind {
 }
 
 /// Flags that choose and tune the model.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Which API answers. Default: the config file's [provider] kind, else scripted.
     #[arg(long, value_enum)]

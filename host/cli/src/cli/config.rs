@@ -16,6 +16,7 @@ use agent_host_runtime::config::{
     CacheConfig, DescribeLimits, ExtensionSettings, Grant, HooksConfig, QuotaConfig, RuntimeConfig,
     SandboxConfig, SchemaConfig, WatchConfig,
 };
+use agent_host_server::ServerConfig;
 use serde::Deserialize;
 
 /// The config file as written by the user.
@@ -37,6 +38,7 @@ struct ConfigFile {
     quotas: QuotaConfig,
     schema: SchemaConfig,
     mcp: McpConfig,
+    server: ServerConfig,
 }
 
 /// Where each setting may come from before it is resolved.
@@ -58,6 +60,7 @@ pub struct Settings {
     pub agent: AgentSettings,
     pub sessions: SessionSettings,
     pub mcp: McpConfig,
+    pub server: ServerConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -124,6 +127,7 @@ impl Settings {
             agent: file.agent,
             sessions: file.sessions,
             mcp: file.mcp,
+            server: file.server,
             config_file: file_path,
         })
     }

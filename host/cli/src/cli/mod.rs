@@ -11,6 +11,7 @@ mod plugins;
 mod progress;
 mod render;
 mod run;
+mod serve;
 mod sessions;
 mod stats;
 mod tools;
@@ -108,6 +109,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Measure a trivial tool call: bare wasmtime versus the full host path.
     Bench(bench::BenchArgs),
+    /// Serve an HTTP API for many agent sessions (JSON and server-sent events).
+    Serve(serve::ServeArgs),
     /// Serve the tools to MCP clients (Claude, Cursor, VS Code, goose, ...).
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
@@ -203,5 +206,6 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Stats(args) => stats::run(&cli, args),
         Command::Bench(args) => bench::run(&cli, args).await,
         Command::Mcp(command) => mcp::run(&cli, command).await,
+        Command::Serve(args) => serve::run(&cli, args).await,
     }
 }

@@ -1,0 +1,356 @@
+//! The routes: the native sessions API (`/v1/sessions...`), the tool list, health and readiness; every error as JSON with its status.
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::turn;
+
+/// Every route of the server over `state`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/sessions", post(create_session).get(list_sessions))
+        .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
+        .route("/v1/sessions/{id}/messages", post(post_message))
+        .route("/v1/sessions/{id}/cancel", post(cancel_turn))
+        .route("/v1/tools", get(list_tools))
+        .route("/v1/models", get(list_models))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, value: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// Reads a JSON body of at most the body limit: 413 beyond it, 400 for
+/// anything that is not the endpoint's shape (saying what is).
+async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    body: Body,
+) -> Result<T, ApiError> {
+    let limit = state.config().max_body_bytes();
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is over {limit} bytes ([server] max_body_kb)"),
+        )
+    })?;
+    let bytes = if bytes.is_empty() {
+        axum::body::Bytes::from_static(b"{}")
+    } else {
+        bytes
+    };
+    serde_json::from_slice(&bytes).map_err(|err| {
+        ApiError::bad_request(format!("the body is not what this endpoint takes: {err}"))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSession {
+    title: Option<String>,
+    /// Replaces the configured system prompt for this session.
+    system: Option<String>,
+    model: Option<String>,
+}
+
+async fn create_session(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let request: NewSession = read_json(&state, body).await?;
+    if request.system.is_some() {
+        return Err(ApiError::bad_request(
+            "a per-session `system` prompt is not supported yet; set [agent] system_prompt",
+        ));
+    }
+    let provider = state.models().pick(request.model.as_deref())?;
+    let title = request.title.unwrap_or_default();
+    let live = state
+        .live()
+        .create(&title, provider.name(), provider.model());
+    let record = live.lock().await.record.clone();
+    Ok(json_response(
+        StatusCode::CREATED,
+        serde_json::to_value(record).unwrap_or(Value::Null),
+    ))
+}
+
+async fn list_sessions(State(state): State<AppState>) -> Response {
+    state.store().flush().await;
+    let sessions = state.store().list();
+    json_response(StatusCode::OK, json!({ "sessions": sessions }))
+}
+
+async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let live = state
+        .live()
+        .get(&id)
+        .await
+        .ok_or_else(|| ApiError::session_not_found(&id))?;
+    let session = live.lock().await;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({
+            "session": session.record,
+            "messages": session.history,
+            "running": state.is_running(&id),
+        }),
+    ))
+}
+
+async fn delete_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if state.is_running(&id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "turn_running",
+            format!("session {id:?} is running a turn; POST /v1/sessions/{id}/cancel first"),
+        ));
+    }
+    // Queued writes of the session land first, so none outlives it.
+    state.store().flush().await;
+    state.live().remove(&id);
+    if !state.store().delete(&id) {
+        return Err(ApiError::session_not_found(&id));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMessage {
+    content: String,
+}
+
+fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"))
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let message: NewMessage = read_json(&state, body).await?;
+    let limit = state.config().max_message_bytes();
+    if message.content.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "message_too_large",
+            format!(
+                "the message is {} bytes, over {limit} ([server] max_message_kb)",
+                message.content.len()
+            ),
+        ));
+    }
+    if message.content.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "`content` is empty; send the user's message",
+        ));
+    }
+    // 404 before 409/503: a wrong id is the first thing to hear about.
+    if state.live().get(&id).await.is_none() {
+        return Err(ApiError::session_not_found(&id));
+    }
+    let claim = state.begin_turn(&id)?;
+    let turn = turn::start(&state, claim, message.content).await?;
+    let hang_up = HangUp {
+        cancel: turn.cancel.clone(),
+        armed: state.config().cancel_on_disconnect,
+    };
+    if wants_stream(&headers) {
+        return Ok(Sse::new(event_stream(turn.events, hang_up))
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    // The answer as one JSON body. Dropping this future (the client hung
+    // up) drops `hang_up`, which cancels the turn when configured to.
+    let mut events = turn.events;
+    while events.recv().await.is_some() {}
+    let result = turn.result.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "turn_lost",
+            "the turn ended without a result; see the server log",
+        )
+    })?;
+    hang_up.disarm();
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_value(result).unwrap_or(Value::Null),
+    ))
+}
+
+/// Cancels a turn when the client goes away before it ended.
+struct HangUp {
+    cancel: tokio_util::sync::CancellationToken,
+    armed: bool,
+}
+
+impl HangUp {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for HangUp {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cancel.cancel();
+        }
+    }
+}
+
+/// The turn's events as server-sent events (`event:` is the type); the
+/// stream ends after `done`. Dropped early (the client went away), it
+/// cancels the turn when configured to.
+fn event_stream(
+    mut events: tokio::sync::mpsc::Receiver<Value>,
+    hang_up: HangUp,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    async_stream(move |sender| async move {
+        let mut hang_up = Some(hang_up);
+        while let Some(event) = events.recv().await {
+            let kind = event
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("event")
+                .to_owned();
+            let done = kind == "done";
+            let sse = Event::default().event(kind).data(event.to_string());
+            if sender.send(Ok(sse)).await.is_err() {
+                return;
+            }
+            if done {
+                if let Some(hang_up) = hang_up.take() {
+                    hang_up.disarm();
+                }
+                return;
+            }
+        }
+    })
+}
+
+/// A stream fed by a task: the task's sender is bounded to one item, so
+/// nothing piles up between the turn's buffer and the socket.
+fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let task = tokio::spawn(produce(sender));
+    ReceiverStream {
+        receiver,
+        _task: AbortOnDrop(task),
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct ReceiverStream {
+    receiver: tokio::sync::mpsc::Receiver<Result<Event, Infallible>>,
+    _task: AbortOnDrop,
+}
+
+impl Stream for ReceiverStream {
+    type Item = Result<Event, Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.receiver.poll_recv(cx)
+    }
+}
+
+async fn cancel_turn(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.cancel_turn(&id) {
+        Some(turn_id) => Ok(json_response(
+            StatusCode::ACCEPTED,
+            json!({ "cancelled": turn_id }),
+        )),
+        None if state.live().get(&id).await.is_none() => Err(ApiError::session_not_found(&id)),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_turn_running",
+            format!("session {id:?} is not running a turn"),
+        )),
+    }
+}
+
+async fn list_tools(State(state): State<AppState>) -> Response {
+    json_response(StatusCode::OK, json!({ "tools": state.runtime().tools() }))
+}
+
+async fn list_models(State(state): State<AppState>) -> Response {
+    let models: Vec<Value> = state
+        .models()
+        .names()
+        .into_iter()
+        .map(|name| json!({ "id": name, "object": "model", "owned_by": "agent-host" }))
+        .collect();
+    json_response(StatusCode::OK, json!({ "object": "list", "data": models }))
+}
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, json!({ "status": "ok" }))
+}
+
+/// Ready once the server exists: its state is built only after the plugins
+/// are loaded and the store is open.
+async fn readyz(State(state): State<AppState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({
+            "ready": true,
+            "tools": state.runtime().tools().len(),
+            "turns_in_flight": state.turns_in_flight(),
+            "live_sessions": state.live().len(),
+        }),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; the API is under /v1 (docs/server.md)",
+    )
+}

@@ -1,0 +1,556 @@
+//! `agent-host serve` (issue 14, first part): the native sessions API over real loopback HTTP against the mock model: streamed and JSON turns with a tool call, 404/409/413/503, cancel, a client hanging up, many sessions at once, and sessions durable across a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_host_agent::AgentConfig;
+use agent_host_agent::sessions::{LiveSessions, Sessions, WriterConfig};
+use agent_host_llm::SharedProvider;
+use agent_host_llm::openai::{OpenAiConfig, OpenAiProvider};
+use agent_host_server::{AppState, Models, Server, ServerConfig};
+use serde_json::{Value, json};
+
+use crate::mock_llm::{
+    MockLlm, MockResponse, openai_done, openai_finish_chunk, openai_text_stream,
+    openai_tool_call_fragment, openai_usage_chunk,
+};
+use crate::support::{Harness, run_command, test_plugin};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn provider(llm: &MockLlm) -> SharedProvider {
+    Arc::new(
+        OpenAiProvider::new(OpenAiConfig::new(format!("{}/v1", llm.url()), "gpt-test")).unwrap(),
+    )
+}
+
+/// The model asks for `echo`, then answers with `answer`.
+fn tool_then_answer(answer: &str) -> Vec<MockResponse> {
+    vec![
+        MockResponse::sse([
+            openai_tool_call_fragment(0, Some("call_1"), Some("echo"), ""),
+            openai_tool_call_fragment(0, None, None, r#"{"text": "ping"}"#),
+            openai_finish_chunk("tool_calls"),
+            openai_usage_chunk(7, 3),
+            openai_done(),
+        ]),
+        MockResponse::sse(openai_text_stream(&[answer])),
+    ]
+}
+
+struct Served {
+    server: Server,
+    store: Arc<Sessions>,
+    http: reqwest::Client,
+}
+
+impl Served {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn new_session(&self) -> String {
+        let (status, body, _) = self.post("/v1/sessions", json!({ "title": "t" })).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the session runs no turn.
+    async fn settled(&self, id: &str) -> Value {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let (_, body) = self.get(&format!("/v1/sessions/{id}")).await;
+                if body["running"] == json!(false) {
+                    return body;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the turn ends")
+    }
+}
+
+async fn serve(h: &Harness, llm: &MockLlm, config: ServerConfig) -> Served {
+    let runtime = h.runtime().await;
+    let store = Arc::new(Sessions::open(runtime.store(), WriterConfig::default()));
+    let live = LiveSessions::new(store.clone(), 64, Duration::from_secs(600));
+    let state = AppState::new(
+        runtime,
+        store.clone(),
+        live,
+        Models::new(provider(llm)),
+        AgentConfig::default(),
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..config
+        },
+    );
+    Served {
+        server: Server::bind(state).await.unwrap(),
+        store,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn harness() -> Harness {
+    let h = Harness::new();
+    h.install(test_plugin::echo());
+    h
+}
+
+/// `(event, data)` pairs of a finished SSE body.
+fn sse_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event:") {
+                    event = Some(name.trim().to_owned());
+                } else if let Some(more) = line.strip_prefix("data:") {
+                    data.push_str(more.trim_start());
+                }
+            }
+            Some((event?, serde_json::from_str(&data).ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_turn_runs_a_tool_and_ends_with_the_answer() {
+    let h = harness();
+    let llm = MockLlm::start(tool_then_answer("pong it is")).await;
+    let served = serve(&h, &llm, ServerConfig::default()).await;
+    let id = served.new_session().await;
+    let response = served
+        .http
+        .post(served.url(&format!("/v1/sessions/{id}/messages")))
+        .header("accept", "text/event-stream")
+        .header("content-type", "application/json")
+        .body(json!({ "content": "echo ping please" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let events = sse_events(&response.text().await.unwrap());
+    let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+    for expected in [
+        "turn_started",
+        "tool_call_started",
+        "tool_call_finished",
+        "text_delta",
+        "finished",
+        "done",
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "{expected} missing from {kinds:?}"
+        );
+    }
+    let finished = &events
+        .iter()
+        .find(|(kind, _)| kind == "tool_call_finished")
+        .unwrap()
+        .1;
+    assert_eq!(finished["name"], "echo");
+    assert_eq!(finished["ok"], true);
+    assert_eq!(finished["output"], "ping");
+    let (_, done) = events.last().unwrap();
+    assert_eq!(done["outcome"], "finished");
+    assert_eq!(done["answer"], "pong it is");
+    assert_eq!(done["tool_calls"][0]["name"], "echo");
+    assert!(done["usage"]["input_tokens"].as_u64().unwrap() >= 7);
+
+    let session = served.settled(&id).await;
+    assert_eq!(session["session"]["last_outcome"], "finished");
+    let messages = session["messages"].as_array().unwrap();
+    assert!(
+        messages.len() >= 4,
+        "user, tool call, tool result, answer: {messages:?}"
+    );
+    // The model saw the tool's result.
+    let second = llm.requests()[1].json();
+    assert!(second.to_string().contains("ping"), "{second}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_turn_answers_with_the_result_and_bad_requests_are_explained() {
+    let h = harness();
+    let llm = MockLlm::start(tool_then_answer("done")).await;
+    let served = serve(
+        &h,
+        &llm,
+        ServerConfig {
+            max_message_kb: 1,
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let id = served.new_session().await;
+    let (status, body, _) = served
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "go" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "finished");
+    assert_eq!(body["answer"], "done");
+    assert_eq!(body["tool_calls"][0]["ok"], true);
+
+    let (status, body, _) = served
+        .post(
+            "/v1/sessions/no-such-session/messages",
+            json!({ "content": "hi" }),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "session_not_found");
+    let (status, body, _) = served
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "x".repeat(2048) }),
+        )
+        .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "message_too_large");
+    let (status, body, _) = served
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "text": "wrong field" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("text"),
+        "{body}"
+    );
+    let (status, body, _) = served
+        .post("/v1/sessions", json!({ "model": "gpt-nope" }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-test"),
+        "{body}"
+    );
+    let (status, body) = served.get("/v1/nothing-here").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let (status, tools) = served.get("/v1/tools").await;
+    assert_eq!(status, 200);
+    assert_eq!(tools["tools"][0]["name"], "echo");
+    let (status, ready) = served.get("/readyz").await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["ready"], true);
+    let (status, list) = served.get("/v1/sessions").await;
+    assert_eq!(status, 200);
+    assert!(
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
+
+    let deleted = served
+        .http
+        .delete(served.url(&format!("/v1/sessions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let (status, _) = served.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(status, 404);
+}
+
+/// A model answer that starts and then hangs: the turn stays running.
+fn stalling_answer() -> MockResponse {
+    MockResponse::sse(openai_text_stream(&["thinking", " more"])).stall_after(60)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_turn_gets_409_a_full_server_503_and_cancel_stops_the_turn() {
+    let h = harness();
+    let llm = MockLlm::start(vec![stalling_answer()]).await;
+    let config = ServerConfig {
+        max_turns_in_flight: 1,
+        ..ServerConfig::default()
+    };
+    let served = Arc::new(serve(&h, &llm, config).await);
+    let id = served.new_session().await;
+    let other = served.new_session().await;
+    let first = {
+        let (served, id) = (served.clone(), id.clone());
+        tokio::spawn(async move {
+            served
+                .post(
+                    &format!("/v1/sessions/{id}/messages"),
+                    json!({ "content": "slow" }),
+                )
+                .await
+        })
+    };
+    tokio::time::timeout(PATIENCE, async {
+        while llm.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let (status, body, _) = served
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "again" }),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "turn_running");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("turn-"),
+        "{body}"
+    );
+    let (status, body, headers) = served
+        .post(
+            &format!("/v1/sessions/{other}/messages"),
+            json!({ "content": "busy?" }),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["retry-after"], "1");
+
+    let (status, body, _) = served
+        .post(&format!("/v1/sessions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body, _) = tokio::time::timeout(PATIENCE, first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "cancelled");
+    let session = served.settled(&id).await;
+    assert_eq!(session["session"]["last_outcome"], "cancelled");
+    let (status, body, _) = served
+        .post(&format!("/v1/sessions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_mid_stream_cancels_the_turn() {
+    let h = harness();
+    let llm = MockLlm::start(vec![stalling_answer()]).await;
+    let served = serve(&h, &llm, ServerConfig::default()).await;
+    let id = served.new_session().await;
+    let mut response = served
+        .http
+        .post(served.url(&format!("/v1/sessions/{id}/messages")))
+        .header("accept", "text/event-stream")
+        .header("content-type", "application/json")
+        .body(json!({ "content": "slow" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(PATIENCE, response.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.is_some());
+    drop(response);
+    let session = served.settled(&id).await;
+    assert_eq!(session["session"]["last_outcome"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_sessions_run_their_turns_at_once() {
+    let h = harness();
+    let responses = (0..50)
+        .map(|_| MockResponse::sse(openai_text_stream(&["ok"])))
+        .collect();
+    let llm = MockLlm::start(responses).await;
+    let served = Arc::new(serve(&h, &llm, ServerConfig::default()).await);
+    let turns = (0..50).map(|i| {
+        let served = served.clone();
+        tokio::spawn(async move {
+            let id = served.new_session().await;
+            let (status, body, _) = served
+                .post(
+                    &format!("/v1/sessions/{id}/messages"),
+                    json!({ "content": format!("hi {i}") }),
+                )
+                .await;
+            (status, body["outcome"].clone())
+        })
+    });
+    for joined in futures_util::future::join_all(turns).await {
+        let (status, outcome) = joined.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(outcome, "finished");
+    }
+    assert_eq!(llm.requests().len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_survive_a_restart() {
+    let h = harness();
+    let llm = MockLlm::start(vec![MockResponse::sse(openai_text_stream(&["remembered"]))]).await;
+    let id = {
+        let served = serve(&h, &llm, ServerConfig::default()).await;
+        let id = served.new_session().await;
+        let (status, body, _) = served
+            .post(
+                &format!("/v1/sessions/{id}/messages"),
+                json!({ "content": "keep this" }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        served.server.stopper().cancel();
+        served.server.wait().await.unwrap();
+        served.store.close().await;
+        id
+    };
+    // The runtime (and its store) of the first server is gone with it.
+    let served = serve(&h, &llm, ServerConfig::default()).await;
+    let (status, session) = served.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(status, 200, "{session}");
+    let text = session["messages"].to_string();
+    assert!(
+        text.contains("keep this") && text.contains("remembered"),
+        "{text}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_non_loopback_address() {
+    let h = Harness::new();
+    let (code, _, stderr) = run_command(h.command().args(["serve", "--listen", "0.0.0.0:0"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("loopback"), "{stderr}");
+}
+
+/// The binary on SIGTERM: stops accepting, lets the running turn finish,
+/// flushes, exits 0; the session is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_running_turn_finish_and_keeps_it() {
+    use std::io::BufRead;
+    let h = harness();
+    let pieces: Vec<String> = (0..40).map(|i| format!("w{i} ")).collect();
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let llm = MockLlm::start(vec![MockResponse::sse(openai_text_stream(&pieces))]).await;
+    let mut child = h
+        .command()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-test",
+        ])
+        .arg("--base-url")
+        .arg(format!("{}/v1", llm.url()))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    let http = reqwest::Client::new();
+    let created: Value = serde_json::from_str(
+        &http
+            .post(format!("{url}/v1/sessions"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let turn = {
+        let (http, url, id) = (http.clone(), url.clone(), id.clone());
+        tokio::spawn(async move {
+            let response = http
+                .post(format!("{url}/v1/sessions/{id}/messages"))
+                .body(json!({ "content": "a long answer please" }).to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        })
+    };
+    tokio::time::timeout(PATIENCE, async {
+        while llm.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let (code, _, err) = run_command(
+        std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string()),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (status, body) = tokio::time::timeout(PATIENCE, turn).await.unwrap().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["outcome"], "finished", "{body}");
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    // A fresh process reads it back from the store.
+    let (code, stdout, stderr) = run_command(h.command().args(["sessions", "show", &id]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("a long answer please") && stdout.contains("w39"),
+        "{stdout}"
+    );
+}
