@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Owns the Python venv the MCP interop test runs the official SDK from: `setup-python.sh DIR`.
+# Owns the Python venv the interop tests run the official clients from (the MCP SDK, `openai`): `setup-python.sh DIR`.
 #
 # Creates DIR as a venv (python3 -m venv, or $PYTHON) and installs the pins in
 # requirements.txt next to this script, wheels only: nothing is compiled, so a
@@ -45,8 +45,8 @@ fi
 "$dir/bin/python" -m pip install --quiet --disable-pip-version-check \
     --only-binary :all: -r "$requirements"
 "$dir/bin/python" -m pip check --disable-pip-version-check >/dev/null
-"$dir/bin/python" -c 'import mcp.client.session, mcp.client.stdio, mcp.client.streamable_http'
+"$dir/bin/python" -c 'import mcp.client.session, mcp.client.stdio, mcp.client.streamable_http, openai'
 
 rm -f "$dir"/.installed-*
 touch "$marker"
-echo "python venv with the MCP SDK ready in $dir"
+echo "python venv with the MCP SDK and openai ready in $dir"

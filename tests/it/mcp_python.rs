@@ -7,31 +7,12 @@
 //! that has the pinned SDK.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 
 use serde_json::{Value, json};
 
-use crate::support::{Harness, test_plugin};
-
-/// The workspace root: this crate's manifest is host/cli/Cargo.toml.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The python with the SDK installed.
-fn python() -> PathBuf {
-    let python = std::env::var_os("AGENT_HOST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("build/venv/bin/python"));
-    assert!(
-        python.exists(),
-        "no python with the MCP SDK at {}: run `make py-deps` (or set AGENT_HOST_PYTHON)",
-        python.display()
-    );
-    python
-}
+use crate::support::{Harness, python, test_plugin, workspace_root};
 
 /// A harness with the two plugins the scenario calls.
 fn harness() -> Harness {

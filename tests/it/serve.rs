@@ -554,3 +554,138 @@ async fn sigterm_lets_the_running_turn_finish_and_keeps_it() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_completions_answer_like_a_model_streamed_and_not() {
+    let h = harness();
+    let mut responses = tool_then_answer("pong");
+    responses.push(MockResponse::sse(openai_text_stream(&["str", "eamed"])));
+    let llm = MockLlm::start(responses).await;
+    let served = serve(&h, &llm, ServerConfig::default()).await;
+    let (status, body, _) = served
+        .post(
+            "/v1/chat/completions",
+            json!({
+                "model": "gpt-test",
+                "messages": [
+                    { "role": "system", "content": "Be brief." },
+                    { "role": "user", "content": [{ "type": "text", "text": "echo ping" }] },
+                ],
+                "temperature": 0.2,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "pong");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    // agent-host ran the tool itself, and the model got the system prompt.
+    let first = llm.requests()[0].json();
+    assert!(first.to_string().contains("Be brief."), "{first}");
+    assert!(llm.requests()[1].json().to_string().contains("ping"));
+
+    let response = served
+        .http
+        .post(served.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(
+            json!({
+                "model": "gpt-test", "stream": true, "stream_options": { "include_usage": true },
+                "messages": [{ "role": "user", "content": "stream it" }],
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let data: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "{text}");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|chunk| serde_json::from_str(chunk).unwrap())
+        .collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(content, "streamed");
+    assert!(
+        chunks
+            .iter()
+            .all(|chunk| chunk["object"] == "chat.completion.chunk")
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|chunk| chunk["choices"][0]["finish_reason"] == "stop")
+    );
+    assert!(
+        chunks.last().unwrap()["usage"]["total_tokens"]
+            .as_u64()
+            .is_some()
+    );
+
+    let (status, body, _) = served
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": "gpt-test", "messages": [{ "role": "user", "content": "hi" }], "tools": [] }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("tools"),
+        "{body}"
+    );
+    let (status, body, _) = served
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": "gpt-nope", "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "model_not_found");
+    let (status, body) = served.get("/v1/models").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"][0]["id"], "gpt-test");
+}
+
+/// The official `openai` Python package against the endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_python_package_uses_agent_host_as_a_model() {
+    let h = harness();
+    let mut responses = tool_then_answer("pong from agent-host");
+    responses.push(MockResponse::sse(openai_text_stream(&[
+        "chunk ", "by ", "chunk",
+    ])));
+    let llm = MockLlm::start(responses).await;
+    let served = serve(&h, &llm, ServerConfig::default()).await;
+    let base_url = served.url("/v1");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::support::python())
+            .arg(crate::support::workspace_root().join("tests/interop/openai_client.py"))
+            .args(["--base-url", &base_url, "--model", "gpt-test"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["plain"]["object"], "chat.completion", "{seen}");
+    assert_eq!(seen["plain"]["content"], "pong from agent-host");
+    assert_eq!(seen["plain"]["role"], "assistant");
+    assert_eq!(seen["plain"]["finish_reason"], "stop");
+    assert!(seen["plain"]["total_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(seen["streamed"]["content"], "chunk by chunk");
+    assert_eq!(seen["streamed"]["finish_reason"], "stop");
+    assert!(seen["streamed"]["total_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(seen["models"], json!(["gpt-test"]));
+    assert_eq!(seen["unknown_model"]["status"], 404);
+}

@@ -175,3 +175,22 @@ pub fn run_command(command: &mut std::process::Command) -> (i32, String, String)
 pub fn first_json_line(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout.lines().next().expect("a first line")).unwrap()
 }
+
+/// The workspace root: this crate's manifest is host/cli/Cargo.toml.
+pub fn workspace_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The python with the interop clients installed (the MCP SDK, `openai`):
+/// `AGENT_HOST_PYTHON`, else the venv `make py-deps` makes.
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("AGENT_HOST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("build/venv/bin/python"));
+    assert!(
+        python.exists(),
+        "no python with the interop clients at {}: run `make py-deps` (or set AGENT_HOST_PYTHON)",
+        python.display()
+    );
+    python
+}

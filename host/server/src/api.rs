@@ -26,6 +26,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/cancel", post(cancel_turn))
         .route("/v1/tools", get(list_tools))
         .route("/v1/models", get(list_models))
+        .route(
+            "/v1/chat/completions",
+            post(crate::openai::chat_completions),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -43,7 +47,7 @@ fn json_response(status: StatusCode, value: Value) -> Response {
 
 /// Reads a JSON body of at most the body limit: 413 beyond it, 400 for
 /// anything that is not the endpoint's shape (saying what is).
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     state: &AppState,
     body: Body,
 ) -> Result<T, ApiError> {
@@ -181,10 +185,7 @@ async fn post_message(
     }
     let claim = state.begin_turn(&id)?;
     let turn = turn::start(&state, claim, message.content).await?;
-    let hang_up = HangUp {
-        cancel: turn.cancel.clone(),
-        armed: state.config().cancel_on_disconnect,
-    };
+    let hang_up = HangUp::new(turn.cancel.clone(), state.config().cancel_on_disconnect);
     if wants_stream(&headers) {
         return Ok(Sse::new(event_stream(turn.events, hang_up))
             .keep_alive(KeepAlive::default())
@@ -209,13 +210,19 @@ async fn post_message(
 }
 
 /// Cancels a turn when the client goes away before it ended.
-struct HangUp {
+pub(crate) struct HangUp {
     cancel: tokio_util::sync::CancellationToken,
     armed: bool,
 }
 
 impl HangUp {
-    fn disarm(mut self) {
+    /// Cancels `cancel` when dropped, if `armed`.
+    pub(crate) fn new(cancel: tokio_util::sync::CancellationToken, armed: bool) -> Self {
+        Self { cancel, armed }
+    }
+
+    /// The turn ended: dropping this cancels nothing.
+    pub(crate) fn disarm(mut self) {
         self.armed = false;
     }
 }
@@ -235,7 +242,7 @@ fn event_stream(
     mut events: tokio::sync::mpsc::Receiver<Value>,
     hang_up: HangUp,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    async_stream(move |sender| async move {
+    task_stream(move |sender| async move {
         let mut hang_up = Some(hang_up);
         while let Some(event) = events.recv().await {
             let kind = event
@@ -260,7 +267,7 @@ fn event_stream(
 
 /// A stream fed by a task: the task's sender is bounded to one item, so
 /// nothing piles up between the turn's buffer and the socket.
-fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
+pub(crate) fn task_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,

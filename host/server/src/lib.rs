@@ -4,11 +4,13 @@
 //! - [`state`]: what every request shares (runtime, live sessions, models,
 //!   running turns, the cap on turns in flight).
 //! - [`turn`]: one turn of a session, from the request to its stored result.
-//! - [`api`]: the routes and their handlers; [`error`]: errors as JSON.
+//! - [`api`]: the routes and their handlers; [`error`]: errors as JSON;
+//!   `openai`: the OpenAI-compatible `/v1/chat/completions`.
 
 pub mod api;
 pub mod config;
 pub mod error;
+mod openai;
 pub mod state;
 pub mod turn;
 

@@ -192,18 +192,12 @@ impl AppState {
                 ),
             ));
         }
-        let permit = self.inner.in_flight.clone().try_acquire_owned().map_err(|_| {
-            let mut err = ApiError::new(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                "server_busy",
-                format!(
-                    "{} turns are running, the most this server runs at once; try again shortly",
-                    self.inner.config.max_turns_in_flight.max(1)
-                ),
-            );
-            err.retry_after = Some(1);
-            err
-        })?;
+        let permit = self
+            .inner
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| self.busy())?;
         let turn = RunningTurn {
             turn_id: format!(
                 "turn-{}",
@@ -218,6 +212,34 @@ impl AppState {
             turn,
             _permit: permit,
         })
+    }
+
+    /// A place among the turns in flight for a turn outside any stored
+    /// session (a chat completion): 503 when the server is full.
+    pub(crate) fn begin_stateless_turn(&self) -> Result<StatelessClaim, ApiError> {
+        let permit = self
+            .inner
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| self.busy())?;
+        Ok(StatelessClaim {
+            cancel: self.inner.turns.child_token(),
+            _permit: permit,
+        })
+    }
+
+    fn busy(&self) -> ApiError {
+        let mut err = ApiError::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "server_busy",
+            format!(
+                "{} turns are running, the most this server runs at once; try again shortly",
+                self.inner.config.max_turns_in_flight.max(1)
+            ),
+        );
+        err.retry_after = Some(1);
+        err
     }
 
     /// Cancels the turn running in `session`; its id, or `None` when none runs.
@@ -257,4 +279,10 @@ impl Drop for TurnClaim {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.session);
     }
+}
+
+/// A place among the turns in flight for a turn of no stored session.
+pub(crate) struct StatelessClaim {
+    pub(crate) cancel: CancellationToken,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }

@@ -1,5 +1,7 @@
 //! One turn of a session: the agent run on the session's history, its events forwarded to the client through a bounded buffer, the deadline, cancellation (by the client, by a hang-up, at shutdown), and the result appended to the store.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use agent_host_agent::{Agent, AgentEvent, Outcome};
@@ -81,41 +83,11 @@ pub(crate) async fn start(
         let agent = Agent::for_runtime(runtime.clone(), provider, state.agent_config().clone())
             .with_extensions(runtime)
             .with_session(claim.session.clone());
-        let mut history = session.history.clone();
+        let history = session.history.clone();
         let before = history.len();
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let deadline = Duration::from_secs(state.config().turn_timeout_secs.max(1));
-        let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let timer = {
-            let (cancel, timed_out) = (cancel.clone(), timed_out.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(deadline).await;
-                timed_out.store(true, std::sync::atomic::Ordering::Relaxed);
-                cancel.cancel();
-            })
-        };
-        let run = {
-            let cancel = cancel.clone();
-            async move {
-                let outcome = agent
-                    .run(&mut history, content, &events_tx, &cancel, None)
-                    .await;
-                drop(events_tx);
-                (outcome, history)
-            }
-        };
-        let forward = forward(
-            events_rx,
-            client_tx.clone(),
-            cancel.clone(),
-            state.config().cancel_on_disconnect,
-        );
-        let ((outcome, history), (usage, tool_calls)) = tokio::join!(run, forward);
-        timer.abort();
-        let (label, answer, detail) = describe(
-            &outcome,
-            timed_out.load(std::sync::atomic::Ordering::Relaxed),
-        );
+        let ran = run_agent(&state, agent, history, content, &cancel, &client_tx).await;
+        let (label, answer, detail) = describe(&ran.outcome, ran.timed_out);
+        let (history, usage, tool_calls) = (ran.history, ran.usage, ran.tool_calls);
         let added = &history[before..];
         state.live().append(&mut session, added, usage, Some(label));
         drop(session);
@@ -143,6 +115,62 @@ pub(crate) async fn start(
         cancel: turn_cancel,
         result: result_rx,
     })
+}
+
+/// What one agent run came to.
+pub(crate) struct Ran {
+    pub(crate) outcome: Outcome,
+    /// The history with the run's messages added.
+    pub(crate) history: Vec<agent_host_llm::Message>,
+    pub(crate) usage: Usage,
+    pub(crate) tool_calls: Vec<ToolCallSummary>,
+    /// Whether the turn deadline cancelled it.
+    pub(crate) timed_out: bool,
+}
+
+/// Runs `agent` on `history` + `content` under the turn deadline, passing
+/// its events to `client` as JSON while it runs.
+pub(crate) async fn run_agent(
+    state: &AppState,
+    agent: Agent,
+    mut history: Vec<agent_host_llm::Message>,
+    content: String,
+    cancel: &CancellationToken,
+    client: &mpsc::Sender<Value>,
+) -> Ran {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let deadline = Duration::from_secs(state.config().turn_timeout_secs.max(1));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let (cancel, timed_out) = (cancel.clone(), timed_out.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(deadline).await;
+            timed_out.store(true, Ordering::Relaxed);
+            cancel.cancel();
+        })
+    };
+    let run = async move {
+        let outcome = agent
+            .run(&mut history, content, &events_tx, cancel, None)
+            .await;
+        drop(events_tx);
+        (outcome, history)
+    };
+    let forward = forward(
+        events_rx,
+        client.clone(),
+        cancel.clone(),
+        state.config().cancel_on_disconnect,
+    );
+    let ((outcome, history), (usage, tool_calls)) = tokio::join!(run, forward);
+    timer.abort();
+    Ran {
+        outcome,
+        history,
+        usage,
+        tool_calls,
+        timed_out: timed_out.load(Ordering::Relaxed),
+    }
 }
 
 /// Passes the agent's events on to the client and sums up what the result
@@ -191,7 +219,10 @@ async fn forward(
     (usage, tool_calls)
 }
 
-fn describe(outcome: &Outcome, timed_out: bool) -> (&'static str, Option<String>, Option<String>) {
+pub(crate) fn describe(
+    outcome: &Outcome,
+    timed_out: bool,
+) -> (&'static str, Option<String>, Option<String>) {
     match outcome {
         Outcome::Finished { text } => ("finished", Some(text.clone()), None),
         Outcome::TurnLimit => (
