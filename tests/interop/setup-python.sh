@@ -45,7 +45,7 @@ fi
 "$dir/bin/python" -m pip install --quiet --disable-pip-version-check \
     --only-binary :all: -r "$requirements"
 "$dir/bin/python" -m pip check --disable-pip-version-check >/dev/null
-"$dir/bin/python" -c 'import mcp.client.session, mcp.client.stdio, mcp.client.streamable_http, openai'
+"$dir/bin/python" -c 'import mcp.client.session, mcp.client.stdio, mcp.client.streamable_http, openai, prometheus_client.parser'
 
 rm -f "$dir"/.installed-*
 touch "$marker"

@@ -689,3 +689,122 @@ async fn the_openai_python_package_uses_agent_host_as_a_model() {
     assert_eq!(seen["models"], json!(["gpt-test"]));
     assert_eq!(seen["unknown_model"]["status"], 404);
 }
+
+/// `/metrics` parsed by the `prometheus_client` package's parser: the
+/// counters match the work done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_work_done() {
+    let h = harness();
+    let llm = MockLlm::start(tool_then_answer("counted")).await;
+    let served = serve(&h, &llm, ServerConfig::default()).await;
+    let id = served.new_session().await;
+    let (status, body, _) = served
+        .post(
+            &format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "go" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let response = served
+        .http
+        .get(served.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    let parsed = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new(crate::support::python())
+            .arg(crate::support::workspace_root().join("tests/interop/parse_metrics.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let samples: Vec<Value> = serde_json::from_slice(&parsed.stdout).unwrap();
+    let value = |name: &str, labels: Value| -> f64 {
+        samples
+            .iter()
+            .find(|s| {
+                s["name"] == name
+                    && labels
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .all(|(k, v)| s["labels"][k] == *v)
+            })
+            .unwrap_or_else(|| panic!("no sample {name} {labels} in {samples:?}"))["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(
+        value(
+            "agent_host_tool_calls_total",
+            json!({ "tool": "echo", "outcome": "ok" })
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "agent_host_tool_call_duration_seconds_count",
+            json!({ "tool": "echo" })
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "agent_host_llm_requests_total",
+            json!({ "provider": "openai", "status": "ok" })
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            "agent_host_llm_request_duration_seconds_count",
+            json!({ "provider": "openai" })
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            "agent_host_llm_time_to_first_token_seconds_count",
+            json!({ "provider": "openai" })
+        ),
+        2.0
+    );
+    assert_eq!(
+        value("agent_host_turns_total", json!({ "outcome": "finished" })),
+        1.0
+    );
+    assert_eq!(value("agent_host_live_sessions", json!({})), 1.0);
+    assert_eq!(value("agent_host_turns_in_flight", json!({})), 0.0);
+    assert_eq!(value("agent_host_instance_slots_in_use", json!({})), 0.0);
+    assert!(value("agent_host_compiles_total", json!({})) >= 1.0);
+    for level in ["memory", "disk"] {
+        value("agent_host_cache_hits_total", json!({ "level": level }));
+        value("agent_host_cache_misses_total", json!({ "level": level }));
+    }
+    value("agent_host_session_writer_batches_total", json!({}));
+}

@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/chat/completions",
             post(crate::openai::chat_completions),
         )
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -334,6 +335,19 @@ async fn list_models(State(state): State<AppState>) -> Response {
         .map(|name| json!({ "id": name, "object": "model", "owned_by": "agent-host" }))
         .collect();
     json_response(StatusCode::OK, json!({ "object": "list", "data": models }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics().render(state.snapshot());
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn healthz() -> Response {

@@ -5,11 +5,13 @@
 //!   running turns, the cap on turns in flight).
 //! - [`turn`]: one turn of a session, from the request to its stored result.
 //! - [`api`]: the routes and their handlers; [`error`]: errors as JSON;
-//!   `openai`: the OpenAI-compatible `/v1/chat/completions`.
+//!   `openai`: the OpenAI-compatible `/v1/chat/completions`; [`metrics`]:
+//!   `/metrics`.
 
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod metrics;
 mod openai;
 pub mod state;
 pub mod turn;

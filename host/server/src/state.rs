@@ -47,6 +47,18 @@ impl Models {
         self
     }
 
+    /// Every provider wrapped so its calls are counted in `metrics`.
+    fn metered(self, metrics: &Arc<crate::metrics::Metrics>) -> Self {
+        Self {
+            default: self.default,
+            providers: self
+                .providers
+                .into_iter()
+                .map(|(name, provider)| (name, metrics.metered(provider)))
+                .collect(),
+        }
+    }
+
     /// The names, sorted.
     pub fn names(&self) -> Vec<String> {
         self.providers.keys().cloned().collect()
@@ -84,6 +96,7 @@ struct Inner {
     models: Models,
     agent: AgentConfig,
     config: ServerConfig,
+    metrics: Arc<crate::metrics::Metrics>,
     running: Mutex<HashMap<String, RunningTurn>>,
     in_flight: Arc<tokio::sync::Semaphore>,
     next_turn: AtomicU64,
@@ -116,6 +129,8 @@ impl AppState {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             config.max_turns_in_flight.max(1),
         ));
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let models = models.metered(&metrics);
         Self {
             inner: Arc::new(Inner {
                 runtime,
@@ -124,6 +139,7 @@ impl AppState {
                 models,
                 agent,
                 config,
+                metrics,
                 running: Mutex::new(HashMap::new()),
                 in_flight,
                 next_turn: AtomicU64::new(1),
@@ -156,6 +172,44 @@ impl AppState {
     /// How the agent loop behaves.
     pub fn agent_config(&self) -> &AgentConfig {
         &self.inner.agent
+    }
+
+    /// What the server counts.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// The counts of the runtime and the store, now.
+    pub fn snapshot(&self) -> crate::metrics::Snapshot {
+        let runtime = &self.inner.runtime;
+        let cache = runtime.cache_stats();
+        let writer = self.inner.store.stats();
+        crate::metrics::Snapshot {
+            hooks: runtime
+                .hook_stats()
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.extension,
+                        row.point.as_str().to_owned(),
+                        row.counters.calls,
+                        row.counters.failures,
+                        row.counters.time_us as f64 / 1e6,
+                    )
+                })
+                .collect(),
+            cache_hits: [("memory", cache.memory_hits), ("disk", cache.disk_hits)],
+            cache_misses: [("memory", cache.memory_misses), ("disk", cache.disk_misses)],
+            compiles: cache.compiles,
+            compile_seconds: cache.compile_ms / 1e3,
+            live_sessions: self.inner.live.len() as u64,
+            turns_in_flight: self.turns_in_flight() as u64,
+            instance_slots_in_use: runtime.busy_instance_slots() as u64,
+            writer_batches: writer.batches,
+            writer_operations: writer.operations,
+            writer_flushes: writer.flushes,
+        }
     }
 
     /// The server's settings.

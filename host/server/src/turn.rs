@@ -138,6 +138,7 @@ pub(crate) async fn run_agent(
     cancel: &CancellationToken,
     client: &mpsc::Sender<Value>,
 ) -> Ran {
+    let started = std::time::Instant::now();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let deadline = Duration::from_secs(state.config().turn_timeout_secs.max(1));
     let timed_out = Arc::new(AtomicBool::new(false));
@@ -156,20 +157,19 @@ pub(crate) async fn run_agent(
         drop(events_tx);
         (outcome, history)
     };
-    let forward = forward(
-        events_rx,
-        client.clone(),
-        cancel.clone(),
-        state.config().cancel_on_disconnect,
-    );
+    let forward = forward(state, events_rx, client.clone(), cancel.clone());
     let ((outcome, history), (usage, tool_calls)) = tokio::join!(run, forward);
     timer.abort();
+    let timed_out = timed_out.load(Ordering::Relaxed);
+    state
+        .metrics()
+        .turn(describe(&outcome, timed_out).0, started);
     Ran {
         outcome,
         history,
         usage,
         tool_calls,
-        timed_out: timed_out.load(Ordering::Relaxed),
+        timed_out,
     }
 }
 
@@ -177,11 +177,12 @@ pub(crate) async fn run_agent(
 /// needs. A client slower than the turn makes this wait (the buffer is
 /// bounded); one that has gone cancels the turn when configured to.
 async fn forward(
+    state: &AppState,
     mut events: mpsc::UnboundedReceiver<AgentEvent>,
     client: mpsc::Sender<Value>,
     cancel: CancellationToken,
-    cancel_on_disconnect: bool,
 ) -> (Usage, Vec<ToolCallSummary>) {
+    let cancel_on_disconnect = state.config().cancel_on_disconnect;
     let mut usage = Usage::default();
     let mut tool_calls = Vec::new();
     let mut client_gone = false;
@@ -197,12 +198,15 @@ async fn forward(
                 ok,
                 duration_ms,
                 ..
-            } => tool_calls.push(ToolCallSummary {
-                id: id.clone(),
-                name: name.clone(),
-                ok: *ok,
-                duration_ms: *duration_ms,
-            }),
+            } => {
+                state.metrics().tool_call(name, *ok, *duration_ms);
+                tool_calls.push(ToolCallSummary {
+                    id: id.clone(),
+                    name: name.clone(),
+                    ok: *ok,
+                    duration_ms: *duration_ms,
+                });
+            }
             _ => {}
         }
         if client_gone {
