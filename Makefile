@@ -8,8 +8,8 @@ DIST          := $(CURDIR)/build
 # (tests/plugins/<name>, crate test-plugin-<name>).
 PLUGINS       := calc text fs http notes redactor policy-guard loop-breaker audit-logger
 TEST_PLUGINS  := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/Cargo.toml))))
-# The host's crates (host/*): runtime, llm, agent, mcp, server and the binary.
-HOST_CRATES   := -p agent-host-runtime -p agent-host-llm -p agent-host-agent -p agent-host-mcp -p agent-host-server -p agent-host
+# The host's crates (host/*): runtime, llm, agent, auth, mcp, server and the binary.
+HOST_CRATES   := -p agent-host-runtime -p agent-host-llm -p agent-host-agent -p agent-host-auth -p agent-host-mcp -p agent-host-server -p agent-host
 TARGET_DIR    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Where tests/artifacts/build.rs builds the guests and lays them out (its own
 # target dir, so the nested cargo never waits on the outer build's lock).

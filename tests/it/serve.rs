@@ -98,6 +98,15 @@ impl Served {
 }
 
 async fn serve(h: &Harness, llm: &MockLlm, config: ServerConfig) -> Served {
+    serve_with_token(h, llm, config, None).await
+}
+
+async fn serve_with_token(
+    h: &Harness,
+    llm: &MockLlm,
+    config: ServerConfig,
+    token: Option<agent_host_auth::BearerToken>,
+) -> Served {
     let runtime = h.runtime().await;
     let store = Arc::new(Sessions::open(runtime.store(), WriterConfig::default()));
     let live = LiveSessions::new(store.clone(), 64, Duration::from_secs(600));
@@ -113,7 +122,7 @@ async fn serve(h: &Harness, llm: &MockLlm, config: ServerConfig) -> Served {
         },
     );
     Served {
-        server: Server::bind(state).await.unwrap(),
+        server: Server::bind(state, token).await.unwrap(),
         store,
         http: reqwest::Client::new(),
     }
@@ -463,6 +472,47 @@ fn serve_refuses_a_non_loopback_address() {
     let (code, _, stderr) = run_command(h.command().args(["serve", "--listen", "0.0.0.0:0"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("loopback"), "{stderr}");
+    assert!(stderr.contains("AGENT_HOST_SERVE_TOKEN"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_every_route_but_healthz_needs_it() {
+    let h = harness();
+    let llm = MockLlm::start(Vec::new()).await;
+    let secret = "serve-token-of-enough-length";
+    let token = agent_host_auth::BearerToken::new(secret, "test").unwrap();
+    let served = serve_with_token(&h, &llm, ServerConfig::default(), Some(token)).await;
+    let status = |request: reqwest::RequestBuilder| async move {
+        request.send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(status(served.http.get(served.url("/healthz"))).await, 200);
+    assert_eq!(status(served.http.get(served.url("/v1/tools"))).await, 401);
+    assert_eq!(status(served.http.get(served.url("/metrics"))).await, 401);
+    assert_eq!(
+        status(
+            served
+                .http
+                .get(served.url("/v1/tools"))
+                .bearer_auth("wrong-token-of-enough-length")
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        status(served.http.get(served.url("/v1/tools")).bearer_auth(secret)).await,
+        200
+    );
+    assert_eq!(
+        status(
+            served
+                .http
+                .post(served.url("/v1/sessions"))
+                .bearer_auth(secret)
+                .body("{}")
+        )
+        .await,
+        201
+    );
 }
 
 /// The binary on SIGTERM: stops accepting, lets the running turn finish,

@@ -1,7 +1,6 @@
 //! Why the MCP server could not start or stopped: typed, each with what to do.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 /// An MCP server that cannot start, or a transport that failed.
 #[derive(Debug, thiserror::Error)]
@@ -15,24 +14,9 @@ pub enum ServeError {
         /// The address asked for.
         addr: SocketAddr,
     },
-    /// The token file could not be read.
-    #[error("cannot read the token file {}: {source}", path.display())]
-    TokenFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The token is empty or too short to be a secret.
-    #[error(
-        "the bearer token from {origin} is {length} bytes; use at least 16 (for example `openssl rand -hex 32`)"
-    )]
-    WeakToken {
-        /// Where it came from.
-        origin: String,
-        /// Its length after trimming.
-        length: usize,
-    },
+    /// The bearer token cannot be used.
+    #[error(transparent)]
+    Token(#[from] agent_host_auth::TokenError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -7,9 +7,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{self, BearerToken};
 use crate::error::ServeError;
 use crate::server::ToolServer;
+use agent_host_auth::{self as auth, BearerToken};
 
 /// The path the MCP endpoint is served at.
 pub const MCP_PATH: &str = "/mcp";

@@ -14,9 +14,11 @@
 //! - [`catalog`], [`content`]: tools and results in MCP's shapes.
 //! - [`guarded`]: a call between its before- and after-tool-call hooks.
 //! - [`changes`], [`progress`]: what the server tells a client unasked.
-//! - [`stdio`], [`http`]: the transports; [`auth`]: bearer tokens.
+//! - [`stdio`], [`http`]: the transports; bearer tokens come from
+//!   `agent-host-auth`.
 
-pub mod auth;
+/// Bearer tokens (the shared front-end crate, re-exported).
+pub use agent_host_auth as auth;
 pub mod catalog;
 pub mod changes;
 pub mod config;

@@ -17,9 +17,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::turn;
 
-/// Every route of the server over `state`.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route of the server over `state`; with `token`, every route but
+/// `/healthz` needs it.
+pub fn router(state: AppState, token: Option<agent_host_auth::BearerToken>) -> Router {
+    let mut api = Router::new()
         .route("/v1/sessions", post(create_session).get(list_sessions))
         .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
         .route("/v1/sessions/{id}/messages", post(post_message))
@@ -31,10 +32,17 @@ pub fn router(state: AppState) -> Router {
             post(crate::openai::chat_completions),
         )
         .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    if let Some(token) = token {
+        api = api.layer(axum::middleware::from_fn_with_state(
+            token,
+            agent_host_auth::require_token,
+        ));
+    }
+    // A liveness probe tells nothing about the host: it needs no token.
+    Router::new().route("/healthz", get(healthz)).merge(api)
 }
 
 fn json_response(status: StatusCode, value: Value) -> Response {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// The address to listen on (loopback only in this version).
+    /// The address to listen on; anything but loopback needs a bearer token.
     pub listen: SocketAddr,
     /// Models a session may name, besides the configured provider's own
     /// (which is the default).

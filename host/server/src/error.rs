@@ -68,14 +68,18 @@ impl IntoResponse for ApiError {
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// Anything but loopback needs bearer tokens, which this version lacks.
+    /// A non-loopback address without a token would hand the agent (its
+    /// tools, its model account) to anyone who can reach the port.
     #[error(
-        "refusing to listen on {addr}: it is not a loopback address, and this version of `serve` has no bearer tokens yet; listen on 127.0.0.1 and put an authenticating proxy in front"
+        "refusing to listen on {addr} without a bearer token: it is not a loopback address, so anyone who can reach it could run sessions; pass --token-file FILE or set AGENT_HOST_SERVE_TOKEN"
     )]
-    NotLoopback {
+    TokenRequired {
         /// The address asked for.
         addr: SocketAddr,
     },
+    /// The bearer token cannot be used.
+    #[error(transparent)]
+    Token(#[from] agent_host_auth::TokenError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

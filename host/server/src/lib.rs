@@ -35,13 +35,16 @@ pub struct Server {
 
 impl Server {
     /// Binds `state.config().listen` and starts serving. A non-loopback
-    /// address is refused: this version of the server has no bearer tokens
-    /// yet, and without them anyone who can reach the port could run
-    /// sessions on the host's tools and model account.
-    pub async fn bind(state: AppState) -> Result<Self, ServerError> {
+    /// address without a `token` is refused before anything is bound:
+    /// anyone who could reach the port could run sessions on the host's
+    /// tools and model account.
+    pub async fn bind(
+        state: AppState,
+        token: Option<agent_host_auth::BearerToken>,
+    ) -> Result<Self, ServerError> {
         let addr = state.config().listen;
-        if !addr.ip().is_loopback() {
-            return Err(ServerError::NotLoopback { addr });
+        if !addr.ip().is_loopback() && token.is_none() {
+            return Err(ServerError::TokenRequired { addr });
         }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -50,7 +53,7 @@ impl Server {
             .local_addr()
             .map_err(|source| ServerError::Bind { addr, source })?;
         let shutdown = state.shutdown_token();
-        let router = api::router(state.clone());
+        let router = api::router(state.clone(), token);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)

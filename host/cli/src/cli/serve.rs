@@ -4,11 +4,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use agent_host_agent::sessions::{LiveSessions, Sessions};
+use agent_host_auth::BearerToken;
 use agent_host_server::{AppState, Models, Server};
 use clap::Args;
 
 use super::agent::{ModelArgs, agent_config, choose_provider};
 use super::{Cli, EXIT_OK, Failure, config_from, escape, start};
+
+/// The environment variable a bearer token may come from.
+const TOKEN_ENV: &str = "AGENT_HOST_SERVE_TOKEN";
 
 #[derive(Debug, Args)]
 #[command(
@@ -19,14 +23,19 @@ delete sessions. Sessions persist in the data directory and are kept in memory i
 cache ([sessions] live_capacity, live_ttl_secs).\n\nOne turn at a time per session (a second gets 409); \
 at most [server] max_turns_in_flight turns at once (then 503 with Retry-After); bodies and messages are \
 capped (413); a turn past [server] turn_timeout_secs is cancelled; a client that hangs up cancels its \
-turn ([server] cancel_on_disconnect).\n\nIt listens on loopback only (this version has no bearer tokens). \
+turn ([server] cancel_on_disconnect).\n\nIt listens on loopback unless a bearer token is set (--token-file FILE or AGENT_HOST_SERVE_TOKEN): \
+without one, a non-loopback address is refused; with one, every request but /healthz needs \
+`Authorization: Bearer <token>`. \
 The plugin directories are watched and hot-reloaded while it serves. API: docs/server.md.",
     after_help = "Examples:\n  agent-host --plugins build/plugins serve\n  curl -s -X POST localhost:8787/v1/sessions -d '{\"title\": \"demo\"}'\n  curl -s -N -H 'accept: text/event-stream' -X POST localhost:8787/v1/sessions/ID/messages -d '{\"content\": \"What is 2^10?\"}'"
 )]
 pub struct ServeArgs {
-    /// Address to listen on (loopback). Default: [server] listen, else 127.0.0.1:8787.
+    /// Address to listen on. Default: [server] listen, else 127.0.0.1:8787; a non-loopback one needs a token.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// File holding the bearer token clients must send (or set AGENT_HOST_SERVE_TOKEN); required off loopback.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -55,9 +64,16 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    if !config.listen.ip().is_loopback() {
+    let token = match &args.token_file {
+        Some(path) => Some(BearerToken::from_file(path).map_err(Failure::usage)?),
+        None => match std::env::var(TOKEN_ENV) {
+            Ok(text) => Some(BearerToken::new(&text, TOKEN_ENV).map_err(Failure::usage)?),
+            Err(_) => None,
+        },
+    };
+    if !config.listen.ip().is_loopback() && token.is_none() {
         return Err(Failure::usage(
-            agent_host_server::ServerError::NotLoopback {
+            agent_host_server::ServerError::TokenRequired {
                 addr: config.listen,
             },
         ));
@@ -88,12 +104,18 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     );
     let state_grace = state.config().shutdown_grace_secs;
     let stop_requested = shutdown_signal();
-    let server = Server::bind(state).await.map_err(Failure::usage)?;
+    let has_token = token.is_some();
+    let server = Server::bind(state, token).await.map_err(Failure::usage)?;
     eprintln!(
-        "agent-host serve: listening on {} ({} tools, {}); Ctrl-C to stop",
+        "agent-host serve: listening on {} ({} tools, {}{}); Ctrl-C to stop",
         escape::line(&server.url()),
         runtime.tools().len(),
-        escape::line(&chosen.banner)
+        escape::line(&chosen.banner),
+        if has_token {
+            ", bearer token required"
+        } else {
+            ""
+        }
     );
     let grace = std::time::Duration::from_secs(state_grace);
     stop_requested.await;

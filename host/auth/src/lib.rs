@@ -1,4 +1,4 @@
-//! Bearer tokens for the HTTP transport: where a token comes from, what counts as one, and a check that takes the same time whatever the guess.
+//! agent-host-auth: bearer tokens for the HTTP front ends (MCP over Streamable HTTP, `serve`): where a token comes from, what counts as one, and a check that takes the same time whatever the guess.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +8,28 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ServeError;
+/// A token that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The token file could not be read.
+    #[error("cannot read the token file {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The token is empty or too short to be a secret.
+    #[error(
+        "the bearer token from {origin} is {length} bytes; use at least 16 (for example `openssl rand -hex 32`)"
+    )]
+    Weak {
+        /// Where it came from.
+        origin: String,
+        /// Its length after trimming.
+        length: usize,
+    },
+}
 
 /// Shorter than this is not a secret worth the name.
 const MIN_TOKEN_BYTES: usize = 16;
@@ -30,10 +51,10 @@ impl std::fmt::Debug for BearerToken {
 impl BearerToken {
     /// A token from its text; `origin` names where it came from for the
     /// error. Surrounding whitespace (a file's newline) is not part of it.
-    pub fn new(text: &str, origin: &str) -> Result<Self, ServeError> {
+    pub fn new(text: &str, origin: &str) -> Result<Self, TokenError> {
         let token = text.trim();
         if token.len() < MIN_TOKEN_BYTES {
-            return Err(ServeError::WeakToken {
+            return Err(TokenError::Weak {
                 origin: origin.to_owned(),
                 length: token.len(),
             });
@@ -44,8 +65,8 @@ impl BearerToken {
     }
 
     /// The token in `path`.
-    pub fn from_file(path: &Path) -> Result<Self, ServeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ServeError::TokenFile {
+    pub fn from_file(path: &Path) -> Result<Self, TokenError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
             path: path.to_owned(),
             source,
         })?;
@@ -71,6 +92,7 @@ impl BearerToken {
 }
 
 /// Middleware: a request without the token gets 401 and goes no further.
+/// Use with `axum::middleware::from_fn_with_state(token, require_token)`.
 pub async fn require_token(
     State(token): State<BearerToken>,
     request: Request,
