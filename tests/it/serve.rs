@@ -228,7 +228,15 @@ async fn a_json_turn_answers_with_the_result_and_bad_requests_are_explained() {
         },
     )
     .await;
-    let id = served.new_session().await;
+    let (status, created, _) = served
+        .post(
+            "/v1/sessions",
+            json!({ "title": "t", "system": "Answer in haiku.", "model": "gpt-test" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["system"], "Answer in haiku.");
+    let id = created["id"].as_str().unwrap().to_owned();
     let (status, body, _) = served
         .post(
             &format!("/v1/sessions/{id}/messages"),
@@ -239,6 +247,10 @@ async fn a_json_turn_answers_with_the_result_and_bad_requests_are_explained() {
     assert_eq!(body["outcome"], "finished");
     assert_eq!(body["answer"], "done");
     assert_eq!(body["tool_calls"][0]["ok"], true);
+    // The session's own system prompt reached the model.
+    // The session's own system prompt reached the model.
+    let first = llm.requests()[0].json().to_string();
+    assert!(first.contains("Answer in haiku."), "{first}");
 
     let (status, body, _) = served
         .post(

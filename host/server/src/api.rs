@@ -89,16 +89,25 @@ struct NewSession {
 
 async fn create_session(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let request: NewSession = read_json(&state, body).await?;
-    if request.system.is_some() {
-        return Err(ApiError::bad_request(
-            "a per-session `system` prompt is not supported yet; set [agent] system_prompt",
+    if let Some(system) = &request.system
+        && system.len() > state.config().max_message_bytes()
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "message_too_large",
+            format!(
+                "`system` is {} bytes, over {} ([server] max_message_kb)",
+                system.len(),
+                state.config().max_message_bytes()
+            ),
         ));
     }
     let provider = state.models().pick(request.model.as_deref())?;
     let title = request.title.unwrap_or_default();
-    let live = state
-        .live()
-        .create(&title, provider.name(), provider.model());
+    let live =
+        state
+            .live()
+            .create_with_system(&title, provider.name(), provider.model(), request.system);
     let record = live.lock().await.record.clone();
     Ok(json_response(
         StatusCode::CREATED,

@@ -80,7 +80,11 @@ pub(crate) async fn start(
     tokio::spawn(async move {
         let mut session = live.lock().await;
         let runtime = state.runtime().clone();
-        let agent = Agent::for_runtime(runtime.clone(), provider, state.agent_config().clone())
+        let mut config = state.agent_config().clone();
+        if let Some(system) = &session.record.system {
+            config.system_prompt = Some(system.clone());
+        }
+        let agent = Agent::for_runtime(runtime.clone(), provider, config)
             .with_extensions(runtime)
             .with_session(claim.session.clone());
         let history = session.history.clone();

@@ -159,7 +159,21 @@ impl LiveSessions {
         provider: &str,
         model: &str,
     ) -> Arc<tokio::sync::Mutex<LiveSession>> {
-        let record = self.store.create(title, provider, model);
+        self.create_with_system(title, provider, model, None)
+    }
+
+    /// Starts a session with its own system prompt and keeps it live.
+    pub fn create_with_system(
+        &self,
+        title: &str,
+        provider: &str,
+        model: &str,
+        system: Option<String>,
+    ) -> Arc<tokio::sync::Mutex<LiveSession>> {
+        let mut record = self.store.create(title, provider, model);
+        if system.is_some() {
+            self.store.set_system(&mut record, system);
+        }
         let id = record.id.clone();
         let session = Arc::new(tokio::sync::Mutex::new(LiveSession {
             record,

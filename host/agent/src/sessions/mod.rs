@@ -47,6 +47,9 @@ pub struct SessionRecord {
     /// How the last turn ended: finished, cancelled, turn_limit, failed: ...
     #[serde(default)]
     pub last_outcome: Option<String>,
+    /// The session's own system prompt, replacing the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
 }
 
 fn now_ms() -> u64 {
@@ -140,9 +143,16 @@ impl Sessions {
             parent: None,
             message_count: 0,
             last_outcome: None,
+            system: None,
         };
         self.put_record(&record);
         record
+    }
+
+    /// Gives a session its own system prompt (`None`: the configured one).
+    pub fn set_system(&self, record: &mut SessionRecord, system: Option<String>) {
+        record.system = system;
+        self.put_record(record);
     }
 
     /// Starts a session that continues `parent` (after context compression):
