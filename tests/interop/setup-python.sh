@@ -45,8 +45,8 @@ fi
 "$dir/bin/python" -m pip install --quiet --disable-pip-version-check \
     --only-binary :all: -r "$requirements"
 "$dir/bin/python" -m pip check --disable-pip-version-check >/dev/null
-"$dir/bin/python" -c 'import mcp.client.session, mcp.client.stdio, mcp.client.streamable_http, openai, prometheus_client.parser'
+"$dir/bin/python" -c 'import mcp.client.session, mcp.client.stdio, mcp.client.streamable_http, openai, prometheus_client.parser, openapi_spec_validator'
 
 rm -f "$dir"/.installed-*
 touch "$marker"
-echo "python venv with the MCP SDK and openai ready in $dir"
+echo "python venv with the interop clients (MCP SDK, openai, prometheus_client, openapi-spec-validator) ready in $dir"

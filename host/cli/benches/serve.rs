@@ -129,7 +129,15 @@ impl ServeProcess {
             .arg(dir.join(format!("data-{}", model.port())))
             .arg("--config")
             .arg(&config_file)
-            .args(["serve", "--listen", "127.0.0.1:0", "--provider", "openai", "--model", "bench"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--provider",
+                "openai",
+                "--model",
+                "bench",
+            ])
             .arg("--base-url")
             .arg(format!("http://{model}/v1"))
             .env("OPENAI_API_KEY", "unused")
@@ -156,7 +164,13 @@ impl ServeProcess {
         status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
             .map_or(0.0, |kib| kib / 1024.0)
     }
 }
@@ -256,7 +270,9 @@ async fn run() {
         sessions.max(in_flight) + 16
     );
 
-    println!("agent-host serve load: {users} users, {secs} s, each turn = 2 model calls + 1 echo call");
+    println!(
+        "agent-host serve load: {users} users, {secs} s, each turn = 2 model calls + 1 echo call"
+    );
     println!(
         "{:22} {:>9} {:>7} {:>12} {:>12} {:>9}",
         "model latency", "turns/s", "errors", "p50 host ms", "p99 host ms", "RSS MiB"
@@ -270,7 +286,10 @@ async fn run() {
         let (latencies, errors, elapsed) = load(&server.url, users, secs).await;
         let model_time = latency * 2;
         let host = |fraction: f64| {
-            percentile(&latencies, fraction).saturating_sub(model_time).as_secs_f64() * 1e3
+            percentile(&latencies, fraction)
+                .saturating_sub(model_time)
+                .as_secs_f64()
+                * 1e3
         };
         println!(
             "{:22} {:>9.0} {:>7} {:>12.2} {:>12.2} {:>9.1}",

@@ -32,6 +32,7 @@ pub fn router(state: AppState, token: Option<agent_host_auth::BearerToken>) -> R
             post(crate::openai::chat_completions),
         )
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_document))
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .with_state(state);
@@ -78,16 +79,29 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// A new session.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewSession {
+pub(crate) struct NewSession {
+    /// For lists; cut to 80 characters.
     title: Option<String>,
     /// Replaces the configured system prompt for this session.
     system: Option<String>,
+    /// One of `GET /v1/models`; the configured model when absent.
     model: Option<String>,
 }
 
-async fn create_session(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+/// Creates a session.
+#[utoipa::path(post, path = "/v1/sessions", request_body = NewSession,
+    responses(
+        (status = 201, description = "The session record (id, title, provider, model, created_ms, ...)", body = Object),
+        (status = 400, description = "A body that is not a NewSession, or a model not served", body = crate::openapi::ErrorBody),
+        (status = 413, description = "A body or system prompt over the limits", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn create_session(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let request: NewSession = read_json(&state, body).await?;
     if let Some(system) = &request.system
         && system.len() > state.config().max_message_bytes()
@@ -115,13 +129,22 @@ async fn create_session(State(state): State<AppState>, body: Body) -> Result<Res
     ))
 }
 
-async fn list_sessions(State(state): State<AppState>) -> Response {
+/// Lists the stored sessions.
+#[utoipa::path(get, path = "/v1/sessions",
+    responses((status = 200, description = "`{\"sessions\": [record, ...]}`", body = Object)))]
+pub(crate) async fn list_sessions(State(state): State<AppState>) -> Response {
     state.store().flush().await;
     let sessions = state.store().list();
     json_response(StatusCode::OK, json!({ "sessions": sessions }))
 }
 
-async fn get_session(
+/// A session's record, its messages, and whether a turn runs.
+#[utoipa::path(get, path = "/v1/sessions/{id}", params(("id" = String, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "`{\"session\", \"messages\", \"running\"}`", body = Object),
+        (status = 404, description = "No such session", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn get_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -141,7 +164,14 @@ async fn get_session(
     ))
 }
 
-async fn delete_session(
+/// Deletes a session.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", params(("id" = String, Path, description = "The session id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A turn runs in it", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn delete_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -161,9 +191,11 @@ async fn delete_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// A user message: it runs one turn.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewMessage {
+pub(crate) struct NewMessage {
+    /// The user's message.
     content: String,
 }
 
@@ -174,7 +206,18 @@ fn wants_stream(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("text/event-stream"))
 }
 
-async fn post_message(
+/// Runs one turn: a JSON result, or (`Accept: text/event-stream`) the turn's events as SSE ending in `done`.
+#[utoipa::path(post, path = "/v1/sessions/{id}/messages", params(("id" = String, Path, description = "The session id")),
+    request_body = NewMessage,
+    responses(
+        (status = 200, description = "The turn's result (or an SSE stream of its events)", body = crate::turn::TurnResult),
+        (status = 400, description = "A body that is not a NewMessage", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A turn already runs in the session", body = crate::openapi::ErrorBody),
+        (status = 413, description = "A body or message over the limits", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The server runs as many turns as it may; see Retry-After", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn post_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -322,7 +365,14 @@ impl Stream for ReceiverStream {
     }
 }
 
-async fn cancel_turn(
+/// Cancels the turn running in a session.
+#[utoipa::path(post, path = "/v1/sessions/{id}/cancel", params(("id" = String, Path, description = "The session id")),
+    responses(
+        (status = 202, description = "`{\"cancelled\": turn id}`", body = Object),
+        (status = 404, description = "No such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "No turn runs in it", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn cancel_turn(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -340,11 +390,17 @@ async fn cancel_turn(
     }
 }
 
-async fn list_tools(State(state): State<AppState>) -> Response {
+/// The loaded tools.
+#[utoipa::path(get, path = "/v1/tools",
+    responses((status = 200, description = "`{\"tools\": [...]}`: name, title, description, input_schema, output_schema, hints, plugin", body = Object)))]
+pub(crate) async fn list_tools(State(state): State<AppState>) -> Response {
     json_response(StatusCode::OK, json!({ "tools": state.runtime().tools() }))
 }
 
-async fn list_models(State(state): State<AppState>) -> Response {
+/// The models a session or a chat completion may name.
+#[utoipa::path(get, path = "/v1/models",
+    responses((status = 200, description = "`{\"object\": \"list\", \"data\": [{\"id\"}]}`", body = Object)))]
+pub(crate) async fn list_models(State(state): State<AppState>) -> Response {
     let models: Vec<Value> = state
         .models()
         .names()
@@ -367,13 +423,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn healthz() -> Response {
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
+pub(crate) async fn healthz() -> Response {
     json_response(StatusCode::OK, json!({ "status": "ok" }))
 }
 
 /// Ready once the server exists: its state is built only after the plugins
 /// are loaded and the store is open.
-async fn readyz(State(state): State<AppState>) -> Response {
+/// Plugins loaded and the store open.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "`{\"ready\", \"tools\", \"turns_in_flight\", \"live_sessions\"}`", body = Object)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     json_response(
         StatusCode::OK,
         json!({
@@ -383,6 +443,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "live_sessions": state.live().len(),
         }),
     )
+}
+
+async fn openapi_document() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> ApiError {

@@ -6,13 +6,14 @@
 //! - [`turn`]: one turn of a session, from the request to its stored result.
 //! - [`api`]: the routes and their handlers; [`error`]: errors as JSON;
 //!   `openai`: the OpenAI-compatible `/v1/chat/completions`; [`metrics`]:
-//!   `/metrics`.
+//!   `/metrics`; [`openapi`]: `/openapi.json`.
 
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod metrics;
 mod openai;
+pub mod openapi;
 pub mod state;
 pub mod turn;
 

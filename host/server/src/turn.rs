@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::state::{AppState, TurnClaim};
 
 /// A tool call of the turn, as its result was given to the model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ToolCallSummary {
     /// The model's id for the call.
     pub id: String,
@@ -28,13 +28,14 @@ pub struct ToolCallSummary {
 }
 
 /// How a turn ended, as the client gets it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TurnResult {
     /// The turn.
     pub turn_id: String,
     /// The session.
     pub session_id: String,
     /// finished, cancelled, turn_limit, failed or blocked.
+    #[schema(value_type = String)]
     pub outcome: &'static str,
     /// The model's answer, when it gave one.
     pub answer: Option<String>,
@@ -42,7 +43,8 @@ pub struct TurnResult {
     pub detail: Option<String>,
     /// The tool calls, in the order they finished.
     pub tool_calls: Vec<ToolCallSummary>,
-    /// Tokens over the turn's model calls.
+    /// Tokens over the turn's model calls: `{"input_tokens", "output_tokens"}`.
+    #[schema(value_type = Object)]
     pub usage: Usage,
 }
 
