@@ -947,3 +947,74 @@ async fn the_openapi_document_validates_and_matches_the_routes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_headers_go_to_configured_origins_only() {
+    let h = harness();
+    let llm = MockLlm::start(Vec::new()).await;
+    let plain = serve(&h, &llm, ServerConfig::default()).await;
+    let response = plain
+        .http
+        .get(plain.url("/v1/tools"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    drop(plain);
+
+    let h = harness();
+    let config = ServerConfig {
+        cors_origins: vec!["https://app.example.com".to_owned()],
+        ..ServerConfig::default()
+    };
+    let served = serve(&h, &llm, config).await;
+    let preflight = served
+        .http
+        .request(reqwest::Method::OPTIONS, served.url("/v1/sessions"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let allowed = served
+        .http
+        .get(served.url("/v1/tools"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let foreign = served
+        .http
+        .get(served.url("/v1/tools"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

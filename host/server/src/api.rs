@@ -18,8 +18,9 @@ use crate::state::AppState;
 use crate::turn;
 
 /// Every route of the server over `state`; with `token`, every route but
-/// `/healthz` needs it.
+/// `/healthz` needs it; with `[server] cors_origins`, those origins may call.
 pub fn router(state: AppState, token: Option<agent_host_auth::BearerToken>) -> Router {
+    let cors = Cors(std::sync::Arc::new(state.config().cors_origins.clone()));
     let mut api = Router::new()
         .route("/v1/sessions", post(create_session).get(list_sessions))
         .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
@@ -43,7 +44,65 @@ pub fn router(state: AppState, token: Option<agent_host_auth::BearerToken>) -> R
         ));
     }
     // A liveness probe tells nothing about the host: it needs no token.
-    Router::new().route("/healthz", get(healthz)).merge(api)
+    let router = Router::new().route("/healthz", get(healthz)).merge(api);
+    if cors.0.is_empty() {
+        return router;
+    }
+    // Outermost, so a preflight is answered before the token is asked for.
+    router.layer(axum::middleware::from_fn_with_state(cors, allow_origins))
+}
+
+/// The browser origins allowed to call the API.
+#[derive(Clone)]
+struct Cors(std::sync::Arc<Vec<String>>);
+
+/// CORS for the configured origins only: a preflight (`OPTIONS` with
+/// `Access-Control-Request-Method`) from one of them is answered here, and
+/// their other requests get `Access-Control-Allow-Origin`; every other
+/// origin gets no CORS header at all.
+async fn allow_origins(
+    State(cors): State<Cors>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .filter(|origin| cors.0.iter().any(|allowed| allowed == origin))
+        .map(str::to_owned);
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    let preflight = request.method() == axum::http::Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            axum::http::HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            axum::http::HeaderValue::from_static("authorization, content-type, accept"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            axum::http::HeaderValue::from_static("600"),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    if let Ok(value) = axum::http::HeaderValue::from_str(&origin) {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.insert(header::VARY, axum::http::HeaderValue::from_static("origin"));
+    }
+    response
 }
 
 fn json_response(status: StatusCode, value: Value) -> Response {

@@ -30,6 +30,10 @@ pub struct ServerConfig {
     /// On SIGTERM or Ctrl-C, running turns get this long to finish before
     /// they are cancelled.
     pub shutdown_grace_secs: u64,
+    /// Browser origins allowed to call the API (CORS), such as
+    /// `https://app.example.com`; empty (the default) sends no CORS headers,
+    /// so no page of another origin can read an answer.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +48,7 @@ impl Default for ServerConfig {
             cancel_on_disconnect: true,
             stream_buffer: 256,
             shutdown_grace_secs: 10,
+            cors_origins: Vec::new(),
         }
     }
 }
