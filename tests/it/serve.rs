@@ -41,10 +41,15 @@ fn tool_then_answer(answer: &str) -> Vec<MockResponse> {
 struct Served {
     server: Server,
     store: Arc<Sessions>,
+    runtime: agent_host_runtime::Runtime,
     http: reqwest::Client,
 }
 
 impl Served {
+    fn server_runtime(&self) -> &agent_host_runtime::Runtime {
+        &self.runtime
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url())
     }
@@ -108,6 +113,7 @@ async fn serve_with_token(
     token: Option<agent_host_auth::BearerToken>,
 ) -> Served {
     let runtime = h.runtime().await;
+    let kept = runtime.clone();
     let store = Arc::new(Sessions::open(runtime.store(), WriterConfig::default()));
     let live = LiveSessions::new(store.clone(), 64, Duration::from_secs(600));
     let state = AppState::new(
@@ -124,6 +130,7 @@ async fn serve_with_token(
     Served {
         server: Server::bind(state, token).await.unwrap(),
         store,
+        runtime: kept,
         http: reqwest::Client::new(),
     }
 }
@@ -1017,4 +1024,65 @@ async fn cors_headers_go_to_configured_origins_only() {
             .get("access-control-allow-origin")
             .is_none()
     );
+}
+
+/// A session keeps one agent across its turns, so its extensions see one
+/// session: `session-start` once, turns counted on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extensions_see_one_session_across_its_turns() {
+    let mut h = harness();
+    let (wasm, _) = test_plugin::ext_probe();
+    std::fs::copy(&wasm, h.plugins_dir().join("probe.wasm")).unwrap();
+    h.write(
+        "probe.toml",
+        b"[plugin]\nname = \"probe\"\nversion = \"0.1.0\"\n\n[limits]\nmemory_mb = 16\ntimeout_ms = 2000\n",
+    );
+    let record = json!({ "kind": "record" });
+    let config =
+        json!({ "tag": "probe", "actions": { "session-start": record, "turn-start": record } });
+    h.config.extensions.insert(
+        "probe".into(),
+        agent_host_runtime::config::ExtensionSettings {
+            config: config.as_object().cloned(),
+            ..Default::default()
+        },
+    );
+    let llm = MockLlm::start(vec![
+        MockResponse::sse(openai_text_stream(&["one"])),
+        MockResponse::sse(openai_text_stream(&["two"])),
+    ])
+    .await;
+    let served = serve(&h, &llm, ServerConfig::default()).await;
+    let id = served.new_session().await;
+    for content in ["first", "second"] {
+        let (status, body, _) = served
+            .post(
+                &format!("/v1/sessions/{id}/messages"),
+                json!({ "content": content }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let kv = served.server_runtime().store().plugin_kv("probe");
+    let events: Vec<Value> = kv
+        .list("events/")
+        .unwrap()
+        .into_iter()
+        .map(|key| serde_json::from_slice(&kv.get(&key).unwrap().unwrap()).unwrap())
+        .collect();
+    let points: Vec<&str> = events
+        .iter()
+        .map(|e| e["point"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        points.iter().filter(|p| **p == "session-start").count(),
+        1,
+        "{events:?}"
+    );
+    let turns: Vec<u64> = events
+        .iter()
+        .filter(|e| e["point"] == "turn-start")
+        .map(|e| e["turn"].as_u64().unwrap())
+        .collect();
+    assert_eq!(turns, [1, 2], "{events:?}");
 }

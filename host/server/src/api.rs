@@ -244,6 +244,7 @@ pub(crate) async fn delete_session(
     // Queued writes of the session land first, so none outlives it.
     state.store().flush().await;
     state.live().remove(&id);
+    state.forget_agent(&id);
     if !state.store().delete(&id) {
         return Err(ApiError::session_not_found(&id));
     }

@@ -97,6 +97,10 @@ struct Inner {
     agent: AgentConfig,
     config: ServerConfig,
     metrics: Arc<crate::metrics::Metrics>,
+    /// One agent per recently used session, so its extension hooks keep
+    /// their session state (session start, turn counts, throttles) from
+    /// turn to turn; as many as there are live sessions.
+    agents: Mutex<lru::LruCache<String, agent_host_agent::Agent>>,
     running: Mutex<HashMap<String, RunningTurn>>,
     in_flight: Arc<tokio::sync::Semaphore>,
     next_turn: AtomicU64,
@@ -131,6 +135,10 @@ impl AppState {
         ));
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let models = models.metered(&metrics);
+        let agents = Mutex::new(lru::LruCache::new(
+            std::num::NonZeroUsize::new(live.capacity().max(1))
+                .unwrap_or(std::num::NonZeroUsize::MIN),
+        ));
         Self {
             inner: Arc::new(Inner {
                 runtime,
@@ -140,6 +148,7 @@ impl AppState {
                 agent,
                 config,
                 metrics,
+                agents,
                 running: Mutex::new(HashMap::new()),
                 in_flight,
                 next_turn: AtomicU64::new(1),
@@ -172,6 +181,31 @@ impl AppState {
     /// How the agent loop behaves.
     pub fn agent_config(&self) -> &AgentConfig {
         &self.inner.agent
+    }
+
+    /// The agent of session `id`, made by `make` the first time (or after
+    /// it was evicted).
+    pub(crate) fn session_agent(
+        &self,
+        id: &str,
+        make: impl FnOnce() -> agent_host_agent::Agent,
+    ) -> agent_host_agent::Agent {
+        let mut agents = self.inner.agents.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(agent) = agents.get(id) {
+            return agent.clone();
+        }
+        let agent = make();
+        agents.put(id.to_owned(), agent.clone());
+        agent
+    }
+
+    /// Forgets the agent of a deleted session.
+    pub(crate) fn forget_agent(&self, id: &str) {
+        self.inner
+            .agents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop(id);
     }
 
     /// What the server counts.

@@ -81,14 +81,16 @@ pub(crate) async fn start(
     let state = state.clone();
     tokio::spawn(async move {
         let mut session = live.lock().await;
-        let runtime = state.runtime().clone();
-        let mut config = state.agent_config().clone();
-        if let Some(system) = &session.record.system {
-            config.system_prompt = Some(system.clone());
-        }
-        let agent = Agent::for_runtime(runtime.clone(), provider, config)
-            .with_extensions(runtime)
-            .with_session(claim.session.clone());
+        let agent = state.session_agent(&claim.session, || {
+            let runtime = state.runtime().clone();
+            let mut config = state.agent_config().clone();
+            if let Some(system) = &session.record.system {
+                config.system_prompt = Some(system.clone());
+            }
+            Agent::for_runtime(runtime.clone(), provider, config)
+                .with_extensions(runtime)
+                .with_session(claim.session.clone())
+        });
         let history = session.history.clone();
         let before = history.len();
         let ran = run_agent(&state, agent, history, content, &cancel, &client_tx).await;

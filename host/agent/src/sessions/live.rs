@@ -100,6 +100,15 @@ impl LiveSessions {
         }
     }
 
+    /// The most sessions kept in memory.
+    pub fn capacity(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cap()
+            .get()
+    }
+
     /// Sessions in memory now.
     pub fn len(&self) -> usize {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
