@@ -764,7 +764,13 @@ async fn the_openai_python_package_uses_agent_host_as_a_model() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_the_work_done() {
     let h = harness();
-    let llm = MockLlm::start(tool_then_answer("counted")).await;
+    // The first model request fails once (503, Retry-After 0) and is retried.
+    let mut responses = vec![
+        MockResponse::json(503, json!({ "error": { "message": "busy" } }))
+            .header("retry-after", "0"),
+    ];
+    responses.extend(tool_then_answer("counted"));
+    let llm = MockLlm::start(responses).await;
     let served = serve(&h, &llm, ServerConfig::default()).await;
     let id = served.new_session().await;
     let (status, body, _) = served
@@ -854,6 +860,14 @@ async fn metrics_count_the_work_done() {
         value("agent_host_cache_misses_total", json!({ "level": level }));
     }
     value("agent_host_session_writer_batches_total", json!({}));
+    value("agent_host_session_writer_flush_seconds_total", json!({}));
+    assert_eq!(
+        value(
+            "agent_host_llm_retries_total",
+            json!({ "provider": "openai", "model": "gpt-test" })
+        ),
+        1.0
+    );
 }
 
 /// Runs `script` (tests/interop) with `input` on stdin; (success, stdout, stderr).

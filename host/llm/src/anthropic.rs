@@ -95,6 +95,10 @@ impl Provider for AnthropicProvider {
     fn start(&self, request: ChatRequest, cancel: CancellationToken) -> EventReceiver {
         self.shell.start(request, cancel)
     }
+
+    fn retries(&self) -> u64 {
+        self.shell.retries()
+    }
 }
 
 /// The messages wire format. Every request asks for a stream, so it keeps

@@ -217,6 +217,12 @@ pub trait Provider: Send + Sync {
     /// stream ends after `Finish` or one `Err`. Cancelling `cancel` aborts
     /// the request and ends the stream with `ProviderError::Cancelled`.
     fn start(&self, request: ChatRequest, cancel: CancellationToken) -> EventReceiver;
+
+    /// Requests sent again after a failure (429, 5xx, a lost connection)
+    /// over this provider's life; for metrics.
+    fn retries(&self) -> u64 {
+        0
+    }
 }
 
 /// Shared handle to a provider.

@@ -102,6 +102,10 @@ impl Provider for OpenAiProvider {
     fn start(&self, request: ChatRequest, cancel: CancellationToken) -> EventReceiver {
         self.shell.start(request, cancel)
     }
+
+    fn retries(&self) -> u64 {
+        self.shell.retries()
+    }
 }
 
 /// The chat-completions wire format.

@@ -167,6 +167,10 @@ impl Provider for MeteredProvider {
         self.inner.model()
     }
 
+    fn retries(&self) -> u64 {
+        self.inner.retries()
+    }
+
     fn start(&self, request: ChatRequest, cancel: CancellationToken) -> EventReceiver {
         let started = Instant::now();
         let mut events = self.inner.start(request, cancel);
@@ -233,6 +237,10 @@ pub struct Snapshot {
     pub writer_operations: u64,
     /// Session-writer flushes to disk.
     pub writer_flushes: u64,
+    /// Time spent in those flushes, in seconds.
+    pub writer_flush_seconds: f64,
+    /// (provider, model, retries) of each served model.
+    pub llm_retries: Vec<(String, String, u64)>,
 }
 
 fn counter(
@@ -353,6 +361,28 @@ impl Snapshot {
             "session_writer_flushes",
             "Session-writer flushes to disk",
             &[(Labels::new(), self.writer_flushes as f64)],
+        )?;
+        counter(
+            &mut encoder,
+            "session_writer_flush_seconds",
+            "Time spent in session-writer flushes (divide by the flushes for the mean)",
+            &[(Labels::new(), self.writer_flush_seconds)],
+        )?;
+        let retries: Vec<(Labels, f64)> = self
+            .llm_retries
+            .iter()
+            .map(|(provider, model, count)| {
+                (
+                    labels(&[("provider", provider), ("model", model)]),
+                    *count as f64,
+                )
+            })
+            .collect();
+        counter(
+            &mut encoder,
+            "llm_retries",
+            "Model requests sent again after a failure (429, 5xx, a lost connection)",
+            &retries,
         )?;
         gauge(
             &mut encoder,

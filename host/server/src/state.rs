@@ -59,6 +59,14 @@ impl Models {
         }
     }
 
+    /// (provider, model, retries so far) of every model.
+    pub(crate) fn retry_counts(&self) -> Vec<(String, String, u64)> {
+        self.providers
+            .values()
+            .map(|p| (p.name().to_owned(), p.model().to_owned(), p.retries()))
+            .collect()
+    }
+
     /// The names, sorted.
     pub fn names(&self) -> Vec<String> {
         self.providers.keys().cloned().collect()
@@ -243,6 +251,8 @@ impl AppState {
             writer_batches: writer.batches,
             writer_operations: writer.operations,
             writer_flushes: writer.flushes,
+            writer_flush_seconds: writer.flush_us as f64 / 1e6,
+            llm_retries: self.inner.models.retry_counts(),
         }
     }
 

@@ -48,6 +48,8 @@ pub struct WriterStats {
     pub batches: u64,
     /// Flushes that made applied writes durable.
     pub flushes: u64,
+    /// Time spent in those flushes, in microseconds.
+    pub flush_us: u64,
 }
 
 #[derive(Default)]
@@ -55,6 +57,7 @@ struct Counters {
     operations: AtomicU64,
     batches: AtomicU64,
     flushes: AtomicU64,
+    flush_us: AtomicU64,
 }
 
 /// Handle to the writer task.
@@ -98,6 +101,7 @@ impl Writer {
             operations: self.counters.operations.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
             flushes: self.counters.flushes.load(Ordering::Relaxed),
+            flush_us: self.counters.flush_us.load(Ordering::Relaxed),
         }
     }
 
@@ -162,9 +166,12 @@ impl Pending {
         if !self.written_since_flush {
             return;
         }
+        let started = std::time::Instant::now();
         match blocking(&self.backend, |backend| backend.flush()).await {
             Ok(()) => {
                 self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+                let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.counters.flush_us.fetch_add(took, Ordering::Relaxed);
                 self.written_since_flush = false;
             }
             Err(err) => tracing::error!("session store flush failed: {err}"),

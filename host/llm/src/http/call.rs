@@ -23,6 +23,8 @@ use crate::{EVENT_BUFFER, EventReceiver, ProviderError, ProviderEvent};
 /// and where its events go.
 pub(crate) struct Call {
     provider: &'static str,
+    /// The provider's count of retries, shared by all its calls.
+    retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     settings: HttpSettings,
     cancel: CancellationToken,
     deadline: Instant,
@@ -33,12 +35,14 @@ impl Call {
     /// A call whose deadline starts now, and the receiver of its events.
     pub(crate) fn new(
         provider: &'static str,
+        retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
         settings: &HttpSettings,
         cancel: CancellationToken,
     ) -> (Self, EventReceiver) {
         let (events, receiver) = mpsc::channel(EVENT_BUFFER);
         let call = Self {
             provider,
+            retries,
             settings: settings.clone(),
             cancel,
             deadline: far_or(Instant::now(), settings.deadline),
@@ -160,6 +164,8 @@ impl Call {
                 tracing::debug!(provider = self.provider, error = %err, wait_ms, "retrying");
                 tokio::time::sleep(wait).await;
                 retried += 1;
+                self.retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         })
         .await
@@ -255,7 +261,12 @@ mod tests {
             ..HttpSettings::default()
         };
         let _ = settings.backoff(u32::MAX);
-        let (call, _receiver) = Call::new("test", &settings, CancellationToken::new());
+        let (call, _receiver) = Call::new(
+            "test",
+            Default::default(),
+            &settings,
+            CancellationToken::new(),
+        );
         assert!(call.deadline > Instant::now());
     }
 

@@ -110,6 +110,7 @@ struct Shared<W> {
     wire: W,
     target: HttpTarget,
     client: reqwest::Client,
+    retries: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<W: WireFormat> HttpProvider<W> {
@@ -134,8 +135,16 @@ impl<W: WireFormat> HttpProvider<W> {
                 wire,
                 target,
                 client,
+                retries: Arc::default(),
             }),
         })
+    }
+
+    /// Requests sent again after a failure, over all calls so far.
+    pub(crate) fn retries(&self) -> u64 {
+        self.inner
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The configured model.
@@ -145,7 +154,12 @@ impl<W: WireFormat> HttpProvider<W> {
 
     /// Starts a call on its own task (see [`crate::Provider::start`]).
     pub(crate) fn start(&self, request: ChatRequest, cancel: CancellationToken) -> EventReceiver {
-        let (call, receiver) = Call::new(W::NAME, &self.inner.target.http, cancel);
+        let (call, receiver) = Call::new(
+            W::NAME,
+            Arc::clone(&self.inner.retries),
+            &self.inner.target.http,
+            cancel,
+        );
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
             let outcome = call.guard(inner.run(&call, request)).await;
