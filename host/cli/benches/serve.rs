@@ -34,11 +34,14 @@ fn main() {
     runtime.block_on(run());
 }
 
-/// The mock model: its latency and how many calls it answered.
+/// The mock model: its latency, how many calls it answered and the time
+/// it spent answering them (its sleep included), so the host's share of a
+/// turn is measured rather than assumed.
 #[derive(Clone)]
 struct Model {
     latency: Duration,
     calls: Arc<AtomicU64>,
+    busy_ns: Arc<AtomicU64>,
 }
 
 fn sse(events: &[Value]) -> String {
@@ -51,11 +54,19 @@ fn sse(events: &[Value]) -> String {
 }
 
 async fn chat(State(model): State<Model>, body: Bytes) -> impl IntoResponse {
+    let started = Instant::now();
     model.calls.fetch_add(1, Ordering::Relaxed);
     if !model.latency.is_zero() {
         tokio::time::sleep(model.latency).await;
     }
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let answer = answer(&body);
+    let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    model.busy_ns.fetch_add(took, Ordering::Relaxed);
+    answer
+}
+
+fn answer(body: &[u8]) -> ([(&'static str, &'static str); 1], String) {
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let answered_tool = request["messages"]
         .as_array()
         .and_then(|messages| messages.last())
@@ -90,6 +101,7 @@ async fn start_model(latency: Duration) -> (SocketAddr, Model) {
     let model = Model {
         latency,
         calls: Arc::default(),
+        busy_ns: Arc::default(),
     };
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -274,8 +286,14 @@ async fn run() {
         "agent-host serve load: {users} users, {secs} s, each turn = 2 model calls + 1 echo call"
     );
     println!(
-        "{:22} {:>9} {:>7} {:>12} {:>12} {:>9}",
-        "model latency", "turns/s", "errors", "p50 host ms", "p99 host ms", "RSS MiB"
+        "{:22} {:>9} {:>7} {:>14} {:>12} {:>12} {:>9}",
+        "model latency",
+        "turns/s",
+        "errors",
+        "model ms/turn",
+        "p50 host ms",
+        "p99 host ms",
+        "RSS MiB"
     );
     for latency_ms in [0u64, 200] {
         let latency = Duration::from_millis(latency_ms);
@@ -283,8 +301,14 @@ async fn run() {
         let server = ServeProcess::start(tmp.path(), model_addr, &config);
         // Warm-up: compile, connections.
         let _ = load(&server.url, users.min(4), 1).await;
+        let calls_before = model.calls.load(Ordering::Relaxed);
+        let busy_before = model.busy_ns.load(Ordering::Relaxed);
         let (latencies, errors, elapsed) = load(&server.url, users, secs).await;
-        let model_time = latency * 2;
+        // The model's own time per turn, as it measured it (two calls a
+        // turn): what is left of a turn is the host's and the wire's.
+        let calls = model.calls.load(Ordering::Relaxed) - calls_before;
+        let busy = model.busy_ns.load(Ordering::Relaxed) - busy_before;
+        let model_time = Duration::from_nanos(busy / calls.max(1) * 2);
         let host = |fraction: f64| {
             percentile(&latencies, fraction)
                 .saturating_sub(model_time)
@@ -292,10 +316,11 @@ async fn run() {
                 * 1e3
         };
         println!(
-            "{:22} {:>9.0} {:>7} {:>12.2} {:>12.2} {:>9.1}",
+            "{:22} {:>9.0} {:>7} {:>14.2} {:>12.2} {:>12.2} {:>9.1}",
             format!("{latency_ms} ms"),
             latencies.len() as f64 / elapsed,
             errors,
+            model_time.as_secs_f64() * 1e3,
             host(0.5),
             host(0.99),
             server.rss_mib()
