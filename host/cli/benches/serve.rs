@@ -1,10 +1,11 @@
 //! A load generator for `agent-host serve` (issue 14): N simulated users on loopback, each turn one tool call, against a mock model with no latency and with 200 ms; turns/s, turn latency minus model time, server RSS, live-session memory, and many turns in flight at once.
 //!
 //! `cargo bench -p agent-host --bench serve` (SERVE_BENCH_USERS,
-//! SERVE_BENCH_SECS, SERVE_BENCH_SESSIONS, SERVE_BENCH_IN_FLIGHT change the
-//! sizes). The server is the real binary; the model is a small in-process
-//! server speaking the OpenAI streaming wire format: the first call of a
-//! turn asks for `echo`, the second answers.
+//! SERVE_BENCH_SECS, SERVE_BENCH_SESSIONS, SERVE_BENCH_IN_FLIGHT,
+//! SERVE_BENCH_TURNS_PER_SESSION change the sizes). The server is the real
+//! binary; the model is a small in-process server speaking the OpenAI
+//! streaming wire format: the first call of a turn asks for `echo`, the
+//! second answers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -225,8 +226,21 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * fraction).round() as usize]
 }
 
-/// `users` simulated users, each turn after turn for `secs`.
-async fn load(url: &str, users: usize, secs: u64) -> (Vec<Duration>, usize, f64) {
+/// `users` simulated users, each turn after turn for `secs`, starting a new
+/// session every `turns_per_session` turns. Every model request carries the
+/// whole history, so a session that grew to hundreds of turns would make
+/// the run measure history encoding rather than the host; a person's
+/// session is a handful of turns.
+/// With a `pace`, each user starts a turn every `pace` (when the last one
+/// is done): the rate is then fixed (users / pace) instead of as fast as
+/// the server goes, and latency is measured at that rate.
+async fn load(
+    url: &str,
+    users: usize,
+    secs: u64,
+    turns_per_session: usize,
+    pace: Duration,
+) -> (Vec<Duration>, usize, f64) {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(users)
         .build()
@@ -239,16 +253,32 @@ async fn load(url: &str, users: usize, secs: u64) -> (Vec<Duration>, usize, f64)
     let started = Instant::now();
     let tasks: Vec<_> = ids
         .into_iter()
-        .map(|id| {
+        .enumerate()
+        .map(|(user, id)| {
             let (http, url) = (http.clone(), url.to_owned());
+            // Paced users start spread over one pace, not all at once: a
+            // burst every pace would measure queueing within the burst.
+            let offset = pace.mul_f64(user as f64 / users.max(1) as f64);
             tokio::spawn(async move {
+                let mut id = id;
                 let mut latencies = Vec::new();
                 let mut errors = 0usize;
+                let mut turns = 0usize;
+                let mut next = Instant::now() + offset;
                 while Instant::now() < deadline {
+                    if !pace.is_zero() {
+                        tokio::time::sleep_until(next.into()).await;
+                        next += pace;
+                    }
+                    if turns == turns_per_session.max(1) {
+                        id = new_session(&http, &url).await;
+                        turns = 0;
+                    }
                     match turn(&http, &url, &id).await {
                         Ok(latency) => latencies.push(latency),
                         Err(_) => errors += 1,
                     }
+                    turns += 1;
                 }
                 (latencies, errors)
             })
@@ -271,6 +301,9 @@ async fn run() {
     let secs = setting("SERVE_BENCH_SECS", 10) as u64;
     let sessions = setting("SERVE_BENCH_SESSIONS", 10_000);
     let in_flight = setting("SERVE_BENCH_IN_FLIGHT", 2_000);
+    let turns_per_session = setting("SERVE_BENCH_TURNS_PER_SESSION", 10);
+    // 32 users each starting a turn every 32 ms: about 1,000 turns/s.
+    let pace = Duration::from_millis(setting("SERVE_BENCH_PACE_MS", 32) as u64);
     let tmp = tempfile::tempdir().expect("a temp dir");
     std::fs::create_dir(tmp.path().join("plugins")).expect("the plugin dir");
     let (wasm, manifest) = agent_host_test_artifacts::test_plugins::ECHO.files();
@@ -283,7 +316,7 @@ async fn run() {
     );
 
     println!(
-        "agent-host serve load: {users} users, {secs} s, each turn = 2 model calls + 1 echo call"
+        "agent-host serve load: {users} users, {secs} s, each turn = 2 model calls + 1 echo call, a new session every {turns_per_session} turns"
     );
     println!(
         "{:22} {:>9} {:>7} {:>14} {:>12} {:>12} {:>9}",
@@ -300,10 +333,18 @@ async fn run() {
         let (model_addr, model) = start_model(latency).await;
         let server = ServeProcess::start(tmp.path(), model_addr, &config);
         // Warm-up: compile, connections.
-        let _ = load(&server.url, users.min(4), 1).await;
+        let _ = load(
+            &server.url,
+            users.min(4),
+            1,
+            turns_per_session,
+            Duration::ZERO,
+        )
+        .await;
         let calls_before = model.calls.load(Ordering::Relaxed);
         let busy_before = model.busy_ns.load(Ordering::Relaxed);
-        let (latencies, errors, elapsed) = load(&server.url, users, secs).await;
+        let (latencies, errors, elapsed) =
+            load(&server.url, users, secs, turns_per_session, Duration::ZERO).await;
         // The model's own time per turn, as it measured it (two calls a
         // turn): what is left of a turn is the host's and the wire's.
         let calls = model.calls.load(Ordering::Relaxed) - calls_before;
@@ -327,6 +368,44 @@ async fn run() {
         );
         // Two model calls a turn: anything else means turns failed.
         assert!(model.calls.load(Ordering::Relaxed) >= 2 * latencies.len() as u64);
+    }
+
+    // The zero-latency model at a fixed rate (users / pace): the host's
+    // time a turn at that rate, not at saturation.
+    if !pace.is_zero() {
+        let (model_addr, model) = start_model(Duration::ZERO).await;
+        let server = ServeProcess::start(tmp.path(), model_addr, &config);
+        let _ = load(
+            &server.url,
+            users.min(4),
+            1,
+            turns_per_session,
+            Duration::ZERO,
+        )
+        .await;
+        let calls_before = model.calls.load(Ordering::Relaxed);
+        let busy_before = model.busy_ns.load(Ordering::Relaxed);
+        let (latencies, errors, elapsed) =
+            load(&server.url, users, secs, turns_per_session, pace).await;
+        let calls = model.calls.load(Ordering::Relaxed) - calls_before;
+        let busy = model.busy_ns.load(Ordering::Relaxed) - busy_before;
+        let model_time = Duration::from_nanos(busy / calls.max(1) * 2);
+        let host = |fraction: f64| {
+            percentile(&latencies, fraction)
+                .saturating_sub(model_time)
+                .as_secs_f64()
+                * 1e3
+        };
+        println!(
+            "{:22} {:>9.0} {:>7} {:>14.2} {:>12.2} {:>12.2} {:>9.1}",
+            format!("0 ms, paced {} ms", pace.as_millis()),
+            latencies.len() as f64 / elapsed,
+            errors,
+            model_time.as_secs_f64() * 1e3,
+            host(0.5),
+            host(0.99),
+            server.rss_mib()
+        );
     }
 
     // Live sessions: RSS before and after creating `sessions` of them.
