@@ -201,16 +201,13 @@ async fn run_one(
         if let Some(flag) = patched.get("ok").and_then(Value::as_bool) {
             ok = flag;
         }
-        // A rewritten result obeys the tool's own output cap; one over it
-        // is withheld rather than cut, since a cut could undo a redaction.
         let limit = tools.output_limit(&call.name);
-        if output.len() > limit {
-            tracing::warn!(tool = %call.name, size = output.len(), limit, "a patched tool result is over the tool's output cap; withheld");
-            ok = false;
-            output = format!(
-                "result withheld: an extension rewrote it to {} bytes, over the tool's output limit of {limit} bytes",
-                output.len()
-            );
+        match agent_host_runtime::hooks::capped_rewrite(&call.name, output, limit) {
+            Ok(text) => output = text,
+            Err(withheld) => {
+                ok = false;
+                output = withheld;
+            }
         }
     }
     if let Some(blocked) = dispatched.blocked {

@@ -73,6 +73,18 @@ impl BearerToken {
         Self::new(&text, &path.display().to_string())
     }
 
+    /// The token from `file` when given, else from the environment
+    /// variable `env` when set; `None` when neither is.
+    pub fn from_file_or_env(file: Option<&Path>, env: &str) -> Result<Option<Self>, TokenError> {
+        if let Some(path) = file {
+            return Self::from_file(path).map(Some);
+        }
+        match std::env::var(env) {
+            Ok(text) => Self::new(&text, env).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Whether `presented` is the token, in constant time.
     pub fn matches(&self, presented: &str) -> bool {
         // blake3::Hash's equality is constant-time.

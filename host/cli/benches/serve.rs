@@ -296,6 +296,65 @@ async fn load(
     (all, errors, elapsed)
 }
 
+/// One row of the load table: how the users behave.
+struct Row {
+    users: usize,
+    secs: u64,
+    turns_per_session: usize,
+    pace: Duration,
+}
+
+impl Row {
+    /// Runs the users against a fresh server and a model answering after
+    /// `latency`, and prints the row.
+    async fn measure(&self, name: &str, latency: Duration, dir: &std::path::Path, config: &str) {
+        let (model_addr, model) = start_model(latency).await;
+        let server = ServeProcess::start(dir, model_addr, config);
+        // Warm-up: compile, connections.
+        let _ = load(
+            &server.url,
+            self.users.min(4),
+            1,
+            self.turns_per_session,
+            Duration::ZERO,
+        )
+        .await;
+        let calls_before = model.calls.load(Ordering::Relaxed);
+        let busy_before = model.busy_ns.load(Ordering::Relaxed);
+        let (latencies, errors, elapsed) = load(
+            &server.url,
+            self.users,
+            self.secs,
+            self.turns_per_session,
+            self.pace,
+        )
+        .await;
+        // The model's own time per turn, as it measured it (two calls a
+        // turn): what is left of a turn is the host's and the wire's.
+        let calls = model.calls.load(Ordering::Relaxed) - calls_before;
+        let busy = model.busy_ns.load(Ordering::Relaxed) - busy_before;
+        let model_time = Duration::from_nanos(busy / calls.max(1) * 2);
+        let host = |fraction: f64| {
+            percentile(&latencies, fraction)
+                .saturating_sub(model_time)
+                .as_secs_f64()
+                * 1e3
+        };
+        println!(
+            "{:22} {:>9.0} {:>7} {:>14.2} {:>12.2} {:>12.2} {:>9.1}",
+            name,
+            latencies.len() as f64 / elapsed,
+            errors,
+            model_time.as_secs_f64() * 1e3,
+            host(0.5),
+            host(0.99),
+            server.rss_mib()
+        );
+        // Two model calls a turn: anything else means turns failed.
+        assert!(calls >= 2 * latencies.len() as u64);
+    }
+}
+
 async fn run() {
     let users = setting("SERVE_BENCH_USERS", 32);
     let secs = setting("SERVE_BENCH_SECS", 10) as u64;
@@ -328,84 +387,28 @@ async fn run() {
         "p99 host ms",
         "RSS MiB"
     );
-    for latency_ms in [0u64, 200] {
-        let latency = Duration::from_millis(latency_ms);
-        let (model_addr, model) = start_model(latency).await;
-        let server = ServeProcess::start(tmp.path(), model_addr, &config);
-        // Warm-up: compile, connections.
-        let _ = load(
-            &server.url,
-            users.min(4),
-            1,
-            turns_per_session,
+    let mut rows = vec![
+        ("0 ms".to_owned(), Duration::ZERO, Duration::ZERO),
+        (
+            "200 ms".to_owned(),
+            Duration::from_millis(200),
             Duration::ZERO,
-        )
-        .await;
-        let calls_before = model.calls.load(Ordering::Relaxed);
-        let busy_before = model.busy_ns.load(Ordering::Relaxed);
-        let (latencies, errors, elapsed) =
-            load(&server.url, users, secs, turns_per_session, Duration::ZERO).await;
-        // The model's own time per turn, as it measured it (two calls a
-        // turn): what is left of a turn is the host's and the wire's.
-        let calls = model.calls.load(Ordering::Relaxed) - calls_before;
-        let busy = model.busy_ns.load(Ordering::Relaxed) - busy_before;
-        let model_time = Duration::from_nanos(busy / calls.max(1) * 2);
-        let host = |fraction: f64| {
-            percentile(&latencies, fraction)
-                .saturating_sub(model_time)
-                .as_secs_f64()
-                * 1e3
-        };
-        println!(
-            "{:22} {:>9.0} {:>7} {:>14.2} {:>12.2} {:>12.2} {:>9.1}",
-            format!("{latency_ms} ms"),
-            latencies.len() as f64 / elapsed,
-            errors,
-            model_time.as_secs_f64() * 1e3,
-            host(0.5),
-            host(0.99),
-            server.rss_mib()
-        );
-        // Two model calls a turn: anything else means turns failed.
-        assert!(model.calls.load(Ordering::Relaxed) >= 2 * latencies.len() as u64);
-    }
-
-    // The zero-latency model at a fixed rate (users / pace): the host's
-    // time a turn at that rate, not at saturation.
+        ),
+    ];
     if !pace.is_zero() {
-        let (model_addr, model) = start_model(Duration::ZERO).await;
-        let server = ServeProcess::start(tmp.path(), model_addr, &config);
-        let _ = load(
-            &server.url,
-            users.min(4),
-            1,
+        // The zero-latency model at a fixed rate (users / pace): the
+        // host's time a turn at that rate, not at saturation.
+        let name = format!("0 ms, paced {} ms", pace.as_millis());
+        rows.push((name, Duration::ZERO, pace));
+    }
+    for (name, latency, pace) in rows {
+        let row = Row {
+            users,
+            secs,
             turns_per_session,
-            Duration::ZERO,
-        )
-        .await;
-        let calls_before = model.calls.load(Ordering::Relaxed);
-        let busy_before = model.busy_ns.load(Ordering::Relaxed);
-        let (latencies, errors, elapsed) =
-            load(&server.url, users, secs, turns_per_session, pace).await;
-        let calls = model.calls.load(Ordering::Relaxed) - calls_before;
-        let busy = model.busy_ns.load(Ordering::Relaxed) - busy_before;
-        let model_time = Duration::from_nanos(busy / calls.max(1) * 2);
-        let host = |fraction: f64| {
-            percentile(&latencies, fraction)
-                .saturating_sub(model_time)
-                .as_secs_f64()
-                * 1e3
+            pace,
         };
-        println!(
-            "{:22} {:>9.0} {:>7} {:>14.2} {:>12.2} {:>12.2} {:>9.1}",
-            format!("0 ms, paced {} ms", pace.as_millis()),
-            latencies.len() as f64 / elapsed,
-            errors,
-            model_time.as_secs_f64() * 1e3,
-            host(0.5),
-            host(0.99),
-            server.rss_mib()
-        );
+        row.measure(&name, latency, tmp.path(), &config).await;
     }
 
     // Live sessions: RSS before and after creating `sessions` of them.

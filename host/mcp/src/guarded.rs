@@ -114,9 +114,8 @@ pub async fn call(
     outcome
 }
 
-/// The result as an after-tool-call patch left it. A rewritten result obeys
-/// the tool's own output cap; one over it is withheld rather than cut, since
-/// a cut could undo a redaction.
+/// The result as an after-tool-call patch left it, held to the tool's own
+/// output cap.
 fn rewritten(
     runtime: &Runtime,
     name: &str,
@@ -131,14 +130,10 @@ fn rewritten(
         .unwrap_or(text);
     let ok = patched.get("ok").and_then(Value::as_bool).unwrap_or(ok);
     let limit = runtime.tool_output_limit(name).unwrap_or(usize::MAX);
-    if text.len() > limit {
-        tracing::warn!(tool = %name, size = text.len(), limit, "a patched tool result is over the tool's output cap; withheld");
-        return Outcome::Blocked(format!(
-            "result withheld: an extension rewrote it to {} bytes, over the tool's output limit of {limit} bytes",
-            text.len()
-        ));
+    match agent_host_runtime::hooks::capped_rewrite(name, text, limit) {
+        Ok(text) => Outcome::Rewritten { text, ok },
+        Err(withheld) => Outcome::Blocked(withheld),
     }
-    Outcome::Rewritten { text, ok }
 }
 
 /// Logs what the hooks did beyond the payload: failures, hooks switched

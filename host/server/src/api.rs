@@ -301,11 +301,13 @@ pub(crate) async fn post_message(
         ));
     }
     // 404 before 409/503: a wrong id is the first thing to hear about.
-    if state.live().get(&id).await.is_none() {
-        return Err(ApiError::session_not_found(&id));
-    }
+    let live = state
+        .live()
+        .get(&id)
+        .await
+        .ok_or_else(|| ApiError::session_not_found(&id))?;
     let claim = state.begin_turn(&id)?;
-    let turn = turn::start(&state, claim, message.content).await?;
+    let turn = turn::start(&state, claim, live, message.content).await?;
     let hang_up = HangUp::new(turn.cancel.clone(), state.config().cancel_on_disconnect);
     if wants_stream(&headers) {
         return Ok(Sse::new(event_stream(turn.events, hang_up))
@@ -471,7 +473,9 @@ pub(crate) async fn list_models(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics().render(state.snapshot());
+    let text = state
+        .metrics()
+        .render(crate::metrics::Snapshot::read(&state));
     (
         StatusCode::OK,
         [(

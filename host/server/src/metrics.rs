@@ -271,6 +271,43 @@ fn gauge(
     gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
 }
 
+impl Snapshot {
+    /// What the runtime and the store of `state` count, now.
+    pub fn read(state: &crate::state::AppState) -> Self {
+        let runtime = state.runtime();
+        let cache = runtime.cache_stats();
+        let writer = state.store().stats();
+        Self {
+            hooks: runtime
+                .hook_stats()
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.extension,
+                        row.point.as_str().to_owned(),
+                        row.counters.calls,
+                        row.counters.failures,
+                        row.counters.time_us as f64 / 1e6,
+                    )
+                })
+                .collect(),
+            cache_hits: [("memory", cache.memory_hits), ("disk", cache.disk_hits)],
+            cache_misses: [("memory", cache.memory_misses), ("disk", cache.disk_misses)],
+            compiles: cache.compiles,
+            compile_seconds: cache.compile_ms / 1e3,
+            live_sessions: state.live().len() as u64,
+            turns_in_flight: state.turns_in_flight() as u64,
+            instance_slots_in_use: runtime.busy_instance_slots() as u64,
+            writer_batches: writer.batches,
+            writer_operations: writer.operations,
+            writer_flushes: writer.flushes,
+            writer_flush_seconds: writer.flush_us as f64 / 1e6,
+            llm_retries: state.models().retry_counts(),
+        }
+    }
+}
+
 /// The snapshot as a collector the registry reads at each encode.
 #[derive(Debug)]
 struct SnapshotSlot(Arc<std::sync::Mutex<Snapshot>>);

@@ -221,41 +221,6 @@ impl AppState {
         &self.inner.metrics
     }
 
-    /// The counts of the runtime and the store, now.
-    pub fn snapshot(&self) -> crate::metrics::Snapshot {
-        let runtime = &self.inner.runtime;
-        let cache = runtime.cache_stats();
-        let writer = self.inner.store.stats();
-        crate::metrics::Snapshot {
-            hooks: runtime
-                .hook_stats()
-                .rows()
-                .into_iter()
-                .map(|row| {
-                    (
-                        row.extension,
-                        row.point.as_str().to_owned(),
-                        row.counters.calls,
-                        row.counters.failures,
-                        row.counters.time_us as f64 / 1e6,
-                    )
-                })
-                .collect(),
-            cache_hits: [("memory", cache.memory_hits), ("disk", cache.disk_hits)],
-            cache_misses: [("memory", cache.memory_misses), ("disk", cache.disk_misses)],
-            compiles: cache.compiles,
-            compile_seconds: cache.compile_ms / 1e3,
-            live_sessions: self.inner.live.len() as u64,
-            turns_in_flight: self.turns_in_flight() as u64,
-            instance_slots_in_use: runtime.busy_instance_slots() as u64,
-            writer_batches: writer.batches,
-            writer_operations: writer.operations,
-            writer_flushes: writer.flushes,
-            writer_flush_seconds: writer.flush_us as f64 / 1e6,
-            llm_retries: self.inner.models.retry_counts(),
-        }
-    }
-
     /// The server's settings.
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config

@@ -65,13 +65,9 @@ pub(crate) struct Turn {
 pub(crate) async fn start(
     state: &AppState,
     claim: TurnClaim,
+    live: Arc<tokio::sync::Mutex<agent_host_agent::sessions::LiveSession>>,
     content: String,
 ) -> Result<Turn, ApiError> {
-    let live = state
-        .live()
-        .get(&claim.session)
-        .await
-        .ok_or_else(|| ApiError::session_not_found(&claim.session))?;
     let model = live.lock().await.record.model.clone();
     let provider = state.models().pick(Some(&model))?;
     let (client_tx, client_rx) = mpsc::channel(state.config().stream_buffer.max(1));

@@ -59,14 +59,11 @@ pub async fn run(cli: &Cli, command: &McpCommand) -> Result<u8, Failure> {
 async fn serve(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     let settings = config_from(cli)?;
     // The token is checked before anything is loaded: a refusal is quick.
-    let token = match &args.token_file {
-        Some(path) => Some(BearerToken::from_file(path).map_err(Failure::usage)?),
-        None => match std::env::var(TOKEN_ENV) {
-            Ok(text) if args.http.is_some() => {
-                Some(BearerToken::new(&text, TOKEN_ENV).map_err(Failure::usage)?)
-            }
-            _ => None,
-        },
+    // stdio has no use for a token.
+    let token = match args.http {
+        Some(_) => BearerToken::from_file_or_env(args.token_file.as_deref(), TOKEN_ENV)
+            .map_err(Failure::usage)?,
+        None => None,
     };
     if let Some(addr) = args.http
         && !addr.ip().is_loopback()

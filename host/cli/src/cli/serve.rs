@@ -64,13 +64,8 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let token = match &args.token_file {
-        Some(path) => Some(BearerToken::from_file(path).map_err(Failure::usage)?),
-        None => match std::env::var(TOKEN_ENV) {
-            Ok(text) => Some(BearerToken::new(&text, TOKEN_ENV).map_err(Failure::usage)?),
-            Err(_) => None,
-        },
-    };
+    let token = BearerToken::from_file_or_env(args.token_file.as_deref(), TOKEN_ENV)
+        .map_err(Failure::usage)?;
     if !config.listen.ip().is_loopback() && token.is_none() {
         return Err(Failure::usage(
             agent_host_server::ServerError::TokenRequired {

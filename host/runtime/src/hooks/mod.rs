@@ -18,7 +18,7 @@ mod throttle;
 pub(crate) use call::{HookCall, WarmInstance, call_hook};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Blocked, Disabled, Dispatched, Hooks, Injection};
-pub use payload::apply_patch;
+pub use payload::{apply_patch, capped_rewrite};
 pub use set::{ActiveHook, ExtensionSet};
 pub use spec::{Delivery, ExtensionSpec, HookOutcome, HookPoint, Subscription, Throttle};
 pub use stats::{HookCounters, HookStats, HookStatsRow, merge_rows};

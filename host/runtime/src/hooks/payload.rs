@@ -1,9 +1,23 @@
-//! Applying an extension's patch to an event payload: only the fields the hook point allows, only JSON objects.
+//! Applying an extension's patch to an event payload: only the fields the hook point allows, only JSON objects; a rewritten tool result held to the tool's output cap.
 
 use serde_json::{Map, Value};
 
 use super::HookPoint;
 use crate::error::PatchError;
+
+/// A tool result an extension rewrote, held to the tool's own output cap:
+/// `Err` with the message that replaces it when it is over. It is withheld
+/// rather than cut, since a cut could undo a redaction.
+pub fn capped_rewrite(tool: &str, text: String, limit: usize) -> Result<String, String> {
+    if text.len() <= limit {
+        return Ok(text);
+    }
+    tracing::warn!(tool = %tool, size = text.len(), limit, "a patched tool result is over the tool's output cap; withheld");
+    Err(format!(
+        "result withheld: an extension rewrote it to {} bytes, over the tool's output limit of {limit} bytes",
+        text.len()
+    ))
+}
 
 /// Replaces the payload fields named in `patch` (a JSON object text).
 /// Refuses the whole patch, changing nothing, if it is not a JSON object or
