@@ -15,7 +15,7 @@ TARGET_DIR    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # target dir, so the nested cargo never waits on the outer build's lock).
 GUEST_DIR     := $(TARGET_DIR)/guests
 
-.PHONY: demo test wasm-target plugins host lint clean py-deps
+.PHONY: demo test wasm-target plugins host lint clean py-deps npm-deps
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -46,7 +46,13 @@ demo: plugins host
 py-deps:
 	tests/interop/setup-python.sh $(DIST)/venv
 
-test: plugins py-deps
+# The MCP reference server (@modelcontextprotocol/server-everything) the MCP
+# client's interop tests connect to: the npm lock file in tests/interop,
+# installed with `npm ci` into build/npm; a no-op once installed.
+npm-deps:
+	tests/interop/setup-npm.sh $(DIST)/npm
+
+test: plugins py-deps npm-deps
 	$(CARGO) test $(HOST_CRATES)
 	$(CARGO) test -p agent-plugin-sdk -p plugin-calc -p plugin-text -p plugin-fs -p plugin-http \
 		-p plugin-redactor -p plugin-policy-guard -p plugin-loop-breaker -p plugin-audit-logger

@@ -10,6 +10,7 @@ mod hostile;
 mod hostile_grants;
 mod loading;
 mod mcp;
+mod mcp_client;
 mod mcp_python;
 mod mock_llm;
 mod providers;

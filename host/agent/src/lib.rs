@@ -42,7 +42,7 @@ use agent_host_llm::{
 use agent_host_runtime::hooks::{Blocked, HookPoint, Hooks};
 use agent_host_runtime::runtime::Runtime;
 
-pub use tool_host::{ToolCallError, ToolCallFuture, ToolHost};
+pub use tool_host::{ToolCallError, ToolCallFuture, ToolHost, ToolHosts};
 
 /// How the loop behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]

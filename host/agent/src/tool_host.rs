@@ -1,4 +1,4 @@
-//! The boundary between the loop and its tools: the [`ToolHost`] trait, its three-tier [`ToolCallError`], and the trait's implementation for the wasm [`Runtime`].
+//! The boundary between the loop and its tools: the [`ToolHost`] trait, its three-tier [`ToolCallError`], the trait's implementation for the wasm [`Runtime`], and [`ToolHosts`], several hosts as one.
 //!
 //! The loop knows tools only through this trait, so its tests can use a
 //! fake and other kinds of tools (MCP servers) can join as further
@@ -111,6 +111,75 @@ impl ToolHost for Runtime {
                 .await
                 .map_err(ToolCallError::from)
         })
+    }
+}
+
+/// Several tool hosts as one (the plugins, then MCP servers): the first
+/// host that has a tool answers for it, so an earlier host's tool hides a
+/// later host's tool of the same name (the later host is expected to
+/// refuse and report such a clash itself). Routing a call is one
+/// [`ToolHost::hints`] lookup per host.
+#[derive(Clone)]
+pub struct ToolHosts {
+    hosts: Vec<std::sync::Arc<dyn ToolHost>>,
+}
+
+impl ToolHosts {
+    /// `hosts` in order of precedence.
+    pub fn new(hosts: Vec<std::sync::Arc<dyn ToolHost>>) -> Self {
+        Self { hosts }
+    }
+
+    fn owner(&self, tool: &str) -> Option<&dyn ToolHost> {
+        self.hosts
+            .iter()
+            .map(|host| host.as_ref())
+            .find(|host| host.hints(tool).is_some())
+    }
+}
+
+impl ToolHost for ToolHosts {
+    fn list_tools(&self) -> Vec<ToolSpec> {
+        let mut seen = std::collections::HashSet::new();
+        let mut tools = Vec::new();
+        for host in &self.hosts {
+            for spec in host.list_tools() {
+                if seen.insert(spec.name.clone()) {
+                    tools.push(spec);
+                }
+            }
+        }
+        tools
+    }
+
+    fn hints(&self, tool: &str) -> Option<ToolHints> {
+        self.hosts.iter().find_map(|host| host.hints(tool))
+    }
+
+    fn output_limit(&self, tool: &str) -> usize {
+        match self.owner(tool) {
+            Some(host) => host.output_limit(tool),
+            None => self.hosts.first().map_or(0, |host| host.output_limit(tool)),
+        }
+    }
+
+    fn call<'a>(
+        &'a self,
+        tool: &'a str,
+        args: &'a Value,
+        options: CallOptions,
+    ) -> ToolCallFuture<'a> {
+        match self
+            .owner(tool)
+            .or(self.hosts.first().map(|host| host.as_ref()))
+        {
+            // The first host answers for unknown tools too: its error
+            // lists the tools it knows.
+            Some(host) => host.call(tool, args, options),
+            None => {
+                Box::pin(async move { Err(ToolCallError::Tool(format!("no tool named '{tool}'"))) })
+            }
+        }
     }
 }
 

@@ -1,6 +1,10 @@
-//! The MCP front end's config section (`[mcp]`): list paging and freshness, hooks, request size, progress buffering, and the extra hosts and origins an HTTP listener accepts.
+//! The MCP config section (`[mcp]`): for the server, list paging and freshness, hooks, request size, progress buffering and the extra hosts and origins an HTTP listener accepts; for the client, the servers whose tools the agent uses (`[mcp.servers.NAME]`).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::client::ServerConfig;
 
 /// How `agent-host mcp serve` serves the tools.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -26,6 +30,9 @@ pub struct McpConfig {
     /// `Host` names (or `host:port`) allowed besides the address bound and
     /// the loopback names; needed behind a proxy or a DNS name.
     pub allowed_hosts: Vec<String>,
+    /// MCP servers whose tools the agent uses beside the plugins', by name
+    /// (`[mcp.servers.NAME]`).
+    pub servers: BTreeMap<String, ServerConfig>,
 }
 
 impl Default for McpConfig {
@@ -38,6 +45,7 @@ impl Default for McpConfig {
             progress_buffer: 64,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            servers: BTreeMap::new(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! agent-host-mcp: the runtime's sandboxed tools served to any MCP client, over stdio or Streamable HTTP, in both protocol eras.
+//! agent-host-mcp: the runtime's sandboxed tools served to any MCP client, over stdio or Streamable HTTP, in both protocol eras; and any MCP server's tools brought to the agent ([`client`]).
 //!
 //! The server is a thin mapping: `tools/list` is the runtime's tool list
 //! (paged, annotated from the tool hints), `tools/call` is the same call
@@ -16,11 +16,13 @@
 //! - [`changes`], [`progress`]: what the server tells a client unasked.
 //! - [`stdio`], [`http`]: the transports; bearer tokens come from
 //!   `agent-host-auth`.
+//! - [`client`]: MCP servers as tool sources (`[mcp.servers.NAME]`).
 
 /// Bearer tokens (the shared front-end crate, re-exported).
 pub use agent_host_auth as auth;
 pub mod catalog;
 pub mod changes;
+pub mod client;
 pub mod config;
 pub mod content;
 pub mod error;
@@ -30,6 +32,7 @@ pub mod progress;
 pub mod server;
 pub mod stdio;
 
+pub use client::McpTools;
 pub use config::McpConfig;
 pub use error::ServeError;
 pub use http::{HttpOptions, HttpServer};

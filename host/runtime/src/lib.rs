@@ -27,7 +27,7 @@ mod output_capture;
 pub mod registry;
 pub mod runtime;
 mod sandbox;
-mod schema;
+pub mod schema;
 pub mod session_state;
 pub mod spec;
 pub mod store;

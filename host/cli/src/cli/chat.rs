@@ -72,11 +72,16 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
     let _watcher = runtime
         .watch()
         .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?;
-    let agent = Agent::for_runtime(
-        runtime.clone(),
+    let mcp = super::mcp::client(&settings, &runtime)?;
+    if let Some(mcp) = &mcp {
+        mcp.wait_ready().await;
+    }
+    let agent = Agent::new(
+        super::mcp::agent_tools(&runtime, mcp.as_ref()),
         chosen.provider,
         agent_config(&args.model, &settings.agent),
-    );
+    )
+    .with_extensions(runtime.clone());
     println!(
         "{} | {} tools | {HELP}",
         chosen.banner,
@@ -138,11 +143,11 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                 continue;
             }
             "/tools" => {
-                for tool in runtime.tools() {
+                for tool in agent.tool_defs() {
                     println!(
                         "  {:20} {}",
-                        escape::line(&tool.spec.name),
-                        shorten(&tool.spec.description, 70)
+                        escape::line(&tool.name),
+                        shorten(&tool.description, 70)
                     );
                 }
                 continue;
@@ -233,6 +238,9 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         agent.end_session(outcome, agent.session_turns()).await;
     }
     sessions.close().await;
+    if let Some(mcp) = &mcp {
+        mcp.shut_down().await;
+    }
     if let Some(record) = &record {
         println!(
             "(session {} saved; continue it with `agent-host chat --resume {}`)",

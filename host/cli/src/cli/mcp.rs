@@ -1,14 +1,20 @@
-//! `agent-host mcp serve`: the loaded tools as an MCP server over stdio or Streamable HTTP, with hot reload.
+//! `agent-host mcp serve` (the loaded tools as an MCP server over stdio or Streamable HTTP, with hot reload) and `mcp list` (the configured MCP servers whose tools the agent uses); the MCP tool source `run`, `chat` and `tools` share.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use agent_host_agent::{ToolHost, ToolHosts};
 use agent_host_mcp::auth::BearerToken;
-use agent_host_mcp::{HttpOptions, HttpServer, ToolServer};
+use agent_host_mcp::client::{ClientOptions, Limits, ServerReport};
+use agent_host_mcp::{HttpOptions, HttpServer, McpTools, ToolServer};
+use agent_host_runtime::Runtime;
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use super::{Cli, EXIT_OK, Failure, config_from, escape, start};
+use super::config::Settings;
+use super::render::print_json;
+use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, config_from, escape, start};
 
 /// The environment variable a bearer token may come from.
 const TOKEN_ENV: &str = "AGENT_HOST_MCP_TOKEN";
@@ -32,6 +38,19 @@ clients get notifications/tools/list_changed; a broken update keeps the old vers
         after_help = "Examples:\n  agent-host --plugins build/plugins mcp serve\n  agent-host --plugins build/plugins mcp serve --http 127.0.0.1:8765\n  AGENT_HOST_MCP_TOKEN=$(openssl rand -hex 32) agent-host mcp serve --http 0.0.0.0:8765\n\nClient configuration (Claude Desktop/Code, Cursor, VS Code, goose): docs/mcp.md."
     )]
     Serve(ServeArgs),
+    /// Connect to every server of `[mcp.servers]` and show its status, protocol, tools and last error.
+    #[command(
+        long_about = "Connect to every MCP server configured under [mcp.servers.NAME] (all at once, each up to its \
+connect_timeout_ms) and show its status (ready, starting, failed, disabled), the protocol version it speaks, \
+how many of its tools the agent gets, and the last error. Tools left out (filtered, refused schemas, name \
+clashes) are listed under the server. Exit status 0 when every enabled server is ready, 1 otherwise.",
+        after_help = "Example config (agent-host.toml):\n  [mcp.servers.everything]\n  command = \"npx\"\n  args = [\"-y\", \"@modelcontextprotocol/server-everything\"]\n  env = { PATH = \"${PATH}\" }\n\nMore: docs/mcp.md (\"Using MCP servers' tools\")."
+    )]
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +72,102 @@ pub struct ServeArgs {
 pub async fn run(cli: &Cli, command: &McpCommand) -> Result<u8, Failure> {
     match command {
         McpCommand::Serve(args) => serve(cli, args).await,
+        McpCommand::List { json } => list(cli, *json).await,
+    }
+}
+
+/// The tools of `[mcp.servers]`, or `None` when none is configured. Nothing
+/// starts yet; the tool lists persisted by earlier runs are loaded.
+pub fn client(settings: &Settings, runtime: &Runtime) -> Result<Option<McpTools>, Failure> {
+    if settings.mcp.servers.is_empty() {
+        return Ok(None);
+    }
+    let options = ClientOptions {
+        limits: Limits::from_runtime(runtime.config(), Some(runtime.store().clone())),
+        output_limit: runtime.config().sandbox.default_max_output_kb as usize * 1024,
+        runtime: Some(runtime.clone()),
+    };
+    McpTools::new(&settings.mcp.servers, options)
+        .map(Some)
+        .map_err(Failure::usage)
+}
+
+/// What the agent calls: the plugins' tools, then the MCP servers'.
+pub fn agent_tools(runtime: &Runtime, mcp: Option<&McpTools>) -> Arc<dyn ToolHost> {
+    match mcp {
+        None => Arc::new(runtime.clone()),
+        Some(mcp) => Arc::new(ToolHosts::new(vec![
+            Arc::new(runtime.clone()),
+            Arc::new(mcp.clone()),
+        ])),
+    }
+}
+
+async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
+    let settings = config_from(cli)?;
+    let runtime = start(&settings, json).await?;
+    let Some(mcp) = client(&settings, &runtime)? else {
+        if json {
+            print_json(&Vec::<ServerReport>::new());
+        } else {
+            println!(
+                "no MCP servers configured; add [mcp.servers.NAME] to the config file (docs/mcp.md)"
+            );
+        }
+        return Ok(EXIT_OK);
+    };
+    mcp.wait_ready().await;
+    let reports = mcp.reports();
+    mcp.shut_down().await;
+    let all_ready = reports
+        .iter()
+        .all(|report| matches!(report.status, "ready" | "disabled"));
+    if json {
+        print_json(&reports);
+    } else {
+        print_reports(&reports);
+    }
+    Ok(if all_ready { EXIT_OK } else { EXIT_TOOL })
+}
+
+fn print_reports(reports: &[ServerReport]) {
+    let width = reports
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    println!(
+        "{:width$}  {:9}  {:5}  {:10}  {:>5}  DETAIL",
+        "SERVER", "STATUS", "VIA", "PROTOCOL", "TOOLS"
+    );
+    for report in reports {
+        let detail = report
+            .reason
+            .clone()
+            .or_else(|| report.server.clone())
+            .unwrap_or_default();
+        println!(
+            "{:width$}  {:9}  {:5}  {:10}  {:>5}  {}",
+            report.name,
+            report.status,
+            report.transport,
+            report
+                .protocol
+                .as_deref()
+                .map(escape::line)
+                .unwrap_or_else(|| "-".into()),
+            report.tools,
+            escape::line(&detail)
+        );
+        for problem in &report.problems {
+            println!("{:width$}  - {}", "", escape::line(problem));
+        }
+        if report.reason.is_none()
+            && let Some(error) = &report.last_error
+        {
+            println!("{:width$}  last error: {}", "", escape::line(error));
+        }
     }
 }
 

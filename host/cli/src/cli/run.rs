@@ -48,11 +48,18 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     let settings = config_from(cli)?;
     let chosen = choose_provider(&args.model, &settings.provider)?;
     let runtime = start(&settings, args.json).await?;
-    let agent = Agent::for_runtime(
-        runtime.clone(),
+    // MCP servers start together; the first turn waits for each at most
+    // its connect timeout (a slow one's tools join when it is ready).
+    let mcp = super::mcp::client(&settings, &runtime)?;
+    if let Some(mcp) = &mcp {
+        mcp.wait_ready().await;
+    }
+    let agent = Agent::new(
+        super::mcp::agent_tools(&runtime, mcp.as_ref()),
         chosen.provider,
         agent_config(&args.model, &settings.agent),
-    );
+    )
+    .with_extensions(runtime.clone());
     let sessions = Sessions::open(runtime.store(), settings.sessions.writer());
     let (mut record, mut history) = match &args.session {
         Some(id) => super::sessions::resume(&sessions, id)?,
@@ -123,6 +130,9 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
         sessions.append(&mut record, &history[already_stored..], usage, Some(&label));
     }
     sessions.close().await;
+    if let Some(mcp) = &mcp {
+        mcp.shut_down().await;
+    }
     Ok(match outcome {
         Outcome::Finished { .. } => EXIT_OK,
         Outcome::Cancelled => 130,

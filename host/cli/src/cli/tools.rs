@@ -1,4 +1,4 @@
-//! `agent-host tools list | describe | call`.
+//! `agent-host tools list | describe | call`: the plugins' tools and the MCP servers' (`mcp:NAME`).
 
 use clap::Subcommand;
 use serde_json::json;
@@ -7,6 +7,8 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use agent_host_agent::ToolCallError;
+use agent_host_mcp::client::tools::McpToolInfo;
 use agent_host_runtime::runtime::ProgressUpdate;
 use agent_host_runtime::{CallError, CallOptions};
 
@@ -16,11 +18,20 @@ use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, config_from, start};
 
 #[derive(Debug, Subcommand)]
 pub enum ToolsCommand {
-    /// List every tool of every loaded plugin.
+    /// List every tool: the loaded plugins' and the MCP servers' (from [mcp.servers]).
+    #[command(
+        long_about = "List every tool the agent can call, with its source: a plugin's name, or mcp:NAME for a tool of \
+the MCP server NAME. MCP tools come from the tool lists the servers gave last time (kept in the data dir), so \
+listing starts no server; a server never listed before is connected to. --refresh connects to every server \
+and lists afresh."
+    )]
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Ask the MCP servers for their tools now instead of using the lists kept from earlier runs.
+        #[arg(long)]
+        refresh: bool,
     },
     /// Show a tool's description, argument schema and hints.
     Describe {
@@ -44,20 +55,48 @@ pub enum ToolsCommand {
 
 pub async fn run(cli: &Cli, command: &ToolsCommand) -> Result<u8, Failure> {
     match command {
-        ToolsCommand::List { json } => list(cli, *json).await,
+        ToolsCommand::List { json, refresh } => list(cli, *json, *refresh).await,
         ToolsCommand::Describe { name, json } => describe(cli, name, *json).await,
         ToolsCommand::Call { name, args, json } => call(cli, name, args, *json).await,
     }
 }
 
-async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
-    let runtime = start(&config_from(cli)?, json).await?;
+async fn list(cli: &Cli, json: bool, refresh: bool) -> Result<u8, Failure> {
+    let settings = config_from(cli)?;
+    let runtime = start(&settings, json).await?;
     let tools = runtime.tools();
+    let mcp = super::mcp::client(&settings, &runtime)?;
+    let (mcp_tools, reports) = match &mcp {
+        Some(mcp) => {
+            if refresh {
+                mcp.wait_ready().await;
+            } else {
+                mcp.wait_unlisted().await;
+            }
+            let listed = (mcp.tool_infos(), mcp.reports());
+            mcp.shut_down().await;
+            listed
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     if json {
-        print_json(&tools);
+        let mut rows: Vec<serde_json::Value> = tools
+            .iter()
+            .map(|tool| {
+                let mut row = serde_json::to_value(tool).unwrap_or_default();
+                row["source"] = json!("plugin");
+                row
+            })
+            .collect();
+        rows.extend(
+            mcp_tools
+                .iter()
+                .map(|tool| serde_json::to_value(tool).unwrap_or_default()),
+        );
+        print_json(&rows);
         return Ok(EXIT_OK);
     }
-    if tools.is_empty() {
+    if tools.is_empty() && mcp_tools.is_empty() {
         let dirs: Vec<String> = runtime
             .config()
             .plugin_dirs
@@ -70,44 +109,129 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         );
         return Ok(EXIT_OK);
     }
-    let width = tools
+    let rows: Vec<(&str, &str, &str)> = tools
         .iter()
-        .map(|t| t.spec.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let plugin_width = tools
-        .iter()
-        .map(|t| t.plugin.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    println!("{:width$}  {:plugin_width$}  DESCRIPTION", "TOOL", "PLUGIN");
-    for tool in &tools {
+        .map(|t| {
+            (
+                t.spec.name.as_str(),
+                t.plugin.as_str(),
+                t.spec.description.as_str(),
+            )
+        })
+        .chain(mcp_tools.iter().map(|t| {
+            (
+                t.spec.name.as_str(),
+                t.source.as_str(),
+                t.spec.description.as_str(),
+            )
+        }))
+        .collect();
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);
+    let source_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(6).max(6);
+    println!("{:width$}  {:source_width$}  DESCRIPTION", "TOOL", "SOURCE");
+    for (name, source, description) in rows {
         println!(
-            "{:width$}  {:plugin_width$}  {}",
-            tool.spec.name,
-            tool.plugin,
-            shorten(&tool.spec.description, 70)
+            "{:width$}  {:source_width$}  {}",
+            escape::line(name),
+            source,
+            shorten(description, 70)
+        );
+    }
+    for report in reports.iter().filter(|r| r.cached) {
+        let age = report
+            .fetched_at
+            .map(age_text)
+            .unwrap_or_else(|| "an earlier run".to_owned());
+        println!(
+            "(mcp:{}: the tool list kept from {age}; --refresh asks the server)",
+            report.name
+        );
+    }
+    for report in reports.iter().filter(|r| r.status == "failed") {
+        println!(
+            "(mcp:{}: {})",
+            report.name,
+            escape::line(report.reason.as_deref().unwrap_or("failed"))
         );
     }
     Ok(EXIT_OK)
 }
 
-async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
-    let runtime = start(&config_from(cli)?, json).await?;
-    let Some(tool) = runtime.tool(name) else {
-        let known: Vec<String> = runtime.tools().into_iter().map(|t| t.spec.name).collect();
-        return Err(Failure::usage(anyhow::anyhow!(
-            "no tool named '{name}'; known tools: {} (see `agent-host tools list`)",
-            known.join(", ")
-        )));
-    };
-    if json {
-        print_json(&tool);
-        return Ok(EXIT_OK);
+/// "5 min ago" for a Unix time in seconds.
+fn age_text(unix_secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let secs = now.saturating_sub(unix_secs);
+    match secs {
+        0..=119 => format!("{secs} s ago"),
+        120..=7199 => format!("{} min ago", secs / 60),
+        7200..=172_799 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
     }
-    let spec = &tool.spec;
+}
+
+/// The MCP tool `name`, from the kept lists (or the servers, when a server
+/// was never listed), with the tool source it belongs to.
+async fn find_mcp_tool(
+    settings: &super::config::Settings,
+    runtime: &agent_host_runtime::Runtime,
+    name: &str,
+) -> Result<Option<(agent_host_mcp::McpTools, McpToolInfo)>, Failure> {
+    let Some(mcp) = super::mcp::client(settings, runtime)? else {
+        return Ok(None);
+    };
+    let lookup =
+        |mcp: &agent_host_mcp::McpTools| mcp.tool_infos().into_iter().find(|t| t.spec.name == name);
+    let mut found = lookup(&mcp);
+    if found.is_none() && mcp.needs_listing() {
+        mcp.wait_unlisted().await;
+        found = lookup(&mcp);
+    }
+    if found.is_none() {
+        mcp.shut_down().await;
+    }
+    Ok(found.map(|info| (mcp, info)))
+}
+
+fn unknown_tool(runtime: &agent_host_runtime::Runtime, name: &str) -> Failure {
+    let known: Vec<String> = runtime.tools().into_iter().map(|t| t.spec.name).collect();
+    Failure::usage(anyhow::anyhow!(
+        "no tool named '{}'; known tools: {} (see `agent-host tools list`)",
+        escape::line(name),
+        known.join(", ")
+    ))
+}
+
+async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
+    let settings = config_from(cli)?;
+    let runtime = start(&settings, json).await?;
+    let (spec, source) = match runtime.tool(name) {
+        Some(tool) => {
+            if json {
+                print_json(&tool);
+                return Ok(EXIT_OK);
+            }
+            (tool.spec, format!("plugin: {}", tool.plugin))
+        }
+        None => {
+            let Some((mcp, info)) = find_mcp_tool(&settings, &runtime, name).await? else {
+                return Err(unknown_tool(&runtime, name));
+            };
+            mcp.shut_down().await;
+            if json {
+                print_json(&info);
+                return Ok(EXIT_OK);
+            }
+            let source = format!(
+                "source: {} (the server calls it '{}')",
+                info.source,
+                escape::line(&info.original)
+            );
+            (info.spec, source)
+        }
+    };
+    let spec = &spec;
     println!(
         "{}{}",
         escape::line(&spec.name),
@@ -116,7 +240,7 @@ async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
             .map(|t| format!(" — {}", escape::line(t)))
             .unwrap_or_default()
     );
-    println!("plugin: {}", tool.plugin);
+    println!("{source}");
     let hints = spec.hints.names();
     println!(
         "hints:  {}",
@@ -146,26 +270,23 @@ async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failu
             "--args is not valid JSON ({err}); pass an object such as --args '{{\"text\": \"hi\"}}'"
         ))
     })?;
-    let runtime = start(&config_from(cli)?, json).await?;
-    let started = std::time::Instant::now();
-    let options = CallOptions {
-        progress: progress_printer(),
-        ..CallOptions::default()
-    };
-    let result = runtime.call_tool(name, &args, options).await;
-    if options_printed_progress() {
-        eprintln!();
+    let settings = config_from(cli)?;
+    let runtime = start(&settings, json).await?;
+    if runtime.tool(name).is_none()
+        && let Some((mcp, info)) = find_mcp_tool(&settings, &runtime, name).await?
+    {
+        let code = call_mcp(&mcp, &info, &args, json).await;
+        mcp.shut_down().await;
+        return code;
     }
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let (result, elapsed_ms) = timed(|options| runtime.call_tool(name, &args, options)).await;
     match result {
         Ok(output) => {
-            if json {
-                print_json(
-                    &json!({ "ok": true, "tool": name, "elapsed_ms": elapsed_ms, "output": output }),
-                );
-            } else {
-                println!("{}", escape::text(&output.to_text()));
-            }
+            print_output(
+                json!({ "ok": true, "tool": name, "elapsed_ms": elapsed_ms }),
+                &output,
+                json,
+            );
             Ok(EXIT_OK)
         }
         Err(err) => {
@@ -196,6 +317,74 @@ async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failu
                 error: anyhow::anyhow!("{err}{hint}"),
             })
         }
+    }
+}
+
+/// `tools call` of an MCP tool: the same output as a plugin tool's.
+async fn call_mcp(
+    mcp: &agent_host_mcp::McpTools,
+    info: &McpToolInfo,
+    args: &serde_json::Value,
+    json: bool,
+) -> Result<u8, Failure> {
+    let name = info.spec.name.as_str();
+    let (result, elapsed_ms) = timed(|options| mcp.call_tool(name, args, options)).await;
+    match result {
+        Ok(output) => {
+            print_output(
+                json!({ "ok": true, "tool": name, "source": info.source, "elapsed_ms": elapsed_ms }),
+                &output,
+                json,
+            );
+            Ok(EXIT_OK)
+        }
+        Err(err) => {
+            let kind = match &err {
+                ToolCallError::Tool(_) => "tool",
+                ToolCallError::Failed(_) => "failed",
+                ToolCallError::Cancelled => "cancelled",
+                ToolCallError::Host(_) => "host",
+            };
+            if json {
+                print_json(&json!({
+                    "ok": false, "tool": name, "source": info.source, "elapsed_ms": elapsed_ms,
+                    "error": { "kind": kind, "message": err.to_string() }
+                }));
+                return Ok(EXIT_TOOL);
+            }
+            Err(Failure {
+                code: EXIT_TOOL,
+                error: anyhow::anyhow!("{}", escape::text(&err.to_string())),
+            })
+        }
+    }
+}
+
+/// Runs one call with the progress line on a terminal: its result and
+/// how long it took, in milliseconds.
+async fn timed<T, F: std::future::Future<Output = T>>(
+    call: impl FnOnce(CallOptions) -> F,
+) -> (T, f64) {
+    let started = std::time::Instant::now();
+    let result = call(CallOptions {
+        progress: progress_printer(),
+        ..CallOptions::default()
+    })
+    .await;
+    if options_printed_progress() {
+        eprintln!();
+    }
+    (result, started.elapsed().as_secs_f64() * 1e3)
+}
+
+/// A successful call's output: `row` with the output as JSON, or the
+/// output's text, escaped.
+fn print_output(mut row: serde_json::Value, output: &agent_host_runtime::ToolOutput, json: bool) {
+    if json {
+        row["output"] = serde_json::to_value(output).unwrap_or_default();
+        print_json(&row);
+    } else {
+        println!("{}", escape::text(&output.to_text()));
     }
 }
 

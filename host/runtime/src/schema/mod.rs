@@ -58,12 +58,18 @@ pub enum CheckError {
     /// The value breaks the schema; each problem names where and which rule.
     Invalid(Vec<String>),
     /// Validation did not finish within the budget.
-    OutOfTime { ms: u64 },
+    OutOfTime {
+        /// The budget, in milliseconds.
+        ms: u64,
+    },
     /// Validation failed inside the host (a panic in the validator).
     Crashed(String),
     /// This many costly validations are still running (some abandoned
     /// after their deadline); no more are started until one ends.
-    Busy { running: usize },
+    Busy {
+        /// Validations still running.
+        running: usize,
+    },
 }
 
 /// Which of a tool's schemas a check uses.

@@ -1,4 +1,4 @@
-//! The compiled-component cache's records: one per artifact file on disk, the tool specs and extension specs plugin versions described, and the descriptions refused.
+//! The compiled-component cache's records: one per artifact file on disk, the tool specs and extension specs plugin versions described, the descriptions refused, and the tool lists remote tool sources (MCP servers) last gave.
 
 use super::DataStore;
 use super::db::backend;
@@ -67,6 +67,27 @@ impl DataStore {
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(specs).unwrap_or_default();
         self.specs.insert(content_hash, bytes).map_err(backend)?;
+        Ok(())
+    }
+
+    /// The tool list a remote tool source (an MCP server) last gave, by
+    /// the source's identity: listing tools needs no connection. The value
+    /// is the source's own format; the store only keeps it.
+    pub fn remote_tool_list(&self, identity: &str) -> Option<serde_json::Value> {
+        let bytes = self.specs.get(format!("remote:{identity}")).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Records the tool list of a remote tool source.
+    pub fn put_remote_tool_list(
+        &self,
+        identity: &str,
+        list: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(list).unwrap_or_default();
+        self.specs
+            .insert(format!("remote:{identity}"), bytes)
+            .map_err(backend)?;
         Ok(())
     }
 
