@@ -138,6 +138,8 @@ async fn http_client_with(
     lifecycle: ClientLifecycleMode,
 ) -> Result<(Client, Observer), String> {
     let observer = Observer::default();
+    // rmcp's HTTP client is built on rustls without a bundled provider.
+    agent_host_mcp::client::tls::install_crypto_provider();
     let transport = StreamableHttpClientTransport::from_config(config);
     let client = patiently(
         "connect",

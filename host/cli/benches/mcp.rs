@@ -220,6 +220,7 @@ fn era_2026() -> ClientLifecycleMode {
 }
 
 async fn http_client(url: &str, lifecycle: ClientLifecycleMode) -> Client {
+    agent_host_mcp::client::tls::install_crypto_provider();
     ().serve_with_lifecycle(
         StreamableHttpClientTransport::from_uri(url.to_owned()),
         lifecycle,

@@ -46,6 +46,9 @@ struct Shared {
     hooks: Option<Hooks>,
     changes: ToolListChanges,
     next_call: AtomicU64,
+    /// Cancelled when the only client is gone (stdin closed): the open
+    /// subscription streams end, so the process can exit at once.
+    closing: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for ToolServer {
@@ -71,8 +74,14 @@ impl ToolServer {
                 hooks,
                 changes,
                 next_call: AtomicU64::new(1),
+                closing: tokio_util::sync::CancellationToken::new(),
             }),
         }
+    }
+
+    /// Ends every open `subscriptions/listen` stream: the client is gone.
+    pub fn end_subscriptions(&self) {
+        self.shared.closing.cancel();
     }
 
     /// The runtime it serves.
@@ -253,7 +262,10 @@ impl ServerHandler for ToolServer {
     }
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
-        self.shared.changes.serve_subscription(&subscription).await;
+        tokio::select! {
+            () = self.shared.changes.serve_subscription(&subscription) => {}
+            () = self.shared.closing.cancelled() => {}
+        }
         Ok(())
     }
 }

@@ -19,6 +19,12 @@ pub async fn serve(
     // pipes (as MCP clients start servers): no hand-off to a blocking
     // thread for every message.
     let (stdin, stdout) = rmcp::transport::io::stdio_pipes();
+    // rmcp waits up to 5 s on EOF for handlers to finish; an open
+    // subscription stream never does, so EOF ends them first.
+    let stdin = EndOnEof {
+        inner: stdin,
+        server: server.clone(),
+    };
     let transport = AsyncRwTransport::new_server(stdin, stdout).with_max_line_length(limit);
     let running = server
         .serve_with_ct(transport, shutdown)
@@ -29,4 +35,28 @@ pub async fn serve(
         .await
         .map(|_| ())
         .map_err(|err| ServeError::Stdio(err.to_string()))
+}
+
+/// Stdin that tells the server when the client closed it.
+struct EndOnEof<R> {
+    inner: R,
+    server: ToolServer,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EndOnEof<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled
+            && buf.filled().len() == before
+            && buf.remaining() > 0
+        {
+            self.server.end_subscriptions();
+        }
+        polled
+    }
 }

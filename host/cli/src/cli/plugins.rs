@@ -1,4 +1,4 @@
-//! `agent-host plugins list | check`.
+//! `agent-host plugins list | check`; the list shows the MCP servers' kept tool lists too.
 
 use std::path::{Path, PathBuf};
 
@@ -45,7 +45,28 @@ pub async fn run(cli: &Cli, command: &PluginsCommand) -> Result<u8, Failure> {
 }
 
 async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
-    let runtime = start(&config_from(cli)?, true).await?;
+    let settings = config_from(cli)?;
+    let runtime = start(&settings, true).await?;
+    // MCP servers are listed from their kept tool lists; nothing starts.
+    let mcp = super::mcp::client(&settings, &runtime)?;
+    let mcp_rows: Vec<(agent_host_mcp::client::ServerReport, Vec<String>)> = mcp
+        .as_ref()
+        .map(|mcp| {
+            let tools = mcp.tool_infos();
+            mcp.reports()
+                .into_iter()
+                .map(|report| {
+                    let source = format!("mcp:{}", report.name);
+                    let names = tools
+                        .iter()
+                        .filter(|tool| tool.source == source)
+                        .map(|tool| tool.spec.name.clone())
+                        .collect();
+                    (report, names)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let plugins = runtime.plugins();
     let problems = runtime.problems();
     // A problem at the path of a loaded plugin is a failed update: the
@@ -79,10 +100,17 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         rows.extend(problems.iter().map(|problem| {
             json!({ "name": problem.plugin, "status": "error", "path": problem.path, "error": problem.error })
         }));
+        rows.extend(mcp_rows.iter().map(|(report, tools)| {
+            json!({
+                "name": format!("mcp:{}", report.name), "kind": "mcp",
+                "status": if report.status == "disabled" { "disabled" } else if report.fetched_at.is_some() { "kept" } else { "unlisted" },
+                "tools": tools, "fetched_at": report.fetched_at,
+            })
+        }));
         print_json(&rows);
         return Ok(EXIT_OK);
     }
-    if plugins.is_empty() && problems.is_empty() {
+    if plugins.is_empty() && problems.is_empty() && mcp_rows.is_empty() {
         println!(
             "no plugins found; put <name>.wasm + <name>.toml in a plugin directory, or pass --plugins DIR"
         );
@@ -121,6 +149,20 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
             "-",
             "error",
             escape::line(&problem.error)
+        );
+    }
+    for (report, tools) in &mcp_rows {
+        let status = match (report.status, report.fetched_at) {
+            ("disabled", _) => "disabled".to_owned(),
+            (_, Some(_)) => format!("{} tools (kept list)", tools.len()),
+            (_, None) => "not listed yet (`agent-host mcp list` connects)".to_owned(),
+        };
+        println!(
+            "{:16} {:9} {:7} {status}: {}",
+            format!("mcp:{}", report.name),
+            "-",
+            "mcp",
+            tools.join(", ")
         );
     }
     Ok(EXIT_OK)

@@ -136,6 +136,8 @@ struct Session {
     stderr: StderrTail,
     /// What the stdout watch saw (stdio servers).
     framing: Arc<Framing>,
+    /// Turns true when the child has exited (stdio servers).
+    exited: Option<watch::Receiver<bool>>,
     /// Cancelled when the session is dropped: stops its helper tasks (and
     /// kills the child).
     stop: CancellationToken,
@@ -295,10 +297,27 @@ impl Connection {
     /// Closes the session (the child is killed); the server can start again.
     pub async fn shut_down(&self) {
         let session = self.shared.lock().session.take();
-        if let Some(session) = session {
-            session.client.cancellation_token().cancel();
-            session.stop.cancel();
+        let Some(session) = session else {
+            return;
+        };
+        // As MCP asks: close the child's input, give it a moment to exit,
+        // then kill it.
+        session.client.cancellation_token().cancel();
+        if let Some(mut exited) = session.exited.clone() {
+            let graceful = tokio::time::timeout(
+                Duration::from_millis(500),
+                exited.wait_for(|exited| *exited),
+            )
+            .await
+            .is_ok();
+            if !graceful {
+                session.stop.cancel();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), exited.wait_for(|exited| *exited))
+                        .await;
+            }
         }
+        session.stop.cancel();
     }
 
     /// Calls the server's tool `tool` (whose exposed name is `exposed`).
@@ -620,8 +639,12 @@ impl Shared {
         };
         let lifecycle = lifecycle(this.config.protocol);
         let stop = CancellationToken::new();
+        // Until the session stands, a failed or abandoned start (the start
+        // timeout drops this future) kills the child it spawned.
+        let kill_unless_started = stop.clone().drop_guard();
         let stderr = StderrTail::default();
         let framing = Arc::new(Framing::default());
+        let mut exited = None;
         let max_message = this.config.max_message_bytes();
         let client = match endpoint {
             Endpoint::Command { program, args, env } => {
@@ -636,12 +659,15 @@ impl Shared {
                     stderr.clone(),
                     this.name.clone(),
                 ));
+                let (exit_sender, exit_receiver) = watch::channel(false);
+                exited = Some(exit_receiver);
                 tokio::spawn(watch_child(
                     child,
                     Arc::downgrade(this),
                     generation,
                     stop.clone(),
                     stderr.clone(),
+                    exit_sender,
                 ));
                 let stdout = MeteredStdout::new(stdout, max_message, framing.clone());
                 let transport =
@@ -666,11 +692,13 @@ impl Shared {
             }
         }
         .map_err(|err| format!("the handshake failed: {err}{}", stderr.suffix()))?;
+        kill_unless_started.disarm();
         let session = Session {
             client,
             generation,
             stderr,
             framing,
+            exited,
             stop,
         };
         let tools = Self::fetch_tools(this, &session)
@@ -878,6 +906,7 @@ async fn watch_child(
     generation: u64,
     stop: CancellationToken,
     stderr: StderrTail,
+    exited: watch::Sender<bool>,
 ) {
     tokio::select! {
         status = child.wait() => {
@@ -893,6 +922,7 @@ async fn watch_child(
             let _ = child.wait().await;
         }
     }
+    exited.send_replace(true);
 }
 
 /// The wait before try `failures + 1`: none after one failure (a crashed

@@ -13,7 +13,7 @@ pub mod convert;
 pub mod error;
 pub mod names;
 pub mod persist;
-mod tls;
+pub mod tls;
 pub mod tools;
 
 use agent_host_runtime::config::{DescribeLimits, RuntimeConfig, SchemaConfig};

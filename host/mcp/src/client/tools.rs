@@ -259,7 +259,33 @@ impl McpTools {
         args: &Value,
         options: CallOptions,
     ) -> Result<ToolOutput, ToolCallError> {
-        let exposure = self.exposure();
+        let mut exposure = self.exposure();
+        if !exposure.routes.contains_key(name)
+            && let Some(server) = self.server_named_in(name)
+        {
+            // A tool of a server that has no list yet (still starting, or
+            // failed): wait for that server as a call would, then say what
+            // became of it.
+            let status = server.wait_ready(server.config().start_timeout()).await;
+            exposure = self.exposure();
+            if !exposure.routes.contains_key(name) {
+                return Err(match status {
+                    Status::Failed { reason, .. } => ToolCallError::Failed(format!(
+                        "MCP server '{}' is unavailable: {reason}",
+                        server.name()
+                    )),
+                    Status::Ready => ToolCallError::Tool(format!(
+                        "MCP server '{}' has no tool behind '{name}' (see `agent-host tools list`)",
+                        server.name()
+                    )),
+                    other => ToolCallError::Failed(format!(
+                        "MCP server '{}' is {}; '{name}' cannot be called yet",
+                        server.name(),
+                        other.label()
+                    )),
+                });
+            }
+        }
         let Some((index, tool)) = exposure.routes.get(name) else {
             return Err(ToolCallError::Tool(format!(
                 "no MCP tool named '{name}' (see `agent-host tools list`)"
@@ -346,6 +372,14 @@ impl McpTools {
         }
         exposure.specs.sort_by(|a, b| a.name.cmp(&b.name));
         exposure
+    }
+
+    /// The enabled server whose prefix `name` carries (`PREFIX__...`).
+    fn server_named_in(&self, name: &str) -> Option<&Connection> {
+        let (prefix, _) = name.split_once("__")?;
+        self.inner.servers.iter().find(|server| {
+            server.config().enabled && server.config().prefix_or(server.name()) == prefix
+        })
     }
 
     fn is_plugin_tool(&self, name: &str) -> bool {
