@@ -505,6 +505,39 @@ async fn a_misbehaving_server_fails_its_own_calls_and_nothing_else() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_is_cancelled_on_a_stdio_server_too() {
+    let h = Harness::new();
+    let runtime = Runtime::new(h.config.clone()).unwrap();
+    let tools = client(&runtime, vec![("srv", misbehaving(&["cancellable"]))]);
+    ready(&tools).await;
+    let cancel = CancellationToken::new();
+    let options = CallOptions {
+        cancel: Some(cancel.clone()),
+        ..CallOptions::default()
+    };
+    let no_args = json!({});
+    let hanging = tools.call_tool("srv__hang", &no_args, options);
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(hanging, stop);
+    assert_eq!(result.unwrap_err(), ToolCallError::Cancelled);
+    patiently("the server hears of the cancel", async {
+        loop {
+            let ids = call(&tools, "srv__cancelled_ids", json!({})).await.unwrap();
+            let ids: Vec<Value> = serde_json::from_str(&ids).unwrap();
+            if !ids.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    tools.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_that_cannot_start_are_reported_by_name_and_the_rest_work() {
     let h = Harness::new();
     let runtime = Runtime::new(h.config.clone()).unwrap();
@@ -874,6 +907,43 @@ fn the_cli_lists_servers_and_tools_and_calls_them_from_the_kept_list() {
     );
     let (_, stdout, _) = cli(&["tools", "describe", "bad__slow"]);
     assert!(stdout.contains("source: mcp:bad"), "{stdout}");
+    // `run` offers the MCP tools to the model (the kept list) and calls
+    // them through the restarted server: put the script back.
+    std::fs::copy(
+        workspace_root().join("tests/interop/misbehaving_mcp.py"),
+        &script,
+    )
+    .unwrap();
+    let model_script = h.tmp.path().join("script.json");
+    std::fs::write(
+        &model_script,
+        json!({"turns": [
+            {"tool_calls": [{"name": "bad__ok"}]},
+            {"say": "the server said ok", "when_result_contains": "ok"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut command = h.command();
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--provider", "scripted", "--script"]);
+    command
+        .arg(&model_script)
+        .args(["--json", "call the server"]);
+    let (code, stdout, stderr) = run_command(&mut command);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let finished: Vec<Value> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["type"] == "tool_call_finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "{stdout}");
+    assert_eq!(finished[0]["name"], "bad__ok");
+    assert_eq!(finished[0]["ok"], true, "{stdout}");
+    std::fs::remove_file(&script).unwrap();
+
     // --refresh asks the servers: the vanished script is reported.
     let (_, stdout, _) = cli(&["tools", "list", "--refresh"]);
     assert!(stdout.contains("(mcp:bad:"), "{stdout}");
