@@ -110,6 +110,69 @@ async fn a_corrupt_artifact_is_deleted_and_recompiled() {
 }
 
 #[tokio::test]
+async fn what_no_file_change_explains_is_found_by_cache_verify() {
+    let harness = Harness::new();
+    harness.install(test_plugin::versioned());
+    let (artifact, name) = {
+        let runtime = harness.runtime().await;
+        let hash = runtime.plugins()[0].content_hash.clone();
+        let artifact = runtime.artifact_path(&hash);
+        let name = artifact.file_name().unwrap().to_string_lossy().into_owned();
+        // Written and hashed once: loads trust the file while it is the
+        // same file; any change to it (even a touch) means a full check.
+        use agent_host_runtime::cache::Verified;
+        let disk = runtime.component_cache().disk();
+        assert_eq!(disk.load_checked(&hash).unwrap().2, Verified::ByIdentity);
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&artifact)
+            .unwrap();
+        file.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+            .unwrap();
+        drop(file);
+        assert_eq!(disk.load_checked(&hash).unwrap().2, Verified::ByContent);
+        assert_eq!(disk.load_checked(&hash).unwrap().2, Verified::ByIdentity);
+        assert_eq!(runtime.verify_cache(), (1, Vec::new()));
+        (artifact, name)
+    };
+    // Bits that rot in place: the bytes change, the record still vouches
+    // for the file as it is now (the identity the load trusts).
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&artifact, &bytes).unwrap();
+    {
+        let runtime = Runtime::new(harness.config.clone()).unwrap();
+        let store = runtime.store();
+        let mut record = store.artifact(&name).unwrap();
+        record.verified_identity = Some(identity_of(&artifact));
+        store.put_artifact(&name, &record).unwrap();
+        let (checked, deleted) = runtime.verify_cache();
+        assert_eq!((checked, deleted), (1, vec![name.clone()]));
+        assert!(!artifact.exists());
+    }
+    let runtime = harness.runtime().await;
+    assert_eq!(version(&runtime).await.unwrap(), "v1");
+    assert_eq!(counts(&runtime.cache_stats()), (0, 0, 1));
+}
+
+/// The identity the disk cache records (see cache/disk.rs).
+fn identity_of(path: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    format!(
+        "{}:{}:{}:{}.{:09}:{}.{:09}",
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
+}
+
+#[tokio::test]
 async fn a_different_engine_configuration_never_loads_a_stale_artifact() {
     let mut harness = Harness::new();
     harness.install(test_plugin::versioned());

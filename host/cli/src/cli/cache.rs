@@ -1,4 +1,4 @@
-//! `agent-host cache stats | clear`.
+//! `agent-host cache stats | verify | clear`.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -16,6 +16,17 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Hash every compiled artifact against the record written with it; delete the ones that fail.
+    #[command(
+        long_about = "Hash every compiled artifact against the record written with it and delete the ones that fail \
+(the next load recompiles them). Loading checks an artifact's bytes when it is written and whenever the file's \
+identity (device, inode, size, mtime, ctime) has changed since its last check, so any write to it is caught; \
+this scrub also finds what no write explains (bits rotting in place). Exit status 1 when any failed."
+    )]
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete every compiled artifact and cached tool spec; the next load recompiles.
     Clear,
 }
@@ -23,8 +34,30 @@ pub enum CacheCommand {
 pub async fn run(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
     match command {
         CacheCommand::Stats { json } => stats(cli, *json).await,
+        CacheCommand::Verify { json } => verify(cli, *json),
         CacheCommand::Clear => clear(cli),
     }
+}
+
+fn verify(cli: &Cli, json: bool) -> Result<u8, Failure> {
+    let runtime = Runtime::new(config_from(cli)?.runtime).map_err(Failure::usage)?;
+    let (checked, deleted) = runtime.verify_cache();
+    if json {
+        print_json(&json!({ "checked": checked, "deleted": deleted }));
+    } else if deleted.is_empty() {
+        println!("{checked} artifact(s) checked, all intact");
+    } else {
+        println!(
+            "{checked} artifact(s) checked; {} failed and were deleted (they recompile on next use): {}",
+            deleted.len(),
+            deleted.join(", ")
+        );
+    }
+    Ok(if deleted.is_empty() {
+        EXIT_OK
+    } else {
+        super::EXIT_TOOL
+    })
 }
 
 async fn stats(cli: &Cli, json: bool) -> Result<u8, Failure> {

@@ -7,11 +7,19 @@
 //! file + rename). A corrupt or truncated artifact is deleted and the
 //! component recompiled, never a crash.
 //!
-//! The integrity hash is XXH3-128, not blake3: it runs at memory speed, so
-//! checking a cached artifact costs a fraction of loading it. It defends
-//! against corruption and against files this host did not write; it is not
-//! meant to resist someone who can already write our private directory and
-//! the database next to it (they could rewrite the record too).
+//! The integrity hash is XXH3-128, not blake3: it runs at memory speed. It
+//! defends against corruption and against files this host did not write; it
+//! is not meant to resist someone who can already write our private
+//! directory and the database next to it (they could rewrite the record too).
+//!
+//! Reading a whole large artifact to hash it would cost more than mapping
+//! it (a 36 MB artifact: 2.6x a bare `deserialize_file`). So the bytes are
+//! checked when the artifact is written and whenever the file's identity
+//! (device, inode, size, mtime, ctime) differs from the one recorded at the
+//! last check; any write, truncation, replacement or rename over the file
+//! changes that identity (ctime cannot be set back from user space). What
+//! the identity cannot see, bits rotting in place on the medium, `agent-host
+//! cache verify` finds by hashing every artifact.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -55,6 +63,43 @@ fn engine_hash(engine: &Engine) -> String {
 /// algorithm reads as a mismatch rather than a false match.
 fn integrity_hash(bytes: &[u8]) -> String {
     format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// What identifies a file's current contents without reading them: any
+/// change through the file system changes at least its ctime.
+fn file_identity(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(format!(
+            "{}:{}:{}:{}.{:09}:{}.{:09}",
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let modified = meta
+            .modified()?
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(format!("{}:{}", meta.len(), modified.as_nanos()))
+    }
+}
+
+/// How a load checked the artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Its identity is the one recorded at its last full check.
+    ByIdentity,
+    /// Its bytes were hashed now (new identity, or an older record).
+    ByContent,
 }
 
 /// [`integrity_hash`] of a file, streamed through a small buffer rather than
@@ -119,36 +164,60 @@ impl DiskCache {
 
     /// Loads a verified artifact, with the compile time it saves.
     pub fn load(&self, content_hash: &str) -> Option<(Component, Duration)> {
+        self.load_checked(content_hash)
+            .map(|(component, saved, _)| (component, saved))
+    }
+
+    /// [`Self::load`], saying how the artifact was checked.
+    pub fn load_checked(&self, content_hash: &str) -> Option<(Component, Duration, Verified)> {
         let name = self.artifact_name(content_hash);
         let path = self.dir.join(&name);
-        let record = self.store.artifact(&name)?;
-        let integrity = match integrity_hash_of_file(&path) {
-            Ok(integrity) => integrity,
+        let mut record = self.store.artifact(&name)?;
+        let identity = match file_identity(&path) {
+            Ok(identity) => identity,
             Err(err) => {
-                tracing::debug!("artifact {name} recorded but unreadable ({err}); recompiling");
+                tracing::debug!("artifact {name} recorded but missing ({err}); recompiling");
                 let _ = self.store.remove_artifact(&name);
                 return None;
             }
         };
-        if integrity != record.integrity {
-            tracing::warn!(
-                "artifact {} is corrupt (integrity check failed); deleting it and recompiling",
-                path.display()
-            );
-            self.discard(&name);
-            return None;
-        }
+        let verified = if record.verified_identity.as_deref() == Some(identity.as_str()) {
+            Verified::ByIdentity
+        } else {
+            match integrity_hash_of_file(&path) {
+                Ok(integrity) if integrity == record.integrity => {}
+                Ok(_) => {
+                    tracing::warn!(
+                        "artifact {} is corrupt (integrity check failed); deleting it and recompiling",
+                        path.display()
+                    );
+                    self.discard(&name);
+                    return None;
+                }
+                Err(err) => {
+                    tracing::debug!("artifact {name} recorded but unreadable ({err}); recompiling");
+                    let _ = self.store.remove_artifact(&name);
+                    return None;
+                }
+            }
+            record.verified_identity = Some(identity);
+            Verified::ByContent
+        };
         // SAFETY: the file is in our private directory and its contents match
-        // the hash we recorded when this host serialized it, so it is an
-        // artifact produced by a compatible engine (the name includes the
-        // engine hash).
+        // the hash we recorded when this host serialized it (checked now, or
+        // at a check since which the file's identity has not changed), so it
+        // is an artifact produced by a compatible engine (the name includes
+        // the engine hash).
         let loaded = unsafe { Component::deserialize_file(&self.engine, &path) };
         match loaded {
             Ok(component) => {
-                let mut record = record;
                 record.last_used = now_secs();
                 let _ = self.store.put_artifact(&name, &record);
-                Some((component, Duration::from_secs_f64(record.compile_ms / 1e3)))
+                Some((
+                    component,
+                    Duration::from_secs_f64(record.compile_ms / 1e3),
+                    verified,
+                ))
             }
             Err(err) => {
                 tracing::warn!(
@@ -159,6 +228,31 @@ impl DiskCache {
                 None
             }
         }
+    }
+
+    /// Hashes every recorded artifact and deletes the ones whose bytes do
+    /// not match their record (the scrub for what file identities cannot
+    /// see). Returns (checked, deleted).
+    pub fn verify_all(&self) -> (usize, Vec<String>) {
+        let mut checked = 0;
+        let mut deleted = Vec::new();
+        for (name, mut record) in self.store.artifacts() {
+            let path = self.dir.join(&name);
+            checked += 1;
+            let identity = file_identity(&path).ok();
+            match integrity_hash_of_file(&path) {
+                Ok(integrity) if integrity == record.integrity => {
+                    record.verified_identity = identity;
+                    let _ = self.store.put_artifact(&name, &record);
+                }
+                _ => {
+                    tracing::warn!("artifact {name} failed its check; deleting it");
+                    self.discard(&name);
+                    deleted.push(name);
+                }
+            }
+        }
+        (checked, deleted)
     }
 
     /// Serializes a freshly compiled component and records it.
@@ -180,11 +274,14 @@ impl DiskCache {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("cannot write {}: {err}", path.display()));
         }
+        // The bytes were hashed as they were written; the identity of the
+        // file they went into vouches for them from now on.
         let record = ArtifactRecord {
             integrity: integrity_hash(&bytes),
             size: bytes.len() as u64,
             compile_ms: compile_time.as_secs_f64() * 1e3,
             last_used: now_secs(),
+            verified_identity: file_identity(&path).ok(),
         };
         self.store
             .put_artifact(&name, &record)

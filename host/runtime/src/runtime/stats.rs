@@ -34,6 +34,13 @@ impl Runtime {
         }
     }
 
+    /// Hashes every compiled artifact on disk against its record and deletes
+    /// the ones that fail (loads trust an unchanged file identity; this
+    /// finds what the identity cannot see). Returns (checked, deleted names).
+    pub fn verify_cache(&self) -> (usize, Vec<String>) {
+        self.inner.cache.disk().verify_all()
+    }
+
     /// Empties the memory and disk caches and the persisted tool specs.
     pub fn clear_cache(&self) -> Result<(), CacheError> {
         self.inner.cache.clear()

@@ -18,6 +18,12 @@ pub struct ArtifactRecord {
     pub compile_ms: f64,
     /// Unix seconds of last use, for pruning.
     pub last_used: u64,
+    /// The file's identity when its bytes were last checked against
+    /// `integrity` (device, inode, size, mtime and ctime in ns): while it
+    /// stays the same, loading skips reading the whole file again. Absent
+    /// in records of older hosts: the next load checks the bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_identity: Option<String>,
 }
 
 impl DataStore {
