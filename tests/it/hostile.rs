@@ -1,14 +1,19 @@
 //! Hostile plugins: every escape attempt and resource attack is contained, and the next call works.
 
-use agent_host_runtime::config::{DirGrant, Grant};
+use agent_host_runtime::config::{DirGrant, Grant, Tiering};
 use agent_host_runtime::manifest::Access;
-use agent_host_runtime::{CallError, CallOptions, FailureKind, Runtime, ToolError};
+use agent_host_runtime::{CallError, CallOptions, FailureKind, Runtime, Tier, ToolError};
 use serde_json::json;
 
 use crate::support::{Harness, tcp_listener, test_plugin};
 
-async fn hostile_runtime(extra_network: Vec<String>) -> (Harness, Runtime) {
+/// Every attack runs on both compilers' builds (issue 16: the baseline tier
+/// must enforce every limit the optimized one does).
+const BOTH_TIERS: [Tiering; 2] = [Tiering::Baseline, Tiering::Optimized];
+
+async fn hostile_runtime(extra_network: Vec<String>, tiering: Tiering) -> (Harness, Runtime) {
     let mut harness = Harness::new();
+    harness.config.cache.tiering = tiering;
     harness.install(test_plugin::hostile());
     let sandbox = harness.tmp.path().join("sandbox");
     std::fs::create_dir(&sandbox).unwrap();
@@ -32,6 +37,11 @@ async fn hostile_runtime(extra_network: Vec<String>) -> (Harness, Runtime) {
     );
     let runtime = harness.runtime().await;
     assert!(runtime.problems().is_empty(), "{:?}", runtime.problems());
+    let expected = match tiering {
+        Tiering::Baseline => Tier::Baseline,
+        _ => Tier::Optimized,
+    };
+    assert_eq!(runtime.plugins()[0].tier(), Some(expected));
     (harness, runtime)
 }
 
@@ -74,213 +84,236 @@ fn assert_failed(result: Result<String, CallError>, what: &str) -> (FailureKind,
 
 #[tokio::test]
 async fn files_outside_the_granted_directory_cannot_be_read() {
-    let (harness, runtime) = hostile_runtime(vec![]).await;
-    assert_eq!(
-        call(&runtime, "read_file", json!({"path": "/sandbox/hello.txt"}))
-            .await
-            .unwrap(),
-        "hello from the sandbox"
-    );
-    let secret = harness.tmp.path().join("secret.txt");
-    for path in [
-        "/sandbox/../secret.txt".to_owned(),
-        "/sandbox/../../../../etc/passwd".to_owned(),
-        "/etc/passwd".to_owned(),
-        secret.display().to_string(),
-        "/sandbox/link-to-secret".to_owned(),
-        "/sandbox/link-to-parent/secret.txt".to_owned(),
-        "../secret.txt".to_owned(),
-    ] {
-        let result = call(&runtime, "read_file", json!({ "path": path })).await;
-        if let Ok(text) = &result {
-            assert!(
-                !text.contains("top secret") && !text.contains("root:"),
-                "{path} leaked: {text}"
-            );
+    for tiering in BOTH_TIERS {
+        let (harness, runtime) = hostile_runtime(vec![], tiering).await;
+        assert_eq!(
+            call(&runtime, "read_file", json!({"path": "/sandbox/hello.txt"}))
+                .await
+                .unwrap(),
+            "hello from the sandbox"
+        );
+        let secret = harness.tmp.path().join("secret.txt");
+        for path in [
+            "/sandbox/../secret.txt".to_owned(),
+            "/sandbox/../../../../etc/passwd".to_owned(),
+            "/etc/passwd".to_owned(),
+            secret.display().to_string(),
+            "/sandbox/link-to-secret".to_owned(),
+            "/sandbox/link-to-parent/secret.txt".to_owned(),
+            "../secret.txt".to_owned(),
+        ] {
+            let result = call(&runtime, "read_file", json!({ "path": path })).await;
+            if let Ok(text) = &result {
+                assert!(
+                    !text.contains("top secret") && !text.contains("root:"),
+                    "{path} leaked: {text}"
+                );
+            }
+            assert_tool_failed(result, &path);
+            assert_still_serving(&runtime).await;
         }
-        assert_tool_failed(result, &path);
-        assert_still_serving(&runtime).await;
     }
 }
 
 #[tokio::test]
 async fn a_read_only_grant_cannot_be_written() {
-    let (harness, runtime) = hostile_runtime(vec![]).await;
-    let result = call(
-        &runtime,
-        "write_file",
-        json!({"path": "/sandbox/new.txt", "content": "x"}),
-    )
-    .await;
-    assert_tool_failed(result, "write to read-only dir");
-    assert!(!harness.tmp.path().join("sandbox/new.txt").exists());
-    let listing = call(&runtime, "list_dir", json!({"path": "/sandbox"}))
-        .await
-        .unwrap();
-    assert!(listing.contains("hello.txt"), "{listing}");
-    assert_still_serving(&runtime).await;
+    for tiering in BOTH_TIERS {
+        let (harness, runtime) = hostile_runtime(vec![], tiering).await;
+        let result = call(
+            &runtime,
+            "write_file",
+            json!({"path": "/sandbox/new.txt", "content": "x"}),
+        )
+        .await;
+        assert_tool_failed(result, "write to read-only dir");
+        assert!(!harness.tmp.path().join("sandbox/new.txt").exists());
+        let listing = call(&runtime, "list_dir", json!({"path": "/sandbox"}))
+            .await
+            .unwrap();
+        assert!(listing.contains("hello.txt"), "{listing}");
+        assert_still_serving(&runtime).await;
+    }
 }
 
 #[tokio::test]
 async fn network_is_denied_unless_granted() {
-    let port = tcp_listener();
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let result = call(
-        &runtime,
-        "tcp_connect",
-        json!({"addr": format!("127.0.0.1:{port}")}),
-    )
-    .await;
-    assert_tool_failed(result, "tcp connect without grant");
-    let result = call(
-        &runtime,
-        "fetch_url",
-        json!({"url": format!("http://127.0.0.1:{port}/")}),
-    )
-    .await;
-    assert_tool_failed(result, "http without grant");
-    assert_still_serving(&runtime).await;
+    for tiering in BOTH_TIERS {
+        let port = tcp_listener();
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        let result = call(
+            &runtime,
+            "tcp_connect",
+            json!({"addr": format!("127.0.0.1:{port}")}),
+        )
+        .await;
+        assert_tool_failed(result, "tcp connect without grant");
+        let result = call(
+            &runtime,
+            "fetch_url",
+            json!({"url": format!("http://127.0.0.1:{port}/")}),
+        )
+        .await;
+        assert_tool_failed(result, "http without grant");
+        assert_still_serving(&runtime).await;
 
-    // Granted to one port: that port works, another is still refused.
-    let (_harness, runtime) = hostile_runtime(vec![format!("127.0.0.1:{port}")]).await;
-    let connected = call(
-        &runtime,
-        "tcp_connect",
-        json!({"addr": format!("127.0.0.1:{port}")}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(connected, "connected");
-    let other = tcp_listener();
-    let result = call(
-        &runtime,
-        "tcp_connect",
-        json!({"addr": format!("127.0.0.1:{other}")}),
-    )
-    .await;
-    assert_tool_failed(result, "tcp connect to a port not granted");
-    let result = call(
-        &runtime,
-        "fetch_url",
-        json!({"url": format!("http://127.0.0.1:{other}/")}),
-    )
-    .await;
-    assert_tool_failed(result, "http to a port not granted");
-    assert_still_serving(&runtime).await;
+        // Granted to one port: that port works, another is still refused.
+        let (_harness, runtime) = hostile_runtime(vec![format!("127.0.0.1:{port}")], tiering).await;
+        let connected = call(
+            &runtime,
+            "tcp_connect",
+            json!({"addr": format!("127.0.0.1:{port}")}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(connected, "connected");
+        let other = tcp_listener();
+        let result = call(
+            &runtime,
+            "tcp_connect",
+            json!({"addr": format!("127.0.0.1:{other}")}),
+        )
+        .await;
+        assert_tool_failed(result, "tcp connect to a port not granted");
+        let result = call(
+            &runtime,
+            "fetch_url",
+            json!({"url": format!("http://127.0.0.1:{other}/")}),
+        )
+        .await;
+        assert_tool_failed(result, "http to a port not granted");
+        assert_still_serving(&runtime).await;
+    }
 }
 
 #[tokio::test]
 async fn memory_past_the_cap_fails_the_call_with_the_limit_named() {
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let (kind, message) = assert_failed(call(&runtime, "alloc", json!({"mb": 256})).await, "alloc");
-    assert_eq!(kind, FailureKind::MemoryLimit { limit_mb: 32 }, "{message}");
-    assert!(message.contains("memory limit of 32 MiB"), "{message}");
-    assert_still_serving(&runtime).await;
-    // Within the cap, allocation works.
-    assert_eq!(
-        call(&runtime, "alloc", json!({"mb": 4})).await.unwrap(),
-        "allocated"
-    );
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        let (kind, message) =
+            assert_failed(call(&runtime, "alloc", json!({"mb": 256})).await, "alloc");
+        assert_eq!(kind, FailureKind::MemoryLimit { limit_mb: 32 }, "{message}");
+        assert!(message.contains("memory limit of 32 MiB"), "{message}");
+        assert_still_serving(&runtime).await;
+        // Within the cap, allocation works.
+        assert_eq!(
+            call(&runtime, "alloc", json!({"mb": 4})).await.unwrap(),
+            "allocated"
+        );
+    }
 }
 
 #[tokio::test]
 async fn an_infinite_loop_hits_the_deadline() {
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let (kind, message) = assert_failed(call(&runtime, "spin", json!({})).await, "spin");
-    assert_eq!(kind, FailureKind::Timeout { ms: 1000 }, "{message}");
-    assert!(message.contains("time limit of 1000 ms"), "{message}");
-    assert_still_serving(&runtime).await;
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        let (kind, message) = assert_failed(call(&runtime, "spin", json!({})).await, "spin");
+        assert_eq!(kind, FailureKind::Timeout { ms: 1000 }, "{message}");
+        assert!(message.contains("time limit of 1000 ms"), "{message}");
+        assert_still_serving(&runtime).await;
+    }
 }
 
 #[tokio::test]
 async fn stack_overflow_is_contained() {
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let (kind, message) = assert_failed(
-        call(&runtime, "recurse", json!({"depth": 100_000_000u64})).await,
-        "recurse",
-    );
-    assert_eq!(kind, FailureKind::StackOverflow, "{message}");
-    assert_still_serving(&runtime).await;
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        let (kind, message) = assert_failed(
+            call(&runtime, "recurse", json!({"depth": 100_000_000u64})).await,
+            "recurse",
+        );
+        assert_eq!(kind, FailureKind::StackOverflow, "{message}");
+        assert_still_serving(&runtime).await;
+    }
 }
 
 #[tokio::test]
 async fn flooding_stdout_and_stderr_never_reaches_the_terminal() {
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    for tool in ["flood_stdout", "flood_stderr"] {
-        // Either the flood finishes (output dropped past the capture cap) or
-        // the deadline stops it; both are contained.
-        match call(&runtime, tool, json!({"mb": 4096})).await {
-            Ok(_) => {}
-            Err(CallError::Failed {
-                kind: FailureKind::Timeout { .. },
-                ..
-            }) => {}
-            other => panic!("{tool}: unexpected {other:?}"),
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        for tool in ["flood_stdout", "flood_stderr"] {
+            // Either the flood finishes (output dropped past the capture cap) or
+            // the deadline stops it; both are contained.
+            match call(&runtime, tool, json!({"mb": 4096})).await {
+                Ok(_) => {}
+                Err(CallError::Failed {
+                    kind: FailureKind::Timeout { .. },
+                    ..
+                }) => {}
+                other => panic!("{tool}: unexpected {other:?}"),
+            }
+            assert_still_serving(&runtime).await;
         }
-        assert_still_serving(&runtime).await;
+        // A small flood completes.
+        assert!(
+            call(&runtime, "flood_stdout", json!({"mb": 1}))
+                .await
+                .is_ok()
+        );
     }
-    // A small flood completes.
-    assert!(
-        call(&runtime, "flood_stdout", json!({"mb": 1}))
-            .await
-            .is_ok()
-    );
 }
 
 #[tokio::test]
 async fn a_huge_result_is_refused_by_the_output_cap() {
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let (kind, message) = assert_failed(
-        call(&runtime, "huge_result", json!({"mb": 4})).await,
-        "huge_result",
-    );
-    assert!(
-        matches!(kind, FailureKind::OutputTooLarge { .. }),
-        "{message}"
-    );
-    assert_still_serving(&runtime).await;
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        let (kind, message) = assert_failed(
+            call(&runtime, "huge_result", json!({"mb": 4})).await,
+            "huge_result",
+        );
+        assert!(
+            matches!(kind, FailureKind::OutputTooLarge { .. }),
+            "{message}"
+        );
+        assert_still_serving(&runtime).await;
+    }
 }
 
 #[tokio::test]
 async fn a_panic_is_a_failed_call_with_the_panic_message() {
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let (kind, message) = assert_failed(
-        call(&runtime, "panic", json!({"message": "boom-123"})).await,
-        "panic",
-    );
-    assert!(matches!(kind, FailureKind::Trap { .. }), "{message}");
-    assert!(message.contains("boom-123"), "{message}");
-    assert_still_serving(&runtime).await;
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        let (kind, message) = assert_failed(
+            call(&runtime, "panic", json!({"message": "boom-123"})).await,
+            "panic",
+        );
+        assert!(matches!(kind, FailureKind::Trap { .. }), "{message}");
+        assert!(message.contains("boom-123"), "{message}");
+        assert_still_serving(&runtime).await;
+    }
 }
 
 #[tokio::test]
 async fn many_failures_in_a_row_leave_the_pool_usable() {
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    // More failed calls than pool slots: slots must be returned every time.
-    for _ in 0..40 {
-        let _ = call(&runtime, "panic", json!({"message": "again"})).await;
-        let _ = call(&runtime, "alloc", json!({"mb": 256})).await;
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        // More failed calls than pool slots: slots must be returned every time.
+        for _ in 0..40 {
+            let _ = call(&runtime, "panic", json!({"message": "again"})).await;
+            let _ = call(&runtime, "alloc", json!({"mb": 256})).await;
+        }
+        assert_still_serving(&runtime).await;
     }
-    assert_still_serving(&runtime).await;
 }
 
 #[tokio::test]
 async fn concurrent_calls_are_isolated() {
-    let (_harness, runtime) = hostile_runtime(vec![]).await;
-    let mut tasks = Vec::new();
-    for i in 0..8 {
-        let runtime = runtime.clone();
-        tasks.push(tokio::spawn(async move {
-            if i % 2 == 0 {
-                call(&runtime, "panic", json!({"message": "x"}))
-                    .await
-                    .is_err()
-            } else {
-                call(&runtime, "ok", json!({})).await.is_ok()
-            }
-        }));
-    }
-    for task in tasks {
-        assert!(task.await.unwrap());
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let runtime = runtime.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 2 == 0 {
+                    call(&runtime, "panic", json!({"message": "x"}))
+                        .await
+                        .is_err()
+                } else {
+                    call(&runtime, "ok", json!({})).await.is_ok()
+                }
+            }));
+        }
+        for task in tasks {
+            assert!(task.await.unwrap());
+        }
     }
 }

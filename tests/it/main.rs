@@ -20,3 +20,4 @@ mod serve;
 mod sessions;
 mod support;
 mod terminal;
+mod tiers;

@@ -210,6 +210,10 @@ async fn serve_http(
 ) {
     let mut config = h.config.clone();
     config.data_dir = h.tmp.path().join("http-server-data");
+    // `shapes_wait` spins until cancelled: on a loaded machine the cancel
+    // must not lose the race against a short deadline.
+    config.sandbox.max_timeout_ms = 60_000;
+    config.sandbox.default_timeout_ms = 60_000;
     let runtime = Runtime::new(config).unwrap();
     runtime.load_plugin_dirs().await;
     let watcher = runtime.watch().unwrap();

@@ -55,6 +55,9 @@ impl Harness {
         config.sandbox.max_timeout_ms = 1000;
         config.sandbox.default_timeout_ms = 1000;
         config.sandbox.max_instances = 16;
+        // One compiler, so cache counts and timings stay deterministic;
+        // tests/it/tiers.rs (and the hostile tests) choose tiers themselves.
+        config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
         Self { tmp, config }
     }
 

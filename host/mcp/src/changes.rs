@@ -36,8 +36,9 @@ impl ToolListChanges {
                     Ok(PluginEvent::Loaded { .. } | PluginEvent::Removed { .. }) => {
                         sender.send_modify(|count| *count += 1);
                     }
-                    // A refused update changes nothing: the old version serves.
-                    Ok(PluginEvent::Failed { .. }) => {}
+                    // A refused update changes nothing: the old version
+                    // serves; a tier-up changes only the code behind it.
+                    Ok(PluginEvent::Failed { .. } | PluginEvent::TieredUp { .. }) => {}
                     // Missed events may have been changes.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         sender.send_modify(|count| *count += 1);

@@ -22,6 +22,25 @@ pub struct CacheConfig {
     pub memory_mb: u64,
     /// Serialized artifacts kept on disk; the least recently used go first.
     pub disk_mb: u64,
+    /// Which compilers a plugin without a cached build goes through.
+    pub tiering: Tiering,
+}
+
+/// Tiered compilation: how a plugin without a cached optimized build is
+/// compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tiering {
+    /// Baseline (Winch) at once so the plugin answers in milliseconds,
+    /// optimized (Cranelift) in the background, swapped in when ready.
+    /// With fuel metering on, optimized only (Winch cannot meter fuel).
+    #[default]
+    Auto,
+    /// Baseline only (for tests and for hosts that value start-up above
+    /// call speed).
+    Baseline,
+    /// Cranelift only: the first use waits for the optimized build.
+    Optimized,
 }
 
 impl Default for CacheConfig {
@@ -30,6 +49,7 @@ impl Default for CacheConfig {
             memory_entries: 64,
             memory_mb: 512,
             disk_mb: 1024,
+            tiering: Tiering::Auto,
         }
     }
 }
@@ -445,6 +465,11 @@ impl RuntimeConfig {
                     "sandbox default {what} limit ({default}) is above its maximum ({max})"
                 )));
             }
+        }
+        if self.cache.tiering == Tiering::Baseline && sandbox.fuel {
+            return Err(ConfigError::Invalid(
+                "cache.tiering = \"baseline\" cannot meter fuel (sandbox.fuel = true): the baseline compiler (Winch) has no fuel support; use \"auto\" or \"optimized\"".into(),
+            ));
         }
         if sandbox.max_memory_mb > 4096 {
             return Err(ConfigError::Invalid(

@@ -1,4 +1,4 @@
-//! The process's wasmtime engine: its configuration, the pooling allocator, and the epoch ticker.
+//! The process's wasmtime engines: the optimized one (Cranelift) and the baseline one (Winch, for tiered compilation), their configuration, the pooling allocator, and the epoch ticker.
 
 use std::time::Duration;
 
@@ -19,17 +19,44 @@ const MAX_WASM_STACK: usize = 1 << 20;
 /// Builds the engine for the sandbox settings. Falls back to on-demand
 /// allocation if the pooling allocator cannot reserve its address space (for
 /// example under a tight `ulimit -v`).
-pub(crate) fn build_engine(sandbox: &SandboxConfig) -> Result<Engine, EngineError> {
-    let pooled = engine_config(sandbox, true);
+pub(crate) fn build_engine(sandbox: &SandboxConfig, tier: Tier) -> Result<Engine, EngineError> {
+    let pooled = engine_config(sandbox, true, tier);
     match Engine::new(&pooled) {
         Ok(engine) => Ok(engine),
         Err(err) => {
             tracing::warn!("pooling allocator unavailable ({err}); using on-demand allocation");
-            Engine::new(&engine_config(sandbox, false)).map_err(|err| EngineError::Config {
+            Engine::new(&engine_config(sandbox, false, tier)).map_err(|err| EngineError::Config {
                 message: format!("{err:#}"),
             })
         }
     }
+}
+
+/// Which compiler made a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Winch: compiles many times faster, runs slower. A plugin starts on
+    /// it and is swapped to the optimized tier when that is ready.
+    Baseline,
+    /// Cranelift: the code every plugin ends up running.
+    Optimized,
+}
+
+impl Tier {
+    /// Its name for displays.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::Optimized => "optimized",
+        }
+    }
+}
+
+/// Whether the baseline tier can enforce this sandbox's limits: Winch
+/// cannot meter fuel, so with fuel on every plugin compiles optimized.
+pub(crate) fn baseline_supported(sandbox: &SandboxConfig) -> bool {
+    !sandbox.fuel && cfg!(target_arch = "x86_64")
 }
 
 /// Bytes of each linear-memory slot reset in place (a small Rust guest
@@ -38,8 +65,12 @@ const LINEAR_MEMORY_KEEP_RESIDENT: usize = 2 << 20;
 /// Bytes of each table slot reset in place.
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
-fn engine_config(sandbox: &SandboxConfig, pooling: bool) -> Config {
+fn engine_config(sandbox: &SandboxConfig, pooling: bool, tier: Tier) -> Config {
     let mut config = Config::new();
+    config.strategy(match tier {
+        Tier::Baseline => wasmtime::Strategy::Winch,
+        Tier::Optimized => wasmtime::Strategy::Cranelift,
+    });
     config.epoch_interruption(true);
     config.consume_fuel(sandbox.fuel);
     config.max_wasm_stack(MAX_WASM_STACK);
@@ -92,8 +123,18 @@ pub(crate) fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// An engine with its ticker running, shared by everything in the process.
-pub(crate) fn shared_engine(sandbox: &SandboxConfig) -> Result<Engine, EngineError> {
-    let engine = build_engine(sandbox)?;
+pub(crate) fn shared_engine(sandbox: &SandboxConfig, tier: Tier) -> Result<Engine, EngineError> {
+    let engine = match tier {
+        Tier::Optimized => build_engine(sandbox, tier)?,
+        // A plugin runs on the baseline tier only until its optimized
+        // build is ready: on-demand allocation spares the process a second
+        // pool's address-space reservation for that short while.
+        Tier::Baseline => Engine::new(&engine_config(sandbox, false, tier)).map_err(|err| {
+            EngineError::Config {
+                message: format!("{err:#}"),
+            }
+        })?,
+    };
     start_epoch_ticker(&engine);
     Ok(engine)
 }

@@ -14,6 +14,7 @@ pub mod capabilities;
 pub mod config;
 mod contract;
 mod engine;
+pub use engine::Tier;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -1,4 +1,4 @@
-//! Turns a `.wasm` + manifest pair into a ready-to-call plugin: validate, compile, check the contract, pre-instantiate, describe.
+//! Turns a `.wasm` + manifest pair into a ready-to-call plugin: validate, compile (baseline first when tiering, optimized behind it), check the contract, pre-instantiate, describe.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,8 +10,9 @@ use wasmtime::component::Linker;
 use crate::bindings::{self, ExtensionPluginPre, ToolPluginPre};
 use crate::cache::{CacheLevel, ComponentCache};
 use crate::capabilities::{self, Capabilities};
-use crate::config::{DescribeLimits, RuntimeConfig};
+use crate::config::{DescribeLimits, RuntimeConfig, Tiering};
 use crate::contract::{self, PluginKind};
+use crate::engine::Tier;
 use crate::error::LoadError;
 use crate::hooks::ExtensionSpec;
 use crate::host_api::HostContext;
@@ -57,8 +58,13 @@ pub struct LoadedPlugin {
     /// The plugin's configuration as JSON object text, for its `config`
     /// import: the host configuration's, else the manifest's.
     pub config: Arc<str>,
-    prepared: tokio::sync::OnceCell<Prepared>,
+    prepared: tokio::sync::OnceCell<PreparedSlot>,
 }
+
+/// The prepared component of a plugin version: set once, then replaced
+/// once more when a baseline build is tiered up (calls in flight keep the
+/// `Arc` they took).
+type PreparedSlot = Arc<std::sync::RwLock<Arc<Prepared>>>;
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,13 +97,29 @@ pub trait CompileObserver: Send + Sync {
     fn finished(&self, plugin: &str, took: Duration);
 }
 
+/// Told the name of a plugin that moved to its optimized build.
+pub(crate) type TierUpNotice = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// One compiler's side of the runtime: the linker for its engine and the
+/// cache of what it compiled.
+#[derive(Clone)]
+pub(crate) struct Toolchain {
+    pub linker: Linker<CallState>,
+    pub cache: Arc<ComponentCache>,
+}
+
 /// Everything loading needs from the runtime.
 pub(crate) struct LoadContext<'a> {
-    pub engine: &'a Engine,
     pub linker: &'a Linker<CallState>,
     pub config: &'a RuntimeConfig,
     pub store: &'a DataStore,
     pub cache: &'a Arc<ComponentCache>,
+    /// The baseline compiler, when tiering may use it.
+    pub baseline: Option<&'a Toolchain>,
+    /// Optimized builds running behind baseline ones (bounded).
+    pub tier_ups: &'a Arc<tokio::sync::Semaphore>,
+    /// Told when a plugin moved to its optimized build.
+    pub on_tier_up: Option<TierUpNotice>,
     /// Instance slots shared with calls: describing waits for one too.
     pub instance_slots: &'a Arc<tokio::sync::Semaphore>,
     pub observer: Option<Arc<dyn CompileObserver>>,
@@ -149,9 +171,15 @@ pub(crate) struct Prepared {
     pub bound: Bound,
     pub level: CacheLevel,
     pub compile_time: Duration,
+    pub tier: Tier,
 }
 
 impl Prepared {
+    /// The engine its stores must be made with.
+    pub(crate) fn engine(&self) -> &Engine {
+        self.component().engine()
+    }
+
     pub(crate) fn component(&self) -> &wasmtime::component::Component {
         match &self.bound {
             Bound::Tool(pre) => pre.instance_pre().component(),
@@ -176,25 +204,148 @@ enum Description {
 
 impl LoadedPlugin {
     /// The pre-instantiated component, preparing it on first use.
-    pub(crate) async fn prepare(&self, cx: &LoadContext<'_>) -> Result<&Prepared, LoadError> {
-        self.prepared
-            .get_or_try_init(|| {
-                prepare_component(cx, &self.wasm_path, self.name(), None, &self.content_hash)
+    pub(crate) async fn prepare(&self, cx: &LoadContext<'_>) -> Result<Arc<Prepared>, LoadError> {
+        let slot = self
+            .prepared
+            .get_or_try_init(|| async {
+                let (ready, tier_up) =
+                    prepare_component(cx, &self.wasm_path, self.name(), None, &self.content_hash)
+                        .await?;
+                Ok::<_, LoadError>(start_slot(ready, tier_up))
             })
-            .await
+            .await?;
+        Ok(slot.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    fn current(&self) -> Option<Arc<Prepared>> {
+        self.prepared
+            .get()
+            .map(|slot| slot.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
     /// Where the compiled component came from, once it has been prepared.
     pub fn cache_level(&self) -> Option<CacheLevel> {
-        self.prepared.get().map(|p| p.level)
+        self.current().map(|p| p.level)
     }
 
     /// Time this process spent compiling it (zero when a cache answered).
     pub fn compile_time(&self) -> Duration {
-        self.prepared
-            .get()
-            .map_or(Duration::ZERO, |p| p.compile_time)
+        self.current().map_or(Duration::ZERO, |p| p.compile_time)
     }
+
+    /// Which compiler's build it runs now, once it has been prepared.
+    pub fn tier(&self) -> Option<Tier> {
+        self.current().map(|p| p.tier)
+    }
+}
+
+/// The slot for a freshly prepared component, with its tier-up started
+/// when it is a baseline build.
+fn start_slot(ready: Prepared, tier_up: Option<TierUp>) -> PreparedSlot {
+    let slot = Arc::new(std::sync::RwLock::new(Arc::new(ready)));
+    if let Some(tier_up) = tier_up {
+        tier_up.start(Arc::downgrade(&slot));
+    }
+    slot
+}
+
+/// An optimized build to make behind a baseline one, then swap in.
+struct TierUp {
+    optimized: Toolchain,
+    path: PathBuf,
+    name: String,
+    content_hash: String,
+    kind: PluginKind,
+    permits: Arc<tokio::sync::Semaphore>,
+    on_tier_up: Option<TierUpNotice>,
+}
+
+impl TierUp {
+    /// Compiles in the background, one build at a time, on a thread of its
+    /// own at a lower scheduling priority than the threads serving calls;
+    /// swaps the build into `slot` if the plugin is still loaded. A build
+    /// that fails leaves the baseline one serving.
+    fn start(self, slot: std::sync::Weak<std::sync::RwLock<Arc<Prepared>>>) {
+        tokio::spawn(async move {
+            let Ok(_permit) = self.permits.clone().acquire_owned().await else {
+                return;
+            };
+            if slot.strong_count() == 0 {
+                return;
+            }
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let (cache, path, hash) = (
+                self.optimized.cache.clone(),
+                self.path.clone(),
+                self.content_hash.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name("agent-host-tier-up".into())
+                .spawn(move || {
+                    lower_this_threads_priority();
+                    let _ = sender.send(compile_file(&cache, &path, &hash, &|| {}));
+                });
+            if spawned.is_err() {
+                return;
+            }
+            let compiled = match receiver.await {
+                Ok(Ok(compiled)) => compiled,
+                Ok(Err(message)) => {
+                    tracing::warn!(plugin = %self.name, %message, "optimized build failed; the baseline build keeps serving");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let prepared = match bind(
+                &self.optimized.linker,
+                compiled,
+                self.kind,
+                &self.name,
+                Tier::Optimized,
+            ) {
+                Ok(prepared) => prepared,
+                Err(err) => {
+                    tracing::warn!(plugin = %self.name, %err, "optimized build cannot be linked; the baseline build keeps serving");
+                    return;
+                }
+            };
+            if let Some(slot) = slot.upgrade() {
+                *slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(prepared);
+                tracing::debug!(plugin = %self.name, "tiered up to the optimized build");
+                if let Some(notify) = &self.on_tier_up {
+                    notify(&self.name);
+                }
+            }
+        });
+    }
+}
+
+/// Asks the scheduler to run this thread after the others (nice 10; on
+/// Linux `setpriority` with no pid applies to the calling thread only).
+/// Best effort: a refusal changes nothing else.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::setpriority_process(None, 10);
+}
+
+/// The compiled component for the file at `path` (read again, and checked
+/// against `hash`) from `cache`, compiling it if needed.
+fn compile_file(
+    cache: &ComponentCache,
+    path: &Path,
+    hash: &str,
+    on_compile: &dyn Fn(),
+) -> Result<crate::cache::Compiled, String> {
+    if let Some(compiled) = cache.get_cached(hash) {
+        return Ok(compiled);
+    }
+    let bytes = std::fs::read(path).map_err(|err| format!("cannot read it again: {err}"))?;
+    if crate::cache::content_hash(&bytes) != hash {
+        return Err("the file changed since it was loaded; it will be reloaded".to_owned());
+    }
+    cache
+        .get_or_compile(path, &bytes, hash, on_compile)
+        .map_err(|err| err.to_string())
 }
 
 /// The key tool specs are stored under: the component's content, the
@@ -272,66 +423,111 @@ fn plugin_config(config: &RuntimeConfig, manifest: &Manifest) -> Arc<str> {
 /// Gets the compiled component (cache or compiler), checks its world, and
 /// pre-instantiates it. Without `bytes`, a cached artifact is used if there
 /// is one, else the file is read again and must still match `content_hash`.
+///
+/// Which compiler: an optimized build in either cache level wins; else,
+/// when tiering allows, the baseline build (cached, or compiled now, which
+/// is fast) serves and the returned [`TierUp`] makes the optimized one.
 async fn prepare_component(
     cx: &LoadContext<'_>,
     wasm_path: &Path,
     name: &str,
     bytes: Option<Vec<u8>>,
     content_hash: &str,
-) -> Result<Prepared, LoadError> {
+) -> Result<(Prepared, Option<TierUp>), LoadError> {
     let compile_error = |message: String| LoadError::Compile {
         path: wasm_path.to_owned(),
         message,
     };
-    let cache = cx.cache.clone();
+    let optimized = Toolchain {
+        linker: cx.linker.clone(),
+        cache: cx.cache.clone(),
+    };
+    let tiering = cx.config.cache.tiering;
+    let baseline = cx
+        .baseline
+        .cloned()
+        .filter(|_| tiering != Tiering::Optimized);
     let path = wasm_path.to_owned();
     let observer = cx.observer.clone();
     let plugin_name = name.to_owned();
     let hash = content_hash.to_owned();
-    let compiled = tokio::task::spawn_blocking(move || {
-        if bytes.is_none()
-            && let Some(compiled) = cache.get_cached(&hash)
-        {
-            return Ok(compiled);
-        }
-        let bytes = match bytes {
-            Some(bytes) => bytes,
-            None => {
-                let bytes =
-                    std::fs::read(&path).map_err(|err| format!("cannot read it again: {err}"))?;
-                if crate::cache::content_hash(&bytes) != hash {
-                    return Err(
-                        "the file changed since it was loaded; it will be reloaded".to_owned()
-                    );
+    let optimized_cache = optimized.cache.clone();
+    let baseline_cache = baseline.as_ref().map(|b| b.cache.clone());
+    let (compiled, tier) = tokio::task::spawn_blocking(move || {
+        let chosen = match (&baseline_cache, tiering) {
+            (Some(cache), Tiering::Baseline) => (cache, Tier::Baseline),
+            (Some(cache), Tiering::Auto) => {
+                if let Some(compiled) = optimized_cache.get_cached(&hash) {
+                    return Ok((compiled, Tier::Optimized));
                 }
-                bytes
+                (cache, Tier::Baseline)
             }
+            _ => (&optimized_cache, Tier::Optimized),
         };
+        let (cache, tier) = chosen;
         let on_compile = || {
             if let Some(observer) = &observer {
                 observer.started(&plugin_name);
             }
         };
-        let result = cache.get_or_compile(&path, &bytes, &hash, &on_compile);
+        let compile = |cache: &ComponentCache| match &bytes {
+            Some(bytes) => cache
+                .get_or_compile(&path, bytes, &hash, &on_compile)
+                .map_err(|err| err.to_string()),
+            None => compile_file(cache, &path, &hash, &on_compile),
+        };
+        let (result, tier) = match (compile(cache), tier) {
+            // Winch does not take every module Cranelift does (some SIMD,
+            // for one): such a plugin goes straight to the optimized tier.
+            (Err(message), Tier::Baseline) if tiering == Tiering::Auto => {
+                tracing::debug!(plugin = %plugin_name, %message, "baseline compiler refused it; compiling optimized");
+                (compile(&optimized_cache), Tier::Optimized)
+            }
+            other => other,
+        };
         if let (Some(observer), Ok(compiled)) = (&observer, &result)
             && compiled.level == CacheLevel::Compiled
         {
             observer.finished(&plugin_name, compiled.compile_time);
         }
-        result.map_err(|err| err.to_string())
+        result.map(|compiled| (compiled, tier))
     })
     .await
     .map_err(|err| compile_error(format!("compiler thread failed: {err}")))?
     .map_err(compile_error)?;
-    tracing::debug!(plugin = %name, level = ?compiled.level, ms = compiled.compile_time.as_secs_f64() * 1e3, "component ready");
+    tracing::debug!(plugin = %name, level = ?compiled.level, tier = tier.label(), ms = compiled.compile_time.as_secs_f64() * 1e3, "component ready");
 
-    let kind = contract::check_world(cx.engine, &compiled.component, wasm_path)?;
+    let kind = contract::check_world(compiled.component.engine(), &compiled.component, wasm_path)?;
+    let linker = match (&baseline, tier) {
+        (Some(baseline), Tier::Baseline) => &baseline.linker,
+        _ => &optimized.linker,
+    };
+    let prepared = bind(linker, compiled, kind, name, tier)?;
+    let tier_up = (tier == Tier::Baseline && tiering == Tiering::Auto).then(|| TierUp {
+        optimized,
+        path: wasm_path.to_owned(),
+        name: name.to_owned(),
+        content_hash: content_hash.to_owned(),
+        kind,
+        permits: cx.tier_ups.clone(),
+        on_tier_up: cx.on_tier_up.clone(),
+    });
+    Ok((prepared, tier_up))
+}
+
+/// Pre-instantiates a compiled component with the linker of its engine.
+fn bind(
+    linker: &Linker<CallState>,
+    compiled: crate::cache::Compiled,
+    kind: PluginKind,
+    name: &str,
+    tier: Tier,
+) -> Result<Prepared, LoadError> {
     let link_error = |err: wasmtime::Error| LoadError::Link {
         plugin: name.to_owned(),
         message: format!("{err:#}"),
     };
-    let instance_pre = cx
-        .linker
+    let instance_pre = linker
         .instantiate_pre(&compiled.component)
         .map_err(link_error)?;
     let bound = match kind {
@@ -344,6 +540,7 @@ async fn prepare_component(
         bound,
         level: compiled.level,
         compile_time: compiled.compile_time,
+        tier,
     })
 }
 
@@ -393,7 +590,8 @@ pub(crate) async fn load(
     let described = match known {
         Some(description) if mode == LoadMode::Lazy => Ok(description),
         known => {
-            let ready = prepare_component(cx, wasm_path, &name, Some(bytes), &content_hash).await?;
+            let (ready, tier_up) =
+                prepare_component(cx, wasm_path, &name, Some(bytes), &content_hash).await?;
             let description = match known {
                 Some(description)
                     if matches!(
@@ -410,7 +608,7 @@ pub(crate) async fn load(
                     describe(cx, &ready, &capabilities, host).await
                 }
             };
-            let _ = prepared.set(ready);
+            let _ = prepared.set(start_slot(ready, tier_up));
             description
         }
     };
@@ -486,7 +684,7 @@ async fn describe(
     )
     .await
     .map_err(|kind| describe_error(kind.to_string()))?;
-    let (mut store, probe) = sandbox::new_store(cx.engine, &caps, host)
+    let (mut store, probe) = sandbox::new_store(ready.engine(), &caps, host)
         .map_err(|err| describe_error(err.to_string()))?;
     let run = async {
         match &ready.bound {

@@ -67,10 +67,21 @@ async fn stats(cli: &Cli, json: bool) -> Result<u8, Failure> {
     let run = runtime.cache_stats();
     runtime.persist_cache_stats();
     let total = runtime.cache_totals();
+    // Which build each plugin would run now: its cached tier.
+    let tiers: Vec<(String, Option<agent_host_runtime::Tier>)> = runtime
+        .plugins()
+        .iter()
+        .map(|plugin| (plugin.name().to_owned(), runtime.best_tier(plugin)))
+        .collect();
     if json {
+        let tiers: serde_json::Map<String, serde_json::Value> = tiers
+            .iter()
+            .map(|(name, tier)| (name.clone(), json!(tier)))
+            .collect();
         print_json(&json!({
             "this_run": with_rate(&run), "all_runs": with_rate(&total),
             "artifact_dir": runtime.store().dir().join("artifacts"),
+            "tiers": tiers,
         }));
         return Ok(EXIT_OK);
     }
@@ -139,6 +150,19 @@ async fn stats(cli: &Cli, json: bool) -> Result<u8, Failure> {
     ];
     for (name, this_run, all) in rows {
         println!("{name:24} {this_run:>14} {all:>14}");
+    }
+    if !tiers.is_empty() {
+        let shown: Vec<String> = tiers
+            .iter()
+            .map(|(name, tier)| {
+                format!(
+                    "{} {}",
+                    super::escape::line(name),
+                    tier.map_or("not compiled", |tier| tier.label())
+                )
+            })
+            .collect();
+        println!("\ncached build per plugin: {}", shown.join(", "));
     }
     Ok(EXIT_OK)
 }

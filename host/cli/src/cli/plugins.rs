@@ -94,6 +94,7 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
                     "tools": p.tools.iter().map(|t| &t.spec.name).collect::<Vec<_>>(),
                     "extension": p.extension,
                     "content_hash": p.content_hash, "size": p.size,
+                    "tier": runtime.best_tier(p),
                 })
             })
             .collect();
@@ -117,20 +118,23 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     println!(
-        "{:16} {:9} {:7} TOOLS / HOOKS / ERROR",
-        "PLUGIN", "VERSION", "STATUS"
+        "{:16} {:9} {:7} {:9} TOOLS / HOOKS / ERROR",
+        "PLUGIN", "VERSION", "STATUS", "TIER"
     );
     for plugin in &plugins {
         let provides = provides(plugin);
+        // The build it runs (or would load): baseline until the optimized
+        // one is ready; "-" when it would compile on first use.
+        let tier = runtime.best_tier(plugin).map_or("-", |tier| tier.label());
         match update_error(&plugin.wasm_path) {
             None => println!(
-                "{:16} {:9} {:7} {provides}",
+                "{:16} {:9} {:7} {tier:9} {provides}",
                 escape::line(plugin.name()),
                 escape::line(&plugin.manifest.plugin.version),
                 "ok",
             ),
             Some(error) => println!(
-                "{:16} {:9} {:7} {provides} (update failed, this version keeps serving: {})",
+                "{:16} {:9} {:7} {tier:9} {provides} (update failed, this version keeps serving: {})",
                 escape::line(plugin.name()),
                 escape::line(&plugin.manifest.plugin.version),
                 "stale",
@@ -144,10 +148,11 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
             .clone()
             .unwrap_or_else(|| problem.path.display().to_string());
         println!(
-            "{:16} {:9} {:7} {}",
+            "{:16} {:9} {:7} {:9} {}",
             escape::line(&name),
             "-",
             "error",
+            "-",
             escape::line(&problem.error)
         );
     }
@@ -158,10 +163,11 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
             (_, None) => "not listed yet (`agent-host mcp list` connects)".to_owned(),
         };
         println!(
-            "{:16} {:9} {:7} {status}: {}",
+            "{:16} {:9} {:7} {:9} {status}: {}",
             format!("mcp:{}", report.name),
             "-",
             "mcp",
+            "-",
             tools.join(", ")
         );
     }

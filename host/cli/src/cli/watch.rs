@@ -38,6 +38,9 @@ pub async fn run(cli: &Cli, json: bool) -> Result<u8, Failure> {
                         PluginEvent::Removed { plugin, .. } => {
                             println!("removed {}", escape::line(plugin));
                         }
+                        PluginEvent::TieredUp { plugin } => {
+                            println!("optimized {} (now on its Cranelift build)", escape::line(plugin));
+                        }
                         PluginEvent::Failed { path, error } => {
                             // The error quotes what the plugin said about itself.
                             println!(

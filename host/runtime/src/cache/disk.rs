@@ -156,6 +156,13 @@ impl DiskCache {
         format!("{content_hash}-{}.cwasm", self.engine_hash)
     }
 
+    /// Whether an artifact of this content hash is recorded for this engine.
+    pub fn has(&self, content_hash: &str) -> bool {
+        self.store
+            .artifact(&self.artifact_name(content_hash))
+            .is_some()
+    }
+
     /// (entries, bytes) recorded on disk.
     pub fn usage(&self) -> (usize, u64) {
         let records = self.store.artifacts();

@@ -46,7 +46,8 @@ pub struct ComponentCache {
     engine: Engine,
     memory: Mutex<MemoryCache>,
     disk: DiskCache,
-    stats: CacheStats,
+    /// Shared by the caches of both tiers: one set of counters per runtime.
+    stats: std::sync::Arc<CacheStats>,
 }
 
 impl std::fmt::Debug for ComponentCache {
@@ -74,6 +75,7 @@ impl ComponentCache {
         engine: &Engine,
         store: &DataStore,
         config: &CacheConfig,
+        stats: std::sync::Arc<CacheStats>,
     ) -> Result<Self, CacheError> {
         let disk =
             DiskCache::open(engine, store, config.disk_mb << 20).map_err(CacheError::Disk)?;
@@ -84,7 +86,7 @@ impl ComponentCache {
                 config.memory_mb << 20,
             )),
             disk,
-            stats: CacheStats::default(),
+            stats,
         })
     }
 

@@ -156,7 +156,7 @@ impl Runtime {
             detail: None,
         })?;
         invoke::invoke(Invocation {
-            engine: &self.inner.engine,
+            engine: prepared.engine(),
             plugin: &plugin,
             pre,
             tool: name,

@@ -94,7 +94,7 @@ impl Runtime {
             _ => None,
         };
         crate::hooks::call_hook(crate::hooks::HookCall {
-            engine: &self.inner.engine,
+            engine: prepared.engine(),
             plugin,
             pre,
             caps: &hook.caps,

@@ -46,6 +46,12 @@ pub enum PluginEvent {
         /// Why the new version was refused.
         error: String,
     },
+    /// A plugin that started on its baseline build now runs its optimized
+    /// build (same version, same tools).
+    TieredUp {
+        /// The plugin's name.
+        plugin: String,
+    },
 }
 
 impl Runtime {

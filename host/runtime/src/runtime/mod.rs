@@ -38,6 +38,10 @@ pub use loading::{LoadReport, PluginEvent};
 struct Inner {
     engine: Engine,
     linker: Linker<CallState>,
+    /// The baseline compiler (Winch) when tiering can use it.
+    baseline: Option<crate::loader::Toolchain>,
+    /// Optimized builds running behind baseline ones: one at a time.
+    tier_ups: Arc<tokio::sync::Semaphore>,
     config: RuntimeConfig,
     store: DataStore,
     cache: Arc<ComponentCache>,
@@ -80,15 +84,38 @@ impl Runtime {
         config.validate()?;
         let config_sandbox = config.sandbox.clone();
         let store = DataStore::open(&config.data_dir)?.with_quotas(&config.quotas);
-        let engine = engine::shared_engine(&config.sandbox).map_err(HostError::Engine)?;
+        let engine = engine::shared_engine(&config.sandbox, engine::Tier::Optimized)
+            .map_err(HostError::Engine)?;
         let linker = build_linker(&engine).map_err(HostError::Engine)?;
-        let cache =
-            ComponentCache::new(&engine, &store, &config.cache).map_err(HostError::Cache)?;
+        let stats = Arc::new(crate::cache::CacheStats::default());
+        let cache = ComponentCache::new(&engine, &store, &config.cache, stats.clone())
+            .map_err(HostError::Cache)?;
+        let baseline = if config.cache.tiering != crate::config::Tiering::Optimized
+            && engine::baseline_supported(&config.sandbox)
+        {
+            let engine = engine::shared_engine(&config.sandbox, engine::Tier::Baseline)
+                .map_err(HostError::Engine)?;
+            let linker = build_linker(&engine).map_err(HostError::Engine)?;
+            // Baseline builds are short-lived: a small memory level.
+            let mut small = config.cache.clone();
+            small.memory_entries = (small.memory_entries / 4).max(4);
+            small.memory_mb = (small.memory_mb / 4).max(32);
+            let cache =
+                ComponentCache::new(&engine, &store, &small, stats).map_err(HostError::Cache)?;
+            Some(crate::loader::Toolchain {
+                linker,
+                cache: Arc::new(cache),
+            })
+        } else {
+            None
+        };
         let (events, _) = tokio::sync::broadcast::channel(256);
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
                 linker,
+                baseline,
+                tier_ups: Arc::new(tokio::sync::Semaphore::new(1)),
                 config,
                 store: store.clone(),
                 cache: Arc::new(cache),
@@ -143,11 +170,20 @@ impl Runtime {
 
     fn load_context(&self) -> LoadContext<'_> {
         LoadContext {
-            engine: &self.inner.engine,
             linker: &self.inner.linker,
             config: &self.inner.config,
             store: &self.inner.store,
             cache: &self.inner.cache,
+            baseline: self.inner.baseline.as_ref(),
+            tier_ups: &self.inner.tier_ups,
+            on_tier_up: Some({
+                let events = self.inner.events.clone();
+                Arc::new(move |plugin: &str| {
+                    let _ = events.send(PluginEvent::TieredUp {
+                        plugin: plugin.to_owned(),
+                    });
+                })
+            }),
             instance_slots: &self.inner.instance_slots,
             observer: self
                 .inner

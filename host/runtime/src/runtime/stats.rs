@@ -34,6 +34,23 @@ impl Runtime {
         }
     }
 
+    /// The best build a plugin version has: the one it runs, once prepared,
+    /// else the best tier with an artifact on disk; `None`: it would
+    /// compile on first use.
+    pub fn best_tier(&self, plugin: &crate::loader::LoadedPlugin) -> Option<crate::Tier> {
+        if let Some(tier) = plugin.tier() {
+            return Some(tier);
+        }
+        if self.inner.cache.disk().has(&plugin.content_hash) {
+            return Some(crate::Tier::Optimized);
+        }
+        self.inner
+            .baseline
+            .as_ref()
+            .filter(|baseline| baseline.cache.disk().has(&plugin.content_hash))
+            .map(|_| crate::Tier::Baseline)
+    }
+
     /// Hashes every compiled artifact on disk against its record and deletes
     /// the ones that fail (loads trust an unchanged file identity; this
     /// finds what the identity cannot see). Returns (checked, deleted names).
@@ -43,6 +60,9 @@ impl Runtime {
 
     /// Empties the memory and disk caches and the persisted tool specs.
     pub fn clear_cache(&self) -> Result<(), CacheError> {
+        if let Some(baseline) = &self.inner.baseline {
+            baseline.cache.clear()?;
+        }
         self.inner.cache.clear()
     }
 
