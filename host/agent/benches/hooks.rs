@@ -201,6 +201,8 @@ async fn runtime(dir: &Path, probes: &[(String, ExtensionSettings)]) -> Runtime 
     std::fs::create_dir_all(&plugins).unwrap();
     copy_plugin(&build_dir("test-plugins"), "echo", &plugins, "echo");
     let mut config = RuntimeConfig::new(vec![plugins.clone()], dir.join("data"));
+    // The optimized tier from the first call: no tier-up mid-measurement.
+    config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
     for (name, settings) in probes {
         copy_plugin(&build_dir("test-plugins"), "ext-probe", &plugins, name);
         config.extensions.insert(name.clone(), settings.clone());

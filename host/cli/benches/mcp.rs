@@ -265,10 +265,10 @@ async fn run() {
     std::fs::copy(wasm, plugins.join("echo.wasm")).expect("copy echo.wasm");
     std::fs::copy(manifest, plugins.join("echo.toml")).expect("copy echo.toml");
 
-    let runtime = Runtime::new(RuntimeConfig::new(
+    let runtime = Runtime::new(optimized(RuntimeConfig::new(
         vec![plugins.clone()],
         tmp.path().join("data"),
-    ))
+    )))
     .expect("a runtime");
     runtime.load_plugin_dirs().await;
     let http = HttpServer::bind(
@@ -462,4 +462,11 @@ async fn run() {
     let _ = http_legacy.cancel().await;
     let _ = http_2026.cancel().await;
     let _ = http.shutdown().await;
+}
+
+/// The config measured: the optimized tier from the first call, so a
+/// background tier-up never lands in the middle of a measurement.
+fn optimized(mut config: RuntimeConfig) -> RuntimeConfig {
+    config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
+    config
 }

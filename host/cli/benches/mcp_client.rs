@@ -144,17 +144,17 @@ async fn run() {
     std::fs::copy(wasm, plugins.join("echo.wasm")).expect("copy echo.wasm");
     std::fs::copy(manifest, plugins.join("echo.toml")).expect("copy echo.toml");
 
-    let runtime = Runtime::new(RuntimeConfig::new(
+    let runtime = Runtime::new(optimized(RuntimeConfig::new(
         vec![plugins.clone()],
         tmp.path().join("data"),
-    ))
+    )))
     .expect("a runtime");
     runtime.load_plugin_dirs().await;
     // The HTTP server is in process (its own runtime and data dir).
-    let served = Runtime::new(RuntimeConfig::new(
+    let served = Runtime::new(optimized(RuntimeConfig::new(
         vec![plugins.clone()],
         tmp.path().join("served-data"),
-    ))
+    )))
     .expect("the served runtime");
     served.load_plugin_dirs().await;
     let http = HttpServer::bind(
@@ -261,4 +261,11 @@ async fn run() {
     );
     kept_stdio.shut_down().await;
     kept_http.shut_down().await;
+}
+
+/// The config measured: the optimized tier from the first call, so a
+/// background tier-up never lands in the middle of a measurement.
+fn optimized(mut config: RuntimeConfig) -> RuntimeConfig {
+    config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
+    config
 }

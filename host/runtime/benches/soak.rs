@@ -117,7 +117,9 @@ async fn main() {
         text.replace("timeout_ms = 2000", "timeout_ms = 20"),
     )
     .unwrap();
-    let config = RuntimeConfig::new(vec![plugins], tmp.path().join("data"));
+    let mut config = RuntimeConfig::new(vec![plugins], tmp.path().join("data"));
+    // The optimized tier from the first call: no tier-up mid-measurement.
+    config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
     let runtime = Runtime::new(config).unwrap();
     let report = runtime
         .load_plugin_dirs_with(agent_host_runtime::LoadMode::Eager)

@@ -71,6 +71,9 @@ fn engine_config(sandbox: &SandboxConfig, pooling: bool, tier: Tier) -> Config {
         Tier::Baseline => wasmtime::Strategy::Winch,
         Tier::Optimized => wasmtime::Strategy::Cranelift,
     });
+    // Plugins load side by side already; Winch's work per function is too
+    // small for a thread pool to pay off on top of that.
+    config.parallel_compilation(tier == Tier::Optimized);
     config.epoch_interruption(true);
     config.consume_fuel(sandbox.fuel);
     config.max_wasm_stack(MAX_WASM_STACK);

@@ -97,6 +97,63 @@ pub trait CompileObserver: Send + Sync {
     fn finished(&self, plugin: &str, took: Duration);
 }
 
+/// Foreground compiles (a plugin someone is waiting for) in flight: an
+/// optimized build waits until they are done and the host has been quiet
+/// a moment, so it never slows a start-up down.
+#[derive(Default)]
+pub(crate) struct CompileGate {
+    busy: std::sync::atomic::AtomicUsize,
+    /// Bumped whenever a foreground compile starts.
+    started: std::sync::atomic::AtomicU64,
+    idle: tokio::sync::Notify,
+}
+
+/// How long the host must have been free of foreground compiles before an
+/// optimized build starts.
+const QUIET_BEFORE_TIER_UP: Duration = Duration::from_millis(150);
+
+impl CompileGate {
+    fn enter(self: &Arc<Self>) -> GateGuard {
+        use std::sync::atomic::Ordering;
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        self.started.fetch_add(1, Ordering::SeqCst);
+        GateGuard(self.clone())
+    }
+
+    /// Returns once no foreground compile has run for the quiet period.
+    async fn wait_quiet(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            // Registered before the check, so a compile ending in between
+            // still wakes it.
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.busy.load(Ordering::SeqCst) > 0 {
+                idle.await;
+                continue;
+            }
+            let seen = self.started.load(Ordering::SeqCst);
+            tokio::time::sleep(QUIET_BEFORE_TIER_UP).await;
+            if self.busy.load(Ordering::SeqCst) == 0 && self.started.load(Ordering::SeqCst) == seen
+            {
+                return;
+            }
+        }
+    }
+}
+
+struct GateGuard(Arc<CompileGate>);
+
+impl Drop for GateGuard {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 /// Told the name of a plugin that moved to its optimized build.
 pub(crate) type TierUpNotice = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -118,6 +175,8 @@ pub(crate) struct LoadContext<'a> {
     pub baseline: Option<&'a Toolchain>,
     /// Optimized builds running behind baseline ones (bounded).
     pub tier_ups: &'a Arc<tokio::sync::Semaphore>,
+    /// Foreground compiles in flight, which optimized builds wait out.
+    pub gate: &'a Arc<CompileGate>,
     /// Told when a plugin moved to its optimized build.
     pub on_tier_up: Option<TierUpNotice>,
     /// Instance slots shared with calls: describing waits for one too.
@@ -257,6 +316,7 @@ struct TierUp {
     content_hash: String,
     kind: PluginKind,
     permits: Arc<tokio::sync::Semaphore>,
+    gate: Arc<CompileGate>,
     on_tier_up: Option<TierUpNotice>,
 }
 
@@ -270,6 +330,7 @@ impl TierUp {
             let Ok(_permit) = self.permits.clone().acquire_owned().await else {
                 return;
             };
+            self.gate.wait_quiet().await;
             if slot.strong_count() == 0 {
                 return;
             }
@@ -453,6 +514,7 @@ async fn prepare_component(
     let hash = content_hash.to_owned();
     let optimized_cache = optimized.cache.clone();
     let baseline_cache = baseline.as_ref().map(|b| b.cache.clone());
+    let foreground = cx.gate.enter();
     let (compiled, tier) = tokio::task::spawn_blocking(move || {
         let chosen = match (&baseline_cache, tiering) {
             (Some(cache), Tiering::Baseline) => (cache, Tier::Baseline),
@@ -495,6 +557,7 @@ async fn prepare_component(
     .await
     .map_err(|err| compile_error(format!("compiler thread failed: {err}")))?
     .map_err(compile_error)?;
+    drop(foreground);
     tracing::debug!(plugin = %name, level = ?compiled.level, tier = tier.label(), ms = compiled.compile_time.as_secs_f64() * 1e3, "component ready");
 
     let kind = contract::check_world(compiled.component.engine(), &compiled.component, wasm_path)?;
@@ -510,6 +573,7 @@ async fn prepare_component(
         content_hash: content_hash.to_owned(),
         kind,
         permits: cx.tier_ups.clone(),
+        gate: cx.gate.clone(),
         on_tier_up: cx.on_tier_up.clone(),
     });
     Ok((prepared, tier_up))

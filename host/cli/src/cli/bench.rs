@@ -75,7 +75,11 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
         )));
     }
     let wants = |suite| args.only.is_empty() || args.only.contains(&suite);
-    let runtime = start(&config_from(cli)?, args.json).await?;
+    // The suites compare the host with bare wasmtime on the optimized
+    // (Cranelift) engine: the plugins must run that tier from the start.
+    let mut settings = config_from(cli)?;
+    settings.runtime.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
+    let runtime = start(&settings, args.json).await?;
     let plugin_name = runtime
         .tool(&args.tool)
         .ok_or_else(|| {

@@ -42,6 +42,8 @@ struct Inner {
     baseline: Option<crate::loader::Toolchain>,
     /// Optimized builds running behind baseline ones: one at a time.
     tier_ups: Arc<tokio::sync::Semaphore>,
+    /// Foreground compiles in flight, which optimized builds wait out.
+    compile_gate: Arc<crate::loader::CompileGate>,
     config: RuntimeConfig,
     store: DataStore,
     cache: Arc<ComponentCache>,
@@ -116,6 +118,7 @@ impl Runtime {
                 linker,
                 baseline,
                 tier_ups: Arc::new(tokio::sync::Semaphore::new(1)),
+                compile_gate: Arc::default(),
                 config,
                 store: store.clone(),
                 cache: Arc::new(cache),
@@ -176,6 +179,7 @@ impl Runtime {
             cache: &self.inner.cache,
             baseline: self.inner.baseline.as_ref(),
             tier_ups: &self.inner.tier_ups,
+            gate: &self.inner.compile_gate,
             on_tier_up: Some({
                 let events = self.inner.events.clone();
                 Arc::new(move |plugin: &str| {
