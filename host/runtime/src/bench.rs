@@ -472,3 +472,193 @@ pub fn rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// One concurrency level of [`compare_scaling`]: calls per second, the
+/// median of the rounds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingRow {
+    /// Concurrent callers (tokio tasks).
+    pub callers: usize,
+    /// The host path (`Runtime::call_tool`).
+    pub host: f64,
+    /// Bare wasmtime on the runtime's own engine (the same pool tuning).
+    pub bare_same_tuning: f64,
+    /// Bare wasmtime on an engine with wasmtime's default pooling settings.
+    pub bare_default_pooling: f64,
+}
+
+/// A bare call path: an engine, the tool's pre-instantiated component on
+/// it, nothing of the host around the call.
+struct BarePath {
+    engine: wasmtime::Engine,
+    pre: ToolPluginPre<BareState>,
+}
+
+impl BarePath {
+    fn new(
+        engine: wasmtime::Engine,
+        component: &wasmtime::component::Component,
+    ) -> Result<Self, BenchError> {
+        let mut linker: Linker<BareState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| BenchError::Wasm(e.to_string()))?;
+        ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)
+            .map_err(|e| BenchError::Wasm(e.to_string()))?;
+        let pre = linker.instantiate_pre(component).map_err(|e| {
+            BenchError::Unavailable(format!("the bare path cannot link this plugin: {e}"))
+        })?;
+        let pre = ToolPluginPre::new(pre).map_err(|e| BenchError::Wasm(e.to_string()))?;
+        Ok(Self { engine, pre })
+    }
+
+    async fn call(&self, tool: &str, args_json: &str) -> Result<(), BenchError> {
+        let context = CallContext {
+            call_id: "bench".into(),
+            session_id: None,
+            timeout_ms: 10_000,
+        };
+        let mut store = Store::new(
+            &self.engine,
+            BareState {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| BenchError::Wasm(e.to_string()))?;
+        instance
+            .agent_plugin_tool()
+            .call_invoke(&mut store, tool, args_json, &context)
+            .await
+            .map_err(|e| BenchError::Wasm(e.to_string()))?
+            .map_err(|e| BenchError::Wasm(format!("tool error: {e:?}")))?;
+        Ok(())
+    }
+}
+
+/// Calls per second of `callers` tasks making `calls` calls each.
+async fn rate<F, Fut>(callers: usize, calls: usize, call: F) -> Result<f64, BenchError>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), BenchError>> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for _ in 0..calls {
+                    call().await?;
+                }
+                Ok::<_, BenchError>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .map_err(|e| BenchError::Stalled(format!("a caller died: {e}")))??;
+    }
+    Ok((callers * calls) as f64 / started.elapsed().as_secs_f64())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Throughput of `tool` from 1..N concurrent callers, three paths side by
+/// side in the same process, taking turns round by round: the host path,
+/// bare wasmtime on the runtime's engine (the same pooling tuning), and
+/// bare wasmtime on an engine with wasmtime's default pooling settings
+/// (the component compiled for it here).
+pub async fn compare_scaling(
+    runtime: &Runtime,
+    tool: &str,
+    args: &serde_json::Value,
+    concurrency: &[usize],
+    calls_per_caller: usize,
+    rounds: usize,
+) -> Result<Vec<ScalingRow>, BenchError> {
+    let info = runtime
+        .tool(tool)
+        .ok_or_else(|| BenchError::Unavailable(format!("no tool named '{tool}' is loaded")))?;
+    let plugin = runtime
+        .plugins()
+        .into_iter()
+        .find(|p| p.name() == info.plugin)
+        .ok_or_else(|| BenchError::Unavailable("plugin disappeared".to_owned()))?;
+    let component = runtime
+        .prepared_component(&plugin)
+        .await
+        .map_err(|err| BenchError::Load(Box::new(err)))?;
+    let same = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+        wasmtime::PoolingAllocationConfig::default(),
+    ));
+    let default_engine =
+        wasmtime::Engine::new(&config).map_err(|e| BenchError::Wasm(e.to_string()))?;
+    let bytes = std::fs::read(&plugin.wasm_path)?;
+    let default_component = wasmtime::component::Component::new(&default_engine, &bytes)
+        .map_err(|e| BenchError::Wasm(e.to_string()))?;
+    let default = std::sync::Arc::new(BarePath::new(default_engine, &default_component)?);
+    let args_json: std::sync::Arc<str> = args.to_string().into();
+    let tool: std::sync::Arc<str> = tool.into();
+
+    let host_call = {
+        let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
+        move || {
+            let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
+            async move {
+                runtime
+                    .call_tool(&tool, &args, CallOptions::default())
+                    .await
+                    .map(|_| ())
+                    .map_err(BenchError::from)
+            }
+        }
+    };
+    let bare_call = |path: std::sync::Arc<BarePath>| {
+        let (tool, args_json) = (tool.clone(), args_json.clone());
+        move || {
+            let (path, tool, args_json) = (path.clone(), tool.clone(), args_json.clone());
+            async move { path.call(&tool, &args_json).await }
+        }
+    };
+    // Warm-up: pool slots, page faults, every path at the top concurrency.
+    let top = concurrency.iter().copied().max().unwrap_or(1);
+    rate(top, 20, host_call.clone()).await?;
+    rate(top, 20, bare_call(same.clone())).await?;
+    rate(top, 20, bare_call(default.clone())).await?;
+
+    let mut samples = vec![(Vec::new(), Vec::new(), Vec::new()); concurrency.len()];
+    for _ in 0..rounds.max(1) {
+        for (index, &callers) in concurrency.iter().enumerate() {
+            let calls = (calls_per_caller / callers).max(20);
+            samples[index]
+                .0
+                .push(rate(callers, calls, host_call.clone()).await?);
+            samples[index]
+                .1
+                .push(rate(callers, calls, bare_call(same.clone())).await?);
+            samples[index]
+                .2
+                .push(rate(callers, calls, bare_call(default.clone())).await?);
+        }
+    }
+    Ok(concurrency
+        .iter()
+        .zip(samples)
+        .map(|(&callers, (host, same, default))| ScalingRow {
+            callers,
+            host: median(host),
+            bare_same_tuning: median(same),
+            bare_default_pooling: median(default),
+        })
+        .collect())
+}

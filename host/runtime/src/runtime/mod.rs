@@ -44,6 +44,9 @@ struct Inner {
     tier_ups: Arc<tokio::sync::Semaphore>,
     /// Foreground compiles in flight, which optimized builds wait out.
     compile_gate: Arc<crate::loader::CompileGate>,
+    /// Turns a tier-up into a [`PluginEvent::TieredUp`] (built once: every
+    /// call makes a load context).
+    tier_up_notice: crate::loader::TierUpNotice,
     config: RuntimeConfig,
     store: DataStore,
     cache: Arc<ComponentCache>,
@@ -112,6 +115,14 @@ impl Runtime {
             None
         };
         let (events, _) = tokio::sync::broadcast::channel(256);
+        let tier_up_notice: crate::loader::TierUpNotice = {
+            let events = events.clone();
+            Arc::new(move |plugin: &str| {
+                let _ = events.send(PluginEvent::TieredUp {
+                    plugin: plugin.to_owned(),
+                });
+            })
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -119,6 +130,7 @@ impl Runtime {
                 baseline,
                 tier_ups: Arc::new(tokio::sync::Semaphore::new(1)),
                 compile_gate: Arc::default(),
+                tier_up_notice,
                 config,
                 store: store.clone(),
                 cache: Arc::new(cache),
@@ -180,14 +192,7 @@ impl Runtime {
             baseline: self.inner.baseline.as_ref(),
             tier_ups: &self.inner.tier_ups,
             gate: &self.inner.compile_gate,
-            on_tier_up: Some({
-                let events = self.inner.events.clone();
-                Arc::new(move |plugin: &str| {
-                    let _ = events.send(PluginEvent::TieredUp {
-                        plugin: plugin.to_owned(),
-                    });
-                })
-            }),
+            on_tier_up: Some(self.inner.tier_up_notice.clone()),
             instance_slots: &self.inner.instance_slots,
             observer: self
                 .inner

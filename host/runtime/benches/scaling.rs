@@ -1,0 +1,69 @@
+//! Tool-call throughput across concurrent callers (issue 16): the host path against bare wasmtime with the same pool tuning and with wasmtime's default pooling settings, side by side in one process.
+//!
+//! `make plugins && cargo bench -p agent-host-runtime --features bench --bench scaling`
+//! (SCALING_CALLS: calls per concurrency level per round, SCALING_ROUNDS).
+
+use std::path::{Path, PathBuf};
+
+use agent_host_runtime::bench::compare_scaling;
+use agent_host_runtime::{Runtime, RuntimeConfig};
+use serde_json::json;
+
+fn build_dir(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../build")
+        .join(kind)
+}
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    for ext in ["wasm", "toml"] {
+        let source = build_dir("test-plugins").join(format!("echo.{ext}"));
+        std::fs::copy(&source, plugins.join(format!("echo.{ext}")))
+            .unwrap_or_else(|err| panic!("{}: {err}; run `make plugins` first", source.display()));
+    }
+    let mut config = RuntimeConfig::new(vec![plugins], tmp.path().join("data"));
+    config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
+    let runtime = Runtime::new(config).unwrap();
+    runtime
+        .load_plugin_dirs_with(agent_host_runtime::LoadMode::Eager)
+        .await;
+    let levels = [1, 2, 8, 32, 100];
+    let rows = compare_scaling(
+        &runtime,
+        "echo",
+        &json!({ "text": "hi" }),
+        &levels,
+        setting("SCALING_CALLS", 20_000),
+        setting("SCALING_ROUNDS", 5),
+    )
+    .await
+    .unwrap();
+    println!(
+        "{:>8} {:>12} {:>14} {:>16} {:>10} {:>12} {:>12}",
+        "callers", "host/s", "bare same/s", "bare default/s", "vs 1", "vs default", "vs same"
+    );
+    let one = rows[0].host;
+    for row in &rows {
+        println!(
+            "{:>8} {:>12.0} {:>14.0} {:>16.0} {:>9.2}x {:>11.2}x {:>11.2}x",
+            row.callers,
+            row.host,
+            row.bare_same_tuning,
+            row.bare_default_pooling,
+            row.host / one,
+            row.host / row.bare_default_pooling,
+            row.host / row.bare_same_tuning
+        );
+    }
+}
