@@ -975,3 +975,84 @@ fn a_bad_server_entry_is_refused_before_anything_starts() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("comand"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_lists_mcp_tools_and_its_turns_call_them() {
+    use agent_host_agent::sessions::{LiveSessions, Sessions, WriterConfig};
+    use agent_host_server::{AppState, Models, Server, ServerConfig as HttpConfig};
+    let h = Harness::new();
+    h.install(test_plugin::echo());
+    let runtime = h.runtime().await;
+    let tools = client(&runtime, vec![("bad", misbehaving(&["normal"]))]);
+    ready(&tools).await;
+    let model = StepModel::new(vec![
+        Step::Events(vec![
+            model_call("c1", "bad__ok", json!({})),
+            finish(FinishReason::ToolCalls),
+        ]),
+        answer("the server said ok"),
+    ]);
+    let store = Arc::new(Sessions::open(runtime.store(), WriterConfig::default()));
+    let live = LiveSessions::new(store.clone(), 16, Duration::from_secs(600));
+    let both: Arc<dyn ToolHost> = Arc::new(ToolHosts::new(vec![
+        Arc::new(runtime.clone()),
+        Arc::new(tools.clone()),
+    ]));
+    let state = AppState::new(
+        runtime.clone(),
+        store,
+        live,
+        Models::new(model.clone()),
+        AgentConfig::default(),
+        HttpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..HttpConfig::default()
+        },
+    )
+    .with_tools(both);
+    let server = Server::bind(state, None).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.url());
+    let read = |response: reqwest::Response| async move {
+        serde_json::from_str::<Value>(&response.text().await.unwrap()).unwrap()
+    };
+    let post = |path: String, body: Value| {
+        http.post(url(&path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let listed = read(http.get(url("/v1/tools")).send().await.unwrap()).await;
+    let rows = listed["tools"].as_array().unwrap();
+    let ok = rows
+        .iter()
+        .find(|t| t["name"] == "bad__ok")
+        .expect("bad__ok listed");
+    assert_eq!(ok["source"], "mcp:bad");
+    let echo = rows
+        .iter()
+        .find(|t| t["name"] == "echo")
+        .expect("echo listed");
+    assert_eq!(echo["plugin"], "echo");
+    let created = read(
+        post("/v1/sessions".into(), json!({ "title": "t" }))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let body = read(
+        post(
+            format!("/v1/sessions/{id}/messages"),
+            json!({ "content": "call the server" }),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(body["outcome"], "finished", "{body}");
+    assert_eq!(body["tool_calls"][0]["name"], "bad__ok", "{body}");
+    assert_eq!(body["tool_calls"][0]["ok"], true, "{body}");
+    server.shutdown(Duration::from_secs(2)).await.unwrap();
+    tools.shut_down().await;
+}

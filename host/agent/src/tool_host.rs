@@ -34,6 +34,12 @@ pub trait ToolHost: Send + Sync {
     /// rewrites a result is held to the same cap.
     fn output_limit(&self, tool: &str) -> usize;
 
+    /// Where `tool` comes from, for listings (`mcp:NAME` for an MCP
+    /// server's tool); `None` for the plugins and for unknown tools.
+    fn source(&self, _tool: &str) -> Option<String> {
+        None
+    }
+
     /// Runs one call with the model's arguments. Cancelling
     /// `options.cancel` must end the call promptly with
     /// [`ToolCallError::Cancelled`]; `options.progress`, when set, wants the
@@ -154,6 +160,10 @@ impl ToolHost for ToolHosts {
 
     fn hints(&self, tool: &str) -> Option<ToolHints> {
         self.hosts.iter().find_map(|host| host.hints(tool))
+    }
+
+    fn source(&self, tool: &str) -> Option<String> {
+        self.owner(tool).and_then(|host| host.source(tool))
     }
 
     fn output_limit(&self, tool: &str) -> usize {

@@ -452,11 +452,26 @@ pub(crate) async fn cancel_turn(
     }
 }
 
-/// The loaded tools.
+/// The tools the agents call: the plugins' (with `plugin`) and any other
+/// source's, such as an MCP server's (with `source`: `mcp:NAME`).
 #[utoipa::path(get, path = "/v1/tools",
-    responses((status = 200, description = "`{\"tools\": [...]}`: name, title, description, input_schema, output_schema, hints, plugin", body = Object)))]
+    responses((status = 200, description = "`{\"tools\": [...]}`: name, title, description, input_schema, output_schema, hints, and plugin (a plugin's tool) or source (`mcp:NAME`)", body = Object)))]
 pub(crate) async fn list_tools(State(state): State<AppState>) -> Response {
-    json_response(StatusCode::OK, json!({ "tools": state.runtime().tools() }))
+    let plugins = state.runtime().tools();
+    let tools = state.tools();
+    let mut listed: Vec<Value> = plugins
+        .iter()
+        .map(|tool| serde_json::to_value(tool).unwrap_or_default())
+        .collect();
+    for spec in tools.list_tools() {
+        if plugins.iter().any(|tool| tool.spec.name == spec.name) {
+            continue;
+        }
+        let mut row = serde_json::to_value(&spec).unwrap_or_default();
+        row["source"] = json!(tools.source(&spec.name));
+        listed.push(row);
+    }
+    json_response(StatusCode::OK, json!({ "tools": listed }))
 }
 
 /// The models a session or a chat completion may name.

@@ -203,7 +203,7 @@ pub(crate) async fn chat_completions(
         config.system_prompt = conversation.system;
     }
     let runtime = state.runtime().clone();
-    let agent = Agent::for_runtime(runtime.clone(), provider, config).with_extensions(runtime);
+    let agent = Agent::new(state.tools(), provider, config).with_extensions(runtime);
     let id = format!("chatcmpl-{}", uuid_like());
     let model = request.model.clone();
     let (client_tx, client_rx) = mpsc::channel(state.config().stream_buffer.max(1));

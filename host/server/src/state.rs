@@ -99,6 +99,9 @@ pub struct AppState {
 
 struct Inner {
     runtime: Runtime,
+    /// What the agents call: the runtime's plugins unless the host set more
+    /// sources (MCP servers) with [`AppState::with_tools`].
+    tools: std::sync::OnceLock<Arc<dyn agent_host_agent::ToolHost>>,
     store: Arc<Sessions>,
     live: LiveSessions,
     models: Models,
@@ -150,6 +153,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 runtime,
+                tools: std::sync::OnceLock::new(),
                 store,
                 live,
                 models,
@@ -166,9 +170,26 @@ impl AppState {
         }
     }
 
-    /// The runtime whose tools the agent calls.
+    /// The runtime whose plugins the agent calls (and whose extensions run).
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// The same state with the agents calling `tools` (the plugins and,
+    /// say, MCP servers through `ToolHosts`) instead of the runtime's
+    /// plugins alone. Set once, before serving; a second call is ignored.
+    pub fn with_tools(self, tools: Arc<dyn agent_host_agent::ToolHost>) -> Self {
+        let _ = self.inner.tools.set(tools);
+        self
+    }
+
+    /// What the agents call.
+    pub fn tools(&self) -> Arc<dyn agent_host_agent::ToolHost> {
+        self.inner
+            .tools
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(self.inner.runtime.clone()))
     }
 
     /// The session store.

@@ -83,7 +83,7 @@ pub(crate) async fn start(
             if let Some(system) = &session.record.system {
                 config.system_prompt = Some(system.clone());
             }
-            Agent::for_runtime(runtime.clone(), provider, config)
+            Agent::new(state.tools(), provider, config)
                 .with_extensions(runtime)
                 .with_session(claim.session.clone())
         });

@@ -89,6 +89,11 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
         .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?;
     let store = Arc::new(Sessions::open(runtime.store(), settings.sessions.writer()));
     let live = LiveSessions::from_settings(store.clone(), &settings.sessions);
+    // MCP servers' tools join the plugins' for every session.
+    let mcp = super::mcp::client(&settings, &runtime)?;
+    if let Some(mcp) = &mcp {
+        mcp.wait_ready().await;
+    }
     let state = AppState::new(
         runtime.clone(),
         store.clone(),
@@ -96,15 +101,17 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
         models,
         agent_config(&args.model, &settings.agent),
         config,
-    );
+    )
+    .with_tools(super::mcp::agent_tools(&runtime, mcp.as_ref()));
     let state_grace = state.config().shutdown_grace_secs;
+    let state_tools = state.tools().list_tools().len();
     let stop_requested = shutdown_signal();
     let has_token = token.is_some();
     let server = Server::bind(state, token).await.map_err(Failure::usage)?;
     eprintln!(
         "agent-host serve: listening on {} ({} tools, {}{}); Ctrl-C to stop",
         escape::line(&server.url()),
-        runtime.tools().len(),
+        state_tools,
         escape::line(&chosen.banner),
         if has_token {
             ", bearer token required"
@@ -118,6 +125,9 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     let result = server.shutdown(grace).await.map_err(Failure::usage);
     // Every acknowledged turn is in the writer's queue: flush it to disk.
     store.close().await;
+    if let Some(mcp) = &mcp {
+        mcp.shut_down().await;
+    }
     runtime.persist_cache_stats();
     result.map(|()| EXIT_OK)
 }

@@ -388,7 +388,6 @@ impl Shared {
                     this.set_status(Status::Ready);
                 }
                 Err(reason) => {
-                    tracing::warn!(server = %this.name, %reason, "MCP server could not start");
                     Self::record_failure(&this, reason);
                 }
             }
@@ -400,6 +399,14 @@ impl Shared {
         let retry_at = {
             let mut state = this.lock();
             state.failures = state.failures.saturating_add(1);
+            // The first failure of a streak is worth a warning; the retries
+            // after it (every 30 s at most, for as long as the host runs)
+            // would only fill the terminal of a `chat`.
+            if state.failures == 1 {
+                tracing::warn!(server = %this.name, %reason, "MCP server failed");
+            } else {
+                tracing::debug!(server = %this.name, %reason, failures = state.failures, "MCP server failed again");
+            }
             state.last_error = Some(reason.clone());
             state.session = None;
             Instant::now() + backoff(state.failures)
@@ -414,7 +421,6 @@ impl Shared {
             state.generation == generation && state.session.is_some()
         };
         if current {
-            tracing::warn!(server = %this.name, %reason, "MCP server session failed");
             Self::record_failure(this, reason);
         }
     }

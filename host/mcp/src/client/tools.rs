@@ -435,6 +435,12 @@ impl ToolHost for McpTools {
         self.inner.options.output_limit
     }
 
+    fn source(&self, tool: &str) -> Option<String> {
+        let exposure = self.exposure();
+        let (index, _) = exposure.routes.get(tool)?;
+        Some(format!("mcp:{}", self.inner.servers[*index].name()))
+    }
+
     fn call<'a>(
         &'a self,
         tool: &'a str,
