@@ -106,6 +106,16 @@ pub struct SandboxConfig {
     /// Off by default: a planted link is how one grant was redirected into
     /// another directory (issue 11).
     pub allow_guest_symlinks: bool,
+    /// KiB at the start of each pooled linear-memory slot that a freed
+    /// instance's slot resets with `memset` and keeps resident, rather than
+    /// handing back to the kernel (whose TLB shootdowns grow with every core
+    /// the process runs on). 0: every reset is an `madvise`.
+    pub pool_memory_keep_resident_kb: u64,
+    /// The same for each pooled table slot.
+    pub pool_table_keep_resident_kb: u64,
+    /// Freed memory slots whose decommits are batched into one round of
+    /// system calls (wasmtime's `decommit_batch_size`); 1 decommits at once.
+    pub pool_decommit_batch: usize,
 }
 
 impl Default for SandboxConfig {
@@ -123,6 +133,9 @@ impl Default for SandboxConfig {
             max_fuel: 10_000_000_000,
             max_open_files: 128,
             allow_guest_symlinks: false,
+            pool_memory_keep_resident_kb: 2048,
+            pool_table_keep_resident_kb: 64,
+            pool_decommit_batch: 1,
         }
     }
 }
@@ -465,6 +478,12 @@ impl RuntimeConfig {
                     "sandbox default {what} limit ({default}) is above its maximum ({max})"
                 )));
             }
+        }
+        if sandbox.pool_memory_keep_resident_kb > sandbox.max_memory_mb.saturating_mul(1024) {
+            return Err(ConfigError::Invalid(format!(
+                "sandbox.pool_memory_keep_resident_kb ({}) is more than a memory slot holds (sandbox.max_memory_mb = {} MiB)",
+                sandbox.pool_memory_keep_resident_kb, sandbox.max_memory_mb
+            )));
         }
         if self.cache.tiering == Tiering::Baseline && sandbox.fuel {
             return Err(ConfigError::Invalid(

@@ -59,12 +59,6 @@ pub(crate) fn baseline_supported(sandbox: &SandboxConfig) -> bool {
     !sandbox.fuel && cfg!(target_arch = "x86_64")
 }
 
-/// Bytes of each linear-memory slot reset in place (a small Rust guest
-/// touches about 1 MiB per call).
-const LINEAR_MEMORY_KEEP_RESIDENT: usize = 2 << 20;
-/// Bytes of each table slot reset in place.
-const TABLE_KEEP_RESIDENT: usize = 64 << 10;
-
 fn engine_config(sandbox: &SandboxConfig, pooling: bool, tier: Tier) -> Config {
     let mut config = Config::new();
     config.strategy(match tier {
@@ -97,8 +91,11 @@ fn engine_config(sandbox: &SandboxConfig, pooling: bool, tier: Tier) -> Config {
         // on (an inter-processor interrupt, dear in a VM), once per call.
         // The memory is zeroed either way; this only keeps the first pages
         // of each slot resident.
-        pool.linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT);
-        pool.table_keep_resident(TABLE_KEEP_RESIDENT);
+        // A small Rust guest touches about 1 MiB per call: the default
+        // 2 MiB keeps every reset of such a guest off the kernel.
+        pool.linear_memory_keep_resident((sandbox.pool_memory_keep_resident_kb as usize) << 10);
+        pool.table_keep_resident((sandbox.pool_table_keep_resident_kb as usize) << 10);
+        pool.decommit_batch_size(sandbox.pool_decommit_batch.max(1));
         pool.pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
