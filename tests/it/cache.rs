@@ -145,7 +145,8 @@ async fn what_no_file_change_explains_is_found_by_cache_verify() {
         let runtime = Runtime::new(harness.config.clone()).unwrap();
         let store = runtime.store();
         let mut record = store.artifact(&name).unwrap();
-        record.verified_identity = Some(identity_of(&artifact));
+        record.verified_identity =
+            Some(agent_host_runtime::cache::file_identity(&artifact).unwrap());
         store.put_artifact(&name, &record).unwrap();
         let (checked, deleted) = runtime.verify_cache();
         assert_eq!((checked, deleted), (1, vec![name.clone()]));
@@ -154,22 +155,6 @@ async fn what_no_file_change_explains_is_found_by_cache_verify() {
     let runtime = harness.runtime().await;
     assert_eq!(version(&runtime).await.unwrap(), "v1");
     assert_eq!(counts(&runtime.cache_stats()), (0, 0, 1));
-}
-
-/// The identity the disk cache records (see cache/disk.rs).
-fn identity_of(path: &std::path::Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).unwrap();
-    format!(
-        "{}:{}:{}:{}.{:09}:{}.{:09}",
-        meta.dev(),
-        meta.ino(),
-        meta.size(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec()
-    )
 }
 
 #[tokio::test]

@@ -9,6 +9,51 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// A token that cannot be used.
+/// A front end that listens for remote callers: what its token guards
+/// (for the refusal's wording) and the environment variable the token may
+/// come from. Each front end declares one; the rule is here.
+#[derive(Debug, Clone, Copy)]
+pub struct FrontEnd {
+    /// What a caller could do without a token ("call the tools").
+    pub exposes: &'static str,
+    /// The environment variable of its token.
+    pub token_env: &'static str,
+}
+
+impl FrontEnd {
+    /// Refuses a non-loopback `addr` without a token: anyone who can reach
+    /// the port would get what the front end exposes. Checked before
+    /// anything binds or loads.
+    pub fn check_listen(
+        &self,
+        addr: std::net::SocketAddr,
+        token: Option<&BearerToken>,
+    ) -> Result<(), TokenRequired> {
+        if addr.ip().is_loopback() || token.is_some() {
+            return Ok(());
+        }
+        Err(TokenRequired {
+            addr,
+            exposes: self.exposes,
+            token_env: self.token_env,
+        })
+    }
+}
+
+/// A non-loopback address without a bearer token.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "refusing to listen on {addr} without a bearer token: it is not a loopback address, so anyone who can reach it could {exposes}; pass --token-file FILE or set {token_env}"
+)]
+pub struct TokenRequired {
+    /// The address asked for.
+    pub addr: std::net::SocketAddr,
+    /// What it would expose.
+    pub exposes: &'static str,
+    /// Where the token may come from.
+    pub token_env: &'static str,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The token file could not be read.

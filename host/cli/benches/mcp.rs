@@ -4,6 +4,9 @@
 //! and MCP_BENCH_CLIENTS change the sizes). Modes take turns round by round,
 //! so a slow patch of the machine hits them all alike.
 
+mod support;
+use support::{optimized, setting};
+
 use std::time::{Duration, Instant};
 
 use agent_host_mcp::{HttpOptions, HttpServer, McpConfig, ToolServer};
@@ -16,25 +19,8 @@ use serde_json::json;
 
 type Client = RunningService<RoleClient, ()>;
 
-/// The allocator the binary uses, so the in-process server runs as it would
-/// in `agent-host mcp serve`.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 fn echo_params() -> CallToolRequestParams {
@@ -462,11 +448,4 @@ async fn run() {
     let _ = http_legacy.cancel().await;
     let _ = http_2026.cancel().await;
     let _ = http.shutdown().await;
-}
-
-/// The config measured: the optimized tier from the first call, so a
-/// background tier-up never lands in the middle of a measurement.
-fn optimized(mut config: RuntimeConfig) -> RuntimeConfig {
-    config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
-    config
 }

@@ -5,6 +5,9 @@
 //! Modes take turns round by round, so a slow patch of the machine hits
 //! them all alike.
 
+mod support;
+use support::{optimized, setting};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,24 +20,8 @@ use agent_host_runtime::{CallOptions, Runtime, RuntimeConfig};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-/// The binary's allocator, so the host side runs as it would in the CLI.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(run());
+    support::block_on(run());
 }
 
 fn options(runtime: &Runtime) -> ClientOptions {
@@ -261,11 +248,4 @@ async fn run() {
     );
     kept_stdio.shut_down().await;
     kept_http.shut_down().await;
-}
-
-/// The config measured: the optimized tier from the first call, so a
-/// background tier-up never lands in the middle of a measurement.
-fn optimized(mut config: RuntimeConfig) -> RuntimeConfig {
-    config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
-    config
 }

@@ -7,13 +7,8 @@ use std::net::SocketAddr;
 pub enum ServeError {
     /// A non-loopback address without a token would hand the sandbox to
     /// anyone who can reach the port.
-    #[error(
-        "refusing to listen on {addr} without a bearer token: it is not a loopback address, so anyone who can reach it could call the tools; pass --token-file FILE or set AGENT_HOST_MCP_TOKEN"
-    )]
-    TokenRequired {
-        /// The address asked for.
-        addr: SocketAddr,
-    },
+    #[error(transparent)]
+    TokenRequired(#[from] agent_host_auth::TokenRequired),
     /// The bearer token cannot be used.
     #[error(transparent)]
     Token(#[from] agent_host_auth::TokenError),

@@ -14,6 +14,12 @@ use agent_host_auth::{self as auth, BearerToken};
 /// The path the MCP endpoint is served at.
 pub const MCP_PATH: &str = "/mcp";
 
+/// What `mcp serve --http` puts behind its bearer token.
+pub const FRONT_END: agent_host_auth::FrontEnd = agent_host_auth::FrontEnd {
+    exposes: "call the tools",
+    token_env: "AGENT_HOST_MCP_TOKEN",
+};
+
 /// Where and how to listen.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -37,9 +43,7 @@ impl HttpServer {
     /// without a token before binding anything.
     pub async fn bind(server: ToolServer, options: HttpOptions) -> Result<Self, ServeError> {
         let addr = options.addr;
-        if !addr.ip().is_loopback() && options.token.is_none() {
-            return Err(ServeError::TokenRequired { addr });
-        }
+        FRONT_END.check_listen(addr, options.token.as_ref())?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;

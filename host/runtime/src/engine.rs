@@ -102,16 +102,22 @@ fn engine_config(sandbox: &SandboxConfig, pooling: bool, tier: Tier) -> Config {
     config
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread
-/// for as long as the engine is alive.
-pub(crate) fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
+/// Advances the epoch of every engine in `engines` every [`EPOCH_TICK`],
+/// on one background thread, for as long as any of them is alive.
+pub(crate) fn start_epoch_ticker(engines: &[&Engine]) {
+    let weak: Vec<_> = engines.iter().map(|engine| engine.weak()).collect();
     let spawned = std::thread::Builder::new()
         .name("agent-host-epoch".into())
         .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
+            loop {
+                let mut alive = false;
+                for engine in weak.iter().filter_map(|weak| weak.upgrade()) {
+                    engine.increment_epoch();
+                    alive = true;
+                }
+                if !alive {
+                    return;
+                }
                 std::thread::sleep(EPOCH_TICK);
             }
         });
@@ -122,19 +128,18 @@ pub(crate) fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
-/// An engine with its ticker running, shared by everything in the process.
-pub(crate) fn shared_engine(sandbox: &SandboxConfig, tier: Tier) -> Result<Engine, EngineError> {
-    let engine = match tier {
-        Tier::Optimized => build_engine(sandbox, tier)?,
+/// The engine of `tier` for these sandbox settings (its epoch ticker is
+/// started by the caller, one for all engines: [`start_epoch_ticker`]).
+pub(crate) fn tier_engine(sandbox: &SandboxConfig, tier: Tier) -> Result<Engine, EngineError> {
+    match tier {
+        Tier::Optimized => build_engine(sandbox, tier),
         // A plugin runs on the baseline tier only until its optimized
         // build is ready: on-demand allocation spares the process a second
         // pool's address-space reservation for that short while.
-        Tier::Baseline => Engine::new(&engine_config(sandbox, false, tier)).map_err(|err| {
-            EngineError::Config {
+        Tier::Baseline => {
+            Engine::new(&engine_config(sandbox, false, tier)).map_err(|err| EngineError::Config {
                 message: format!("{err:#}"),
-            }
-        })?,
-    };
-    start_epoch_ticker(&engine);
-    Ok(engine)
+            })
+        }
+    }
 }

@@ -318,13 +318,7 @@ pub(crate) async fn post_message(
     // up) drops `hang_up`, which cancels the turn when configured to.
     let mut events = turn.events;
     while events.recv().await.is_some() {}
-    let result = turn.result.await.map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "turn_lost",
-            "the turn ended without a result; see the server log",
-        )
-    })?;
+    let result = turn.result.await.map_err(|_| ApiError::turn_lost())?;
     hang_up.disarm();
     Ok(json_response(
         StatusCode::OK,

@@ -22,6 +22,16 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A turn's task ended without handing back its result (it panicked or
+    /// was aborted); the log has why.
+    pub fn turn_lost() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "turn_lost",
+            "the turn ended without a result; see the server log",
+        )
+    }
+
     /// An error with `status` and `code`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -70,13 +80,8 @@ impl IntoResponse for ApiError {
 pub enum ServerError {
     /// A non-loopback address without a token would hand the agent (its
     /// tools, its model account) to anyone who can reach the port.
-    #[error(
-        "refusing to listen on {addr} without a bearer token: it is not a loopback address, so anyone who can reach it could run sessions; pass --token-file FILE or set AGENT_HOST_SERVE_TOKEN"
-    )]
-    TokenRequired {
-        /// The address asked for.
-        addr: SocketAddr,
-    },
+    #[error(transparent)]
+    TokenRequired(#[from] agent_host_auth::TokenRequired),
     /// The bearer token cannot be used.
     #[error(transparent)]
     Token(#[from] agent_host_auth::TokenError),

@@ -25,6 +25,12 @@ use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 
+/// What `serve` puts behind its bearer token.
+pub const FRONT_END: agent_host_auth::FrontEnd = agent_host_auth::FrontEnd {
+    exposes: "run sessions",
+    token_env: "AGENT_HOST_SERVE_TOKEN",
+};
+
 /// A listening server.
 #[derive(Debug)]
 pub struct Server {
@@ -44,9 +50,7 @@ impl Server {
         token: Option<agent_host_auth::BearerToken>,
     ) -> Result<Self, ServerError> {
         let addr = state.config().listen;
-        if !addr.ip().is_loopback() && token.is_none() {
-            return Err(ServerError::TokenRequired { addr });
-        }
+        FRONT_END.check_listen(addr, token.as_ref())?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;

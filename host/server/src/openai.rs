@@ -232,13 +232,7 @@ pub(crate) async fn chat_completions(
     }
     let mut events = client_rx;
     while events.recv().await.is_some() {}
-    let ran = run.await.map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "turn_lost",
-            "the turn ended without a result; see the server log",
-        )
-    })?;
+    let ran = run.await.map_err(|_| ApiError::turn_lost())?;
     hang_up.disarm();
     if let Outcome::Failed(message) = &ran.outcome {
         return Err(ApiError::new(

@@ -276,12 +276,7 @@ impl AppState {
                 ),
             ));
         }
-        let permit = self
-            .inner
-            .in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| self.busy())?;
+        let permit = self.in_flight_permit()?;
         let turn = RunningTurn {
             turn_id: format!(
                 "turn-{}",
@@ -301,16 +296,20 @@ impl AppState {
     /// A place among the turns in flight for a turn outside any stored
     /// session (a chat completion): 503 when the server is full.
     pub(crate) fn begin_stateless_turn(&self) -> Result<StatelessClaim, ApiError> {
-        let permit = self
-            .inner
-            .in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| self.busy())?;
+        let permit = self.in_flight_permit()?;
         Ok(StatelessClaim {
             cancel: self.inner.turns.child_token(),
             _permit: permit,
         })
+    }
+
+    /// A place among the turns in flight, or 503 when all are taken.
+    fn in_flight_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.inner
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| self.busy())
     }
 
     fn busy(&self) -> ApiError {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use agent_host_agent::{ToolHost, ToolHosts};
 use agent_host_mcp::auth::BearerToken;
 use agent_host_mcp::client::{ClientOptions, Limits, ServerReport};
+use agent_host_mcp::http::FRONT_END;
 use agent_host_mcp::{HttpOptions, HttpServer, McpTools, ToolServer};
 use agent_host_runtime::Runtime;
 use clap::{Args, Subcommand};
@@ -15,9 +16,6 @@ use tokio_util::sync::CancellationToken;
 use super::config::Settings;
 use super::render::print_json;
 use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, config_from, escape, start};
-
-/// The environment variable a bearer token may come from.
-const TOKEN_ENV: &str = "AGENT_HOST_MCP_TOKEN";
 
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
@@ -176,17 +174,14 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     // The token is checked before anything is loaded: a refusal is quick.
     // stdio has no use for a token.
     let token = match args.http {
-        Some(_) => BearerToken::from_file_or_env(args.token_file.as_deref(), TOKEN_ENV)
+        Some(_) => BearerToken::from_file_or_env(args.token_file.as_deref(), FRONT_END.token_env)
             .map_err(Failure::usage)?,
         None => None,
     };
-    if let Some(addr) = args.http
-        && !addr.ip().is_loopback()
-        && token.is_none()
-    {
-        return Err(Failure::usage(agent_host_mcp::ServeError::TokenRequired {
-            addr,
-        }));
+    if let Some(addr) = args.http {
+        FRONT_END
+            .check_listen(addr, token.as_ref())
+            .map_err(Failure::usage)?;
     }
     let runtime = start(&settings, false).await?;
     let _watcher = if args.no_watch {

@@ -5,14 +5,11 @@ use std::sync::Arc;
 
 use agent_host_agent::sessions::{LiveSessions, Sessions};
 use agent_host_auth::BearerToken;
-use agent_host_server::{AppState, Models, Server};
+use agent_host_server::{AppState, FRONT_END, Models, Server};
 use clap::Args;
 
 use super::agent::{ModelArgs, agent_config, choose_provider};
 use super::{Cli, EXIT_OK, Failure, config_from, escape, start};
-
-/// The environment variable a bearer token may come from.
-const TOKEN_ENV: &str = "AGENT_HOST_SERVE_TOKEN";
 
 #[derive(Debug, Args)]
 #[command(
@@ -64,15 +61,11 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let token = BearerToken::from_file_or_env(args.token_file.as_deref(), TOKEN_ENV)
+    let token = BearerToken::from_file_or_env(args.token_file.as_deref(), FRONT_END.token_env)
         .map_err(Failure::usage)?;
-    if !config.listen.ip().is_loopback() && token.is_none() {
-        return Err(Failure::usage(
-            agent_host_server::ServerError::TokenRequired {
-                addr: config.listen,
-            },
-        ));
-    }
+    FRONT_END
+        .check_listen(config.listen, token.as_ref())
+        .map_err(Failure::usage)?;
     // The provider is checked before anything is loaded.
     let chosen = choose_provider(&args.model, &settings.provider)?;
     let mut models = Models::new(chosen.provider);

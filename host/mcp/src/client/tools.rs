@@ -142,10 +142,15 @@ impl McpTools {
     /// Whether some enabled server has no tool list yet, not even a
     /// persisted one: listing its tools needs a connection.
     pub fn needs_listing(&self) -> bool {
+        self.unlisted().next().is_some()
+    }
+
+    /// The enabled servers without a tool list yet.
+    fn unlisted(&self) -> impl Iterator<Item = &Connection> {
         self.inner
             .servers
             .iter()
-            .any(|server| server.config().enabled && server.tools().fetched_at.is_none())
+            .filter(|server| server.config().enabled && server.tools().fetched_at.is_none())
     }
 
     /// Starts every enabled server in the background.
@@ -172,10 +177,7 @@ impl McpTools {
     /// (not even a persisted one): the others are not started.
     pub async fn wait_unlisted(&self) {
         let waits = self
-            .inner
-            .servers
-            .iter()
-            .filter(|server| server.config().enabled && server.tools().fetched_at.is_none())
+            .unlisted()
             .map(|server| server.wait_ready(server.config().connect_timeout()));
         futures_util::future::join_all(waits).await;
     }
@@ -205,7 +207,7 @@ impl McpTools {
                 let status = server.status();
                 let mut problems = list.problems.clone();
                 problems.extend(exposure.clashes.get(index).cloned().unwrap_or_default());
-                problems.extend(self.plugin_clashes(index, &list));
+                problems.extend(self.plugin_clashes(&list));
                 let exposed = exposure
                     .routes
                     .values()
@@ -390,11 +392,10 @@ impl McpTools {
             .is_some_and(|runtime| runtime.tool_hints(name).is_some())
     }
 
-    fn plugin_clashes(&self, index: usize, list: &ToolList) -> Vec<String> {
+    fn plugin_clashes(&self, list: &ToolList) -> Vec<String> {
         let Some(runtime) = &self.inner.options.runtime else {
             return Vec::new();
         };
-        let _ = index;
         list.tools
             .iter()
             .filter_map(|tool| {

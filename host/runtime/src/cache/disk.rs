@@ -66,8 +66,9 @@ fn integrity_hash(bytes: &[u8]) -> String {
 }
 
 /// What identifies a file's current contents without reading them: any
-/// change through the file system changes at least its ctime.
-fn file_identity(path: &Path) -> std::io::Result<String> {
+/// change through the file system changes at least its ctime. Recorded
+/// with each artifact (`ArtifactRecord::verified_identity`).
+pub fn file_identity(path: &Path) -> std::io::Result<String> {
     let meta = std::fs::metadata(path)?;
     #[cfg(unix)]
     {

@@ -89,7 +89,7 @@ impl Runtime {
         config.validate()?;
         let config_sandbox = config.sandbox.clone();
         let store = DataStore::open(&config.data_dir)?.with_quotas(&config.quotas);
-        let engine = engine::shared_engine(&config.sandbox, engine::Tier::Optimized)
+        let engine = engine::tier_engine(&config.sandbox, engine::Tier::Optimized)
             .map_err(HostError::Engine)?;
         let linker = build_linker(&engine).map_err(HostError::Engine)?;
         let stats = Arc::new(crate::cache::CacheStats::default());
@@ -98,7 +98,7 @@ impl Runtime {
         let baseline = if config.cache.tiering != crate::config::Tiering::Optimized
             && engine::baseline_supported(&config.sandbox)
         {
-            let engine = engine::shared_engine(&config.sandbox, engine::Tier::Baseline)
+            let engine = engine::tier_engine(&config.sandbox, engine::Tier::Baseline)
                 .map_err(HostError::Engine)?;
             let linker = build_linker(&engine).map_err(HostError::Engine)?;
             // Baseline builds are short-lived: a small memory level.
@@ -114,6 +114,11 @@ impl Runtime {
         } else {
             None
         };
+        // One ticker thread for both engines' deadlines.
+        match &baseline {
+            Some(baseline) => engine::start_epoch_ticker(&[&engine, baseline.linker.engine()]),
+            None => engine::start_epoch_ticker(&[&engine]),
+        }
         let (events, _) = tokio::sync::broadcast::channel(256);
         let tier_up_notice: crate::loader::TierUpNotice = {
             let events = events.clone();
