@@ -743,7 +743,7 @@ async fn hooks_that_trap_or_eat_memory_fail_cleanly() {
     let starved = hooks.dispatch(HookPoint::TurnEnd, || json!({})).await;
     let failure = &starved.failures[0];
     assert!(
-        matches!(failure.kind, FailureKind::MemoryLimit { limit_mb: 16 }),
+        matches!(failure.kind, FailureKind::MemoryLimit { limit_mb: 16, .. }),
         "{failure}"
     );
     // The host is fine: the next event is delivered.

@@ -218,6 +218,10 @@ impl NetworkPolicy {
 pub struct Limits {
     /// Memory cap in bytes.
     pub memory_bytes: u64,
+    /// The most memory this host lets any plugin have (`sandbox.max_memory_mb`),
+    /// in MiB: says where a refused memory request can be raised.
+    #[serde(skip)]
+    pub host_max_memory_mb: u64,
     /// Wall-clock deadline of one call.
     #[serde(with = "millis")]
     pub timeout: Duration,
@@ -382,6 +386,7 @@ pub fn grant(
         network: NetworkPolicy { allowed },
         limits: Limits {
             memory_bytes: memory_mb * 1024 * 1024,
+            host_max_memory_mb: sandbox.max_memory_mb,
             timeout: Duration::from_millis(timeout_ms),
             fuel,
             max_output_bytes: (output_kb * 1024) as usize,

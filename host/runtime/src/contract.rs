@@ -122,6 +122,21 @@ pub(crate) fn check_world(
     }
 }
 
+/// The contract version a component was built against: the version on the
+/// `agent:plugin` interface it exports (`tool` or `extension`), as its
+/// author's tool chain wrote it. `None` when it exports neither.
+pub(crate) fn built_version(engine: &Engine, component: &Component) -> Option<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .find_map(|(name, _)| {
+            let version = contract_version(name)?;
+            let interface = name.strip_prefix(CONTRACT_PACKAGE)?.trim_start_matches('/');
+            let interface = interface.split('@').next()?;
+            matches!(interface, "tool" | "extension").then(|| version.to_owned())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

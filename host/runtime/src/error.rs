@@ -259,6 +259,30 @@ pub enum LoadError {
     },
 }
 
+/// A memory refusal in MiB, with the setting that raises the limit: the
+/// manifest's `limits.memory_mb` while the host allows more, else the
+/// host's `sandbox.max_memory_mb`.
+fn memory_limit_text(limit_mb: u64, wanted_bytes: u64, host_max_mb: u64) -> String {
+    let what = if wanted_bytes > 0 {
+        format!(
+            "needed {:.1} MiB of memory, over its limit of {limit_mb} MiB",
+            wanted_bytes as f64 / f64::from(1u32 << 20)
+        )
+    } else {
+        format!("exceeded its memory limit of {limit_mb} MiB")
+    };
+    let raise = if limit_mb < host_max_mb {
+        format!(
+            "raise `memory_mb` under [limits] in the plugin's manifest (.toml); this host allows up to {host_max_mb} MiB (`sandbox.max_memory_mb`)"
+        )
+    } else {
+        format!(
+            "{limit_mb} MiB is this host's cap for any plugin: raise `sandbox.max_memory_mb` in the host config"
+        )
+    };
+    format!("{what}: {raise}")
+}
+
 /// Which limit or fault ended a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FailureKind {
@@ -268,11 +292,16 @@ pub enum FailureKind {
         /// The limit.
         ms: u64,
     },
-    /// The guest tried to grow its memory past the cap.
-    #[error("exceeded its memory limit of {limit_mb} MiB")]
+    /// The guest tried to grow its memory past the cap, or to start with
+    /// more memory than it (a component's initial memory is its minimum).
+    #[error("{}", memory_limit_text(*limit_mb, *wanted_bytes, *host_max_mb))]
     MemoryLimit {
-        /// The cap.
+        /// The cap (`limits.memory_mb` of the manifest, capped by the host).
         limit_mb: u64,
+        /// The size the guest asked for, in bytes (0 when unknown).
+        wanted_bytes: u64,
+        /// The host's cap for every plugin (`sandbox.max_memory_mb`).
+        host_max_mb: u64,
     },
     /// Fuel metering stopped the guest.
     #[error("ran out of fuel ({fuel} units)")]
@@ -399,7 +428,9 @@ pub enum CallError {
         tool: String,
         /// What ended the call.
         kind: FailureKind,
-        /// The last line the plugin wrote to stderr, often a panic message.
+        /// The guest's own account of its death, found in its stderr: a
+        /// Rust panic, a Python exception and frame, a JS exception, a C
+        /// assert or abort message (bounded; plugin text).
         detail: Option<String>,
     },
     /// Something went wrong on the host's side.

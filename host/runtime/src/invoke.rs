@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 use wasmtime::{Engine, Trap};
 
 use crate::bindings::{self, CallContext, ToolPluginPre};
+use crate::capabilities::Limits;
 use crate::error::{CallError, FailureKind};
 use crate::host_api::{HostContext, ProgressSink};
 use crate::loader::LoadedPlugin;
@@ -95,9 +96,7 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
         Ok(Err(Stage::Instantiate(err))) => {
             log_output(plugin.name(), call.tool, &probe);
             let kind = if probe.memory_limit_hit() {
-                FailureKind::MemoryLimit {
-                    limit_mb: limits.memory_bytes >> 20,
-                }
+                memory_limit(limits, &probe)
             } else {
                 FailureKind::Instantiate {
                     message: format!("{err:#}"),
@@ -107,8 +106,8 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
         }
         Ok(Err(Stage::Run(err))) => {
             let stderr = log_output(plugin.name(), call.tool, &probe);
-            let kind = classify(&err, &probe, limits.memory_bytes, limits.fuel, timeout_kind);
-            return Err(failed(kind, panic_message(&stderr)));
+            let kind = classify(&err, &probe, limits, timeout_kind);
+            return Err(failed(kind, crate::guest_error::guest_error(&stderr)));
         }
         Ok(Ok(result)) => {
             log_output(plugin.name(), call.tool, &probe);
@@ -153,25 +152,31 @@ enum Stage {
     Run(wasmtime::Error),
 }
 
+/// A memory-limit failure, with what the guest asked for.
+pub(crate) fn memory_limit(limits: &Limits, probe: &CallProbe) -> FailureKind {
+    FailureKind::MemoryLimit {
+        limit_mb: limits.memory_bytes >> 20,
+        wanted_bytes: probe.refused_memory_bytes() as u64,
+        host_max_mb: limits.host_max_memory_mb,
+    }
+}
+
 pub(crate) fn classify(
     err: &wasmtime::Error,
     probe: &CallProbe,
-    memory_bytes: u64,
-    fuel: Option<u64>,
+    limits: &Limits,
     timeout: FailureKind,
 ) -> FailureKind {
     if err.is::<DeadlineExceeded>() {
         return timeout;
     }
     if probe.memory_limit_hit() {
-        return FailureKind::MemoryLimit {
-            limit_mb: memory_bytes >> 20,
-        };
+        return memory_limit(limits, probe);
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => FailureKind::StackOverflow,
         Some(Trap::OutOfFuel) => FailureKind::FuelExhausted {
-            fuel: fuel.unwrap_or(0),
+            fuel: limits.fuel.unwrap_or(0),
         },
         Some(Trap::Interrupt) => timeout,
         Some(trap) => FailureKind::Trap {
@@ -199,34 +204,4 @@ pub(crate) fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String 
         }
     }
     stderr
-}
-
-/// The panic message from a Rust guest's stderr, or its last line.
-pub(crate) fn panic_message(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if let Some(at) = lines.iter().position(|line| line.contains("panicked at")) {
-        let message = lines.get(at + 1).copied().unwrap_or("");
-        return Some(format!("{} {message}", lines[at]).trim().to_owned());
-    }
-    lines.last().map(|line| (*line).to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::panic_message;
-
-    #[test]
-    fn panic_messages_are_extracted() {
-        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(
-            panic_message(stderr).unwrap(),
-            "thread '<unnamed>' panicked at src/lib.rs:3:5: boom"
-        );
-        assert_eq!(panic_message("a\nlast\n").unwrap(), "last");
-        assert_eq!(panic_message(""), None);
-    }
 }

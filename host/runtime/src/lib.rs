@@ -18,6 +18,7 @@ pub use engine::Tier;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod guest_error;
 pub mod hooks;
 mod host_api;
 mod instance_slots;

@@ -296,6 +296,13 @@ impl LoadedPlugin {
     pub fn tier(&self) -> Option<Tier> {
         self.current().map(|p| p.tier)
     }
+
+    /// The contract version the component was built against (the version
+    /// on the interface it exports), once it has been prepared.
+    pub fn built_contract(&self) -> Option<String> {
+        let prepared = self.current()?;
+        contract::built_version(prepared.engine(), prepared.component())
+    }
 }
 
 /// The slot for a freshly prepared component, with its tier-up started
@@ -779,7 +786,18 @@ async fn describe(
         Ok(Ok(Err(specs))) => specs,
         Ok(Err(err)) => {
             let (stderr, _) = probe.stderr.take();
-            return Err(describe_error(format!("{err:#} {}", stderr.trim())));
+            // A component whose initial memory is over its cap fails to
+            // instantiate with wasmtime's words in wasm pages; say it in
+            // MiB with the key that raises it.
+            let why = if probe.memory_limit_hit() {
+                crate::invoke::memory_limit(&caps.limits, &probe).to_string()
+            } else {
+                format!("{err:#}")
+            };
+            let said = crate::guest_error::guest_error(&stderr)
+                .map(|said| format!(" ({said})"))
+                .unwrap_or_default();
+            return Err(describe_error(format!("{why}{said}")));
         }
         Err(_) => {
             return Err(describe_error(format!(

@@ -9,7 +9,7 @@
 //! `sandbox.max_open_files` open files, within a process-wide budget that
 //! keeps the host's own descriptors free ([`open_file_cap`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
@@ -33,12 +33,14 @@ use crate::output_capture::CapturedOutput;
 #[error("deadline exceeded")]
 pub(crate) struct DeadlineExceeded;
 
-/// Caps linear memory and table growth, and remembers that the cap was hit
-/// so a resulting trap can be reported as a memory-limit failure.
+/// Caps linear memory and table growth, and remembers the largest size it
+/// refused so a resulting trap (or a failed instantiation: a memory whose
+/// minimum is over the cap) can be reported as a memory-limit failure
+/// that says how much the guest wanted.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     memory_bytes: usize,
-    hit: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -49,7 +51,7 @@ impl ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
-            self.hit.store(true, Ordering::Relaxed);
+            self.refused.fetch_max(desired, Ordering::Relaxed);
             // Refuse the grow: the guest sees -1 and decides (Rust guests abort).
             return Ok(false);
         }
@@ -179,12 +181,17 @@ impl WasiHttpView for CallState {
 pub(crate) struct CallProbe {
     pub stdout: CapturedOutput,
     pub stderr: CapturedOutput,
-    pub memory_hit: Arc<AtomicBool>,
+    /// The largest memory size the limiter refused, in bytes (0: none).
+    pub memory_refused: Arc<AtomicUsize>,
 }
 
 impl CallProbe {
     pub(crate) fn memory_limit_hit(&self) -> bool {
-        self.memory_hit.load(Ordering::Relaxed)
+        self.refused_memory_bytes() > 0
+    }
+
+    pub(crate) fn refused_memory_bytes(&self) -> usize {
+        self.memory_refused.load(Ordering::Relaxed)
     }
 }
 
@@ -229,7 +236,7 @@ pub(crate) fn new_store(
         });
     }
 
-    let memory_hit = Arc::new(AtomicBool::new(false));
+    let memory_refused = Arc::new(AtomicUsize::new(0));
     let state = CallState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
@@ -239,7 +246,7 @@ pub(crate) fn new_store(
         },
         limiter: MemoryLimiter {
             memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
-            hit: memory_hit.clone(),
+            refused: memory_refused.clone(),
         },
         preopens,
         open_files: OpenFiles {
@@ -255,7 +262,7 @@ pub(crate) fn new_store(
     let probe = CallProbe {
         stdout,
         stderr,
-        memory_hit,
+        memory_refused,
     };
     Ok((store, probe))
 }

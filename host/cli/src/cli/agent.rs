@@ -1,6 +1,5 @@
 //! What `run` and `chat` share: the model flags handed to the provider factory; rendering agent events; Ctrl-C.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -118,12 +117,10 @@ impl Renderer {
         }
     }
 
-    /// Writes to stdout, ignoring a closed pipe (`| head`): the session must
-    /// still be saved after the reader went away.
+    /// Writes to stdout; a closed pipe (`| head`) drops the rest, and the
+    /// session is still saved after the reader went away.
     fn out(&self, text: &str) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        out!("{text}");
     }
 
     /// Prints text as it is (banners).

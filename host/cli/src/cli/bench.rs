@@ -52,17 +52,26 @@ pub struct BenchArgs {
 }
 
 fn row(name: &str, stats: &Stats) {
-    println!(
+    outln!(
         "  {:46} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {}",
-        name, stats.median, stats.mean, stats.p90, stats.min, stats.unit
+        name,
+        stats.median,
+        stats.mean,
+        stats.p90,
+        stats.min,
+        stats.unit
     );
 }
 
 fn header(title: &str) {
-    println!("\n{title}");
-    println!(
+    outln!("\n{title}");
+    outln!(
         "  {:46} {:>9} {:>9} {:>9} {:>9}",
-        "", "median", "mean", "p90", "min"
+        "",
+        "median",
+        "mean",
+        "p90",
+        "min"
     );
 }
 
@@ -103,7 +112,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
             ));
             row("bare wasmtime (InstancePre+pooling+call)", &r.bare);
             row("agent-host (lookup+schema+sandbox+call)", &r.host);
-            println!(
+            outln!(
                 "  ratio host/bare (median): {:.2}x   target <= 1.5x",
                 r.ratio
             );
@@ -123,9 +132,10 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
                 "agent-host disk cache (lookup+integrity+load)",
                 &r.host_disk_load,
             );
-            println!(
+            outln!(
                 "  ratio host/bare (median): {:.2}x   target <= 2x;  compile/host: {:.0}x",
-                r.ratio_to_bare, r.speedup_over_compile
+                r.ratio_to_bare,
+                r.speedup_over_compile
             );
         }
         report.insert("cache".into(), json!(r));
@@ -139,7 +149,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
             ));
             row("replace -> answered by a new version", &r.new_version_ms);
             row("replace -> answered by a cached version", &r.revert_ms);
-            println!(
+            outln!(
                 "  new: median - compile = {:.1} ms (target <= 50); revert median {:.1} ms (target <= 50)",
                 r.new_version_ms.median - r.compile_ms,
                 r.revert_ms.median
@@ -171,7 +181,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
             if let Some(tool) = &r.interrupt_tool {
                 row("interrupt while a tool spins", &tool.clone().in_millis());
             }
-            println!(
+            outln!(
                 "  overhead median {:.0} us (target <= 300 us); interrupt median {:.2} ms (target <= 5 ms)",
                 r.overhead.median,
                 r.interrupt_model.median / 1e3
@@ -189,7 +199,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
             ));
             row("agent-host --version (process start-up)", &r.1);
             row("agent-host tools list", &r.2);
-            println!("  tools list median {:.1} ms (target <= 25 ms)", r.2.median);
+            outln!("  tools list median {:.1} ms (target <= 25 ms)", r.2.median);
         }
         report.insert(
             "list".into(),

@@ -45,9 +45,9 @@ fn verify(cli: &Cli, json: bool) -> Result<u8, Failure> {
     if json {
         print_json(&json!({ "checked": checked, "deleted": deleted }));
     } else if deleted.is_empty() {
-        println!("{checked} artifact(s) checked, all intact");
+        outln!("{checked} artifact(s) checked, all intact");
     } else {
-        println!(
+        outln!(
             "{checked} artifact(s) checked; {} failed and were deleted (they recompile on next use): {}",
             deleted.len(),
             deleted.join(", ")
@@ -85,7 +85,7 @@ async fn stats(cli: &Cli, json: bool) -> Result<u8, Failure> {
         }));
         return Ok(EXIT_OK);
     }
-    println!("{:24} {:>14} {:>14}", "", "this run", "all runs");
+    outln!("{:24} {:>14} {:>14}", "", "this run", "all runs");
     let rows: [(&str, String, String); 12] = [
         (
             "memory entries",
@@ -149,7 +149,7 @@ async fn stats(cli: &Cli, json: bool) -> Result<u8, Failure> {
         ),
     ];
     for (name, this_run, all) in rows {
-        println!("{name:24} {this_run:>14} {all:>14}");
+        outln!("{name:24} {this_run:>14} {all:>14}");
     }
     if !tiers.is_empty() {
         let shown: Vec<String> = tiers
@@ -162,7 +162,7 @@ async fn stats(cli: &Cli, json: bool) -> Result<u8, Failure> {
                 )
             })
             .collect();
-        println!("\ncached build per plugin: {}", shown.join(", "));
+        outln!("\ncached build per plugin: {}", shown.join(", "));
     }
     Ok(EXIT_OK)
 }
@@ -178,7 +178,7 @@ fn clear(cli: &Cli) -> Result<u8, Failure> {
     runtime
         .clear_cache()
         .map_err(|err| Failure::usage(anyhow::anyhow!("cannot clear the cache: {err}")))?;
-    println!(
+    outln!(
         "cache cleared ({})",
         runtime.store().dir().join("artifacts").display()
     );

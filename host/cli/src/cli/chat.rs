@@ -82,7 +82,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         agent_config(&args.model, &settings.agent),
     )
     .with_extensions(runtime.clone());
-    println!(
+    outln!(
         "{} | {} tools | {HELP}",
         chosen.banner,
         agent.tool_defs().len()
@@ -100,7 +100,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
     let (mut record, mut history): (Option<SessionRecord>, Vec<Message>) = match &args.resume {
         Some(id) => {
             let (record, history) = super::sessions::resume(&sessions, id)?;
-            println!("(resumed session {id}: {} messages)", history.len());
+            outln!("(resumed session {id}: {} messages)", history.len());
             (Some(record), history)
         }
         None => (None, Vec::new()),
@@ -124,7 +124,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
             "" => continue,
             "/exit" | "/quit" => break,
             "/help" => {
-                println!("{HELP}");
+                outln!("{HELP}");
                 continue;
             }
             "/clear" => {
@@ -135,7 +135,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                 }
                 history.clear();
                 record = None;
-                println!("(conversation cleared; the next message starts a new session)");
+                outln!("(conversation cleared; the next message starts a new session)");
                 continue;
             }
             "/stats" => {
@@ -144,7 +144,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
             }
             "/tools" => {
                 for tool in agent.tool_defs() {
-                    println!(
+                    outln!(
                         "  {:20} {}",
                         escape::line(&tool.name),
                         shorten(&tool.description, 70)
@@ -153,7 +153,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
                 continue;
             }
             command if command.starts_with('/') => {
-                println!("unknown command {}; {HELP}", escape::line(command));
+                outln!("unknown command {}; {HELP}", escape::line(command));
                 continue;
             }
             _ => {}
@@ -216,7 +216,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
             // conversation continues in a child session.
             let mut child = sessions.create_child(session);
             sessions.append(&mut child, &history, Usage::default(), Some(&label));
-            println!("(continued in session {} after summarising)", child.id);
+            outln!("(continued in session {} after summarising)", child.id);
             *session = child;
         } else {
             sessions.append(
@@ -242,9 +242,10 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
         mcp.shut_down().await;
     }
     if let Some(record) = &record {
-        println!(
+        outln!(
             "(session {} saved; continue it with `agent-host chat --resume {}`)",
-            record.id, record.id
+            record.id,
+            record.id
         );
     }
     runtime.persist_cache_stats();

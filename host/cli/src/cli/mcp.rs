@@ -108,7 +108,7 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         if json {
             print_json(&Vec::<ServerReport>::new());
         } else {
-            println!(
+            outln!(
                 "no MCP servers configured; add [mcp.servers.NAME] to the config file (docs/mcp.md)"
             );
         }
@@ -135,9 +135,13 @@ fn print_reports(reports: &[ServerReport]) {
         .max()
         .unwrap_or(6)
         .max(6);
-    println!(
+    outln!(
         "{:width$}  {:9}  {:5}  {:10}  {:>5}  DETAIL",
-        "SERVER", "STATUS", "VIA", "PROTOCOL", "TOOLS"
+        "SERVER",
+        "STATUS",
+        "VIA",
+        "PROTOCOL",
+        "TOOLS"
     );
     for report in reports {
         let detail = report
@@ -145,7 +149,7 @@ fn print_reports(reports: &[ServerReport]) {
             .clone()
             .or_else(|| report.server.clone())
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:width$}  {:9}  {:5}  {:10}  {:>5}  {}",
             report.name,
             report.status,
@@ -159,12 +163,12 @@ fn print_reports(reports: &[ServerReport]) {
             escape::line(&detail)
         );
         for problem in &report.problems {
-            println!("{:width$}  - {}", "", escape::line(problem));
+            outln!("{:width$}  - {}", "", escape::line(problem));
         }
         if report.reason.is_none()
             && let Some(error) = &report.last_error
         {
-            println!("{:width$}  last error: {}", "", escape::line(error));
+            outln!("{:width$}  last error: {}", "", escape::line(error));
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Command-line flags, shared setup (config, logging, runtime) and dispatch to one file per subcommand.
 
+#[macro_use]
+mod render;
 mod agent;
 mod bench;
 mod cache;
@@ -9,7 +11,6 @@ pub mod escape;
 mod mcp;
 mod plugins;
 mod progress;
-mod render;
 mod run;
 mod serve;
 mod sessions;

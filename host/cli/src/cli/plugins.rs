@@ -112,14 +112,17 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     if plugins.is_empty() && problems.is_empty() && mcp_rows.is_empty() {
-        println!(
+        outln!(
             "no plugins found; put <name>.wasm + <name>.toml in a plugin directory, or pass --plugins DIR"
         );
         return Ok(EXIT_OK);
     }
-    println!(
+    outln!(
         "{:16} {:9} {:7} {:9} TOOLS / HOOKS / ERROR",
-        "PLUGIN", "VERSION", "STATUS", "TIER"
+        "PLUGIN",
+        "VERSION",
+        "STATUS",
+        "TIER"
     );
     for plugin in &plugins {
         let provides = provides(plugin);
@@ -127,13 +130,13 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
         // one is ready; "-" when it would compile on first use.
         let tier = runtime.best_tier(plugin).map_or("-", |tier| tier.label());
         match update_error(&plugin.wasm_path) {
-            None => println!(
+            None => outln!(
                 "{:16} {:9} {:7} {tier:9} {provides}",
                 escape::line(plugin.name()),
                 escape::line(&plugin.manifest.plugin.version),
                 "ok",
             ),
-            Some(error) => println!(
+            Some(error) => outln!(
                 "{:16} {:9} {:7} {tier:9} {provides} (update failed, this version keeps serving: {})",
                 escape::line(plugin.name()),
                 escape::line(&plugin.manifest.plugin.version),
@@ -147,7 +150,7 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
             .plugin
             .clone()
             .unwrap_or_else(|| problem.path.display().to_string());
-        println!(
+        outln!(
             "{:16} {:9} {:7} {:9} {}",
             escape::line(&name),
             "-",
@@ -162,7 +165,7 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
             (_, Some(_)) => format!("{} tools (kept list)", tools.len()),
             (_, None) => "not listed yet (`agent-host mcp list` connects)".to_owned(),
         };
-        println!(
+        outln!(
             "{:16} {:9} {:7} {:9} {status}: {}",
             format!("mcp:{}", report.name),
             "-",
@@ -174,6 +177,15 @@ async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
+/// The contract version the component's tool chain wrote into it (a check
+/// loads eagerly, so the component is always prepared here).
+fn built_contract(plugin: &agent_host_runtime::runtime::Plugin) -> String {
+    plugin
+        .built_contract()
+        .map(|version| escape::line(&version).into_owned())
+        .unwrap_or_else(|| "(unknown)".to_owned())
+}
+
 async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
     let config = config_from(cli)?;
     let runtime = Runtime::new(config.runtime).map_err(Failure::usage)?;
@@ -182,7 +194,8 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
     if json {
         print_json(&json!({
             "ok": true, "name": plugin.name(), "version": plugin.manifest.plugin.version,
-            "contract": format!("{}@{}", agent_host_runtime::CONTRACT_PACKAGE, agent_host_runtime::CONTRACT_VERSION),
+            "contract": format!("{}@{}", agent_host_runtime::CONTRACT_PACKAGE, built_contract(&plugin)),
+            "host_contract": format!("{}@{}", agent_host_runtime::CONTRACT_PACKAGE, agent_host_runtime::CONTRACT_VERSION),
             "kind": kind_name(&plugin),
             "tools": plugin.tools.iter().map(|t| &t.spec).collect::<Vec<_>>(),
             "extension": plugin.extension,
@@ -201,21 +214,23 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
         Some(CacheLevel::Disk) => "loaded from the artifact cache".to_owned(),
         _ => "loaded from the memory cache".to_owned(),
     };
-    println!(
+    outln!(
         "ok: {} {} ({} bytes, {origin})",
         escape::line(&info.name),
         escape::line(&info.version),
         plugin.size
     );
-    println!(
-        "contract: {}@{}",
+    outln!(
+        "contract: built against {}@{} (this host serves {}@{})",
+        agent_host_runtime::CONTRACT_PACKAGE,
+        built_contract(&plugin),
         agent_host_runtime::CONTRACT_PACKAGE,
         agent_host_runtime::CONTRACT_VERSION
     );
     if let Some(extension) = &plugin.extension {
-        println!("extension, priority {}; hooks:", extension.priority);
+        outln!("extension, priority {}; hooks:", extension.priority);
         for sub in &extension.subscriptions {
-            println!(
+            outln!(
                 "  {:20} {:?}{}",
                 sub.point.as_str(),
                 sub.delivery,
@@ -223,11 +238,11 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
             );
         }
     } else {
-        println!("tools:");
+        outln!("tools:");
     }
     for tool in &plugin.tools {
         let hints = tool.spec.hints.names();
-        println!(
+        outln!(
             "  {:20} {}{}",
             escape::line(&tool.spec.name),
             super::render::shorten(&tool.spec.description, 60),
@@ -239,24 +254,24 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
         );
     }
     let requested = &plugin.manifest.capabilities;
-    println!("requests:");
+    outln!("requests:");
     // Everything below comes from the manifest (the plugin author) or
     // repeats it: escaped.
     for dir in &requested.dirs {
-        println!("  dir {} ({})", escape::line(&dir.path), dir.access);
+        outln!("  dir {} ({})", escape::line(&dir.path), dir.access);
     }
     for var in &requested.env {
-        println!("  env {}", escape::line(var));
+        outln!("  env {}", escape::line(var));
     }
     for host in &requested.network {
-        println!("  network {}", escape::line(host));
+        outln!("  network {}", escape::line(host));
     }
     if requested.dirs.is_empty() && requested.env.is_empty() && requested.network.is_empty() {
-        println!("  nothing");
+        outln!("  nothing");
     }
-    println!("granted by this host's config:");
+    outln!("granted by this host's config:");
     for dir in &caps.dirs {
-        println!(
+        outln!(
             "  dir {} -> {} ({})",
             escape::line(&dir.guest),
             escape::line(&dir.host.display().to_string()),
@@ -264,19 +279,19 @@ async fn check(cli: &Cli, path: &Path, json: bool) -> Result<u8, Failure> {
         );
     }
     for (var, _) in &caps.env {
-        println!("  env {}", escape::line(var));
+        outln!("  env {}", escape::line(var));
     }
     for host in &caps.network.allowed {
-        println!("  network {}", escape::line(&host.to_string()));
+        outln!("  network {}", escape::line(&host.to_string()));
     }
     for denied in &caps.not_granted {
-        println!("  NOT granted: {}", escape::line(denied));
+        outln!("  NOT granted: {}", escape::line(denied));
     }
     for warning in &caps.warnings {
-        println!("  WARNING: {warning}");
+        outln!("  WARNING: {warning}");
     }
     let limits = &caps.limits;
-    println!(
+    outln!(
         "limits: memory {} MiB, timeout {} ms, output {} KiB, fuel {}",
         limits.memory_bytes >> 20,
         limits.timeout.as_millis(),

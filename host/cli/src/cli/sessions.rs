@@ -58,11 +58,11 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
             if *json {
                 print_json(&records);
             } else if records.is_empty() {
-                println!("no sessions yet; `agent-host run` and `agent-host chat` create them");
+                outln!("no sessions yet; `agent-host run` and `agent-host chat` create them");
             } else {
-                println!("{:20} {:>5} {:12} TITLE", "ID", "MSGS", "OUTCOME");
+                outln!("{:20} {:>5} {:12} TITLE", "ID", "MSGS", "OUTCOME");
                 for record in &records {
-                    println!(
+                    outln!(
                         "{:20} {:>5} {:12} {}",
                         escape::line(&record.id),
                         record.message_count,
@@ -79,7 +79,7 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
         }
         SessionsCommand::Show { id } => {
             let record = sessions.get(id).ok_or_else(|| unknown(id))?;
-            println!(
+            outln!(
                 "session {} | {} {} | {} messages",
                 escape::line(&record.id),
                 escape::line(&record.provider),
@@ -94,10 +94,10 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
                 };
                 if !message.content.is_empty() {
                     // What the model, a tool or an extension said.
-                    println!("{who:>9}: {}", escape::text(&message.content));
+                    outln!("{who:>9}: {}", escape::text(&message.content));
                 }
                 for call in &message.tool_calls {
-                    println!(
+                    outln!(
                         "{:>9}  -> {} {}",
                         "",
                         escape::line(&call.name),
@@ -112,7 +112,7 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
                 Format::Jsonl => ExportFormat::Jsonl,
                 Format::Sharegpt => ExportFormat::ShareGpt,
             };
-            print!(
+            out!(
                 "{}",
                 sessions.export(id, format).ok_or_else(|| unknown(id))?
             );
@@ -122,7 +122,7 @@ pub async fn run(cli: &Cli, command: &SessionsCommand) -> Result<u8, Failure> {
             if !sessions.delete(id) {
                 return Err(unknown(id));
             }
-            println!("deleted session {}", escape::line(id));
+            outln!("deleted session {}", escape::line(id));
             EXIT_OK
         }
     };

@@ -29,8 +29,8 @@ pub fn run(cli: &Cli, args: &StatsArgs) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     print_hooks(&hooks);
-    println!();
-    println!(
+    outln!();
+    outln!(
         "cache: {} memory hits, {} disk hits, {} compiles ({:.1} s compiling, about {:.1} s saved); `agent-host cache stats` has more",
         cache.memory_hits,
         cache.disk_hits,
@@ -44,12 +44,12 @@ pub fn run(cli: &Cli, args: &StatsArgs) -> Result<u8, Failure> {
 /// The hook counters as a table (also `/stats` in `chat`, for this process).
 pub fn print_hooks(rows: &[HookStatsRow]) {
     if rows.is_empty() {
-        println!(
+        outln!(
             "hooks: no extension has been called yet (extensions are plugins of the extension-plugin world)"
         );
         return;
     }
-    println!(
+    outln!(
         "{:20} {:20} {:>8} {:>8} {:>8} {:>9} {:>10} {:>8} {:>8}",
         "extension",
         "hook",
@@ -63,7 +63,7 @@ pub fn print_hooks(rows: &[HookStatsRow]) {
     );
     for row in rows {
         let c = &row.counters;
-        println!(
+        outln!(
             "{:20} {:20} {:>8} {:>8} {:>8} {:>9} {:>10.1} {:>8} {:>8}",
             escape::line(&row.extension),
             row.point.as_str(),

@@ -103,7 +103,7 @@ async fn list(cli: &Cli, json: bool, refresh: bool) -> Result<u8, Failure> {
             .iter()
             .map(|d| d.display().to_string())
             .collect();
-        println!(
+        outln!(
             "no tools loaded from {}; put <name>.wasm + <name>.toml there, or pass --plugins DIR",
             dirs.join(", ")
         );
@@ -128,9 +128,9 @@ async fn list(cli: &Cli, json: bool, refresh: bool) -> Result<u8, Failure> {
         .collect();
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);
     let source_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(6).max(6);
-    println!("{:width$}  {:source_width$}  DESCRIPTION", "TOOL", "SOURCE");
+    outln!("{:width$}  {:source_width$}  DESCRIPTION", "TOOL", "SOURCE");
     for (name, source, description) in rows {
-        println!(
+        outln!(
             "{:width$}  {:source_width$}  {}",
             escape::line(name),
             source,
@@ -142,13 +142,13 @@ async fn list(cli: &Cli, json: bool, refresh: bool) -> Result<u8, Failure> {
             .fetched_at
             .map(age_text)
             .unwrap_or_else(|| "an earlier run".to_owned());
-        println!(
+        outln!(
             "(mcp:{}: the tool list kept from {age}; --refresh asks the server)",
             report.name
         );
     }
     for report in reports.iter().filter(|r| r.status == "failed") {
-        println!(
+        outln!(
             "(mcp:{}: {})",
             report.name,
             escape::line(report.reason.as_deref().unwrap_or("failed"))
@@ -232,7 +232,7 @@ async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
         }
     };
     let spec = &spec;
-    println!(
+    outln!(
         "{}{}",
         escape::line(&spec.name),
         spec.title
@@ -240,9 +240,9 @@ async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
             .map(|t| format!(" — {}", escape::line(t)))
             .unwrap_or_default()
     );
-    println!("{source}");
+    outln!("{source}");
     let hints = spec.hints.names();
-    println!(
+    outln!(
         "hints:  {}",
         if hints.is_empty() {
             "none".to_owned()
@@ -250,16 +250,16 @@ async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
             hints.join(", ")
         }
     );
-    println!("\n{}\n", escape::text(&spec.description));
+    outln!("\n{}\n", escape::text(&spec.description));
     // JSON escapes C0 controls in strings but leaves DEL, C1 and bidi
     // controls raw: the schema text is escaped like any other.
-    println!("arguments (JSON Schema):");
+    outln!("arguments (JSON Schema):");
     let schema = serde_json::to_string_pretty(&spec.input_schema).unwrap_or_default();
-    println!("{}", escape::text(&schema));
+    outln!("{}", escape::text(&schema));
     if let Some(output) = &spec.output_schema {
-        println!("output (JSON Schema):");
+        outln!("output (JSON Schema):");
         let schema = serde_json::to_string_pretty(output).unwrap_or_default();
-        println!("{}", escape::text(&schema));
+        outln!("{}", escape::text(&schema));
     }
     Ok(EXIT_OK)
 }
@@ -384,7 +384,7 @@ fn print_output(mut row: serde_json::Value, output: &agent_host_runtime::ToolOut
         row["output"] = serde_json::to_value(output).unwrap_or_default();
         print_json(&row);
     } else {
-        println!("{}", escape::text(&output.to_text()));
+        outln!("{}", escape::text(&output.to_text()));
     }
 }
 

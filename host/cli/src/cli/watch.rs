@@ -28,22 +28,22 @@ pub async fn run(cli: &Cli, json: bool) -> Result<u8, Failure> {
             event = events.recv() => {
                 let Ok(event) = event else { continue };
                 if json {
-                    println!("{}", serde_json::to_string(&event).unwrap_or_default());
+                    outln!("{}", serde_json::to_string(&event).unwrap_or_default());
                 } else {
                     match &event {
                         PluginEvent::Loaded { plugin, content_hash, .. } => {
                             let short = content_hash.get(..12).unwrap_or(content_hash);
-                            println!("loaded  {} ({short})", escape::line(plugin));
+                            outln!("loaded  {} ({short})", escape::line(plugin));
                         }
                         PluginEvent::Removed { plugin, .. } => {
-                            println!("removed {}", escape::line(plugin));
+                            outln!("removed {}", escape::line(plugin));
                         }
                         PluginEvent::TieredUp { plugin } => {
-                            println!("optimized {} (now on its Cranelift build)", escape::line(plugin));
+                            outln!("optimized {} (now on its Cranelift build)", escape::line(plugin));
                         }
                         PluginEvent::Failed { path, error } => {
                             // The error quotes what the plugin said about itself.
-                            println!(
+                            outln!(
                                 "failed  {}: {} (previous version keeps serving)",
                                 escape::line(&path.display().to_string()),
                                 escape::line(error)

@@ -14,8 +14,9 @@ use super::{HookOutcome, HookPoint};
 use crate::bindings::{self, ExtensionPlugin, ExtensionPluginPre};
 use crate::capabilities::Capabilities;
 use crate::error::{FailureKind, HookError};
+use crate::guest_error::guest_error;
 use crate::host_api::HostContext;
-use crate::invoke::{TIMER_GRACE, classify, log_output, panic_message};
+use crate::invoke::{TIMER_GRACE, classify, log_output};
 use crate::loader::LoadedPlugin;
 use crate::sandbox::{self, CallProbe, CallState};
 use crate::session_state::SessionState;
@@ -91,8 +92,8 @@ pub(crate) async fn call_hook(
     if instance.is_some() {
         store.data_mut().host.begin_call(point.as_str());
         probe
-            .memory_hit
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+            .memory_refused
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         if let Err(err) = sandbox::arm_budget(&mut store, limits) {
             let message = err.to_string();
             return (
@@ -122,8 +123,8 @@ pub(crate) async fn call_hook(
         }
         Ok(Err(err)) => {
             let stderr = log_output(plugin.name(), point.as_str(), &probe);
-            let kind = classify(&err, &probe, limits.memory_bytes, limits.fuel, timeout_kind);
-            (Err(failed(kind, panic_message(&stderr))), None)
+            let kind = classify(&err, &probe, limits, timeout_kind);
+            (Err(failed(kind, guest_error(&stderr))), None)
         }
         Ok(Ok((outcome, instance))) => {
             log_output(plugin.name(), point.as_str(), &probe);

@@ -18,20 +18,12 @@ impl Runtime {
     }
 
     /// Adds the counters gained since the last call to the persisted totals
-    /// (sled writes them out in the background and on close).
+    /// (sled writes them out in the background and on close). Also done
+    /// when the last handle to the runtime goes, so a command that loads a
+    /// plugin lazily (`tools call`) or compiles one (`plugins check`)
+    /// counts in the "all runs" totals too.
     pub fn persist_cache_stats(&self) {
-        let current = self.cache_stats();
-        let mut persisted = self
-            .inner
-            .persisted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut totals = self.inner.store.cache_totals();
-        totals.accumulate(&current.since(&persisted));
-        *persisted = current;
-        if let Err(err) = self.inner.store.put_cache_totals(&totals) {
-            tracing::warn!("cannot save cache statistics: {err}");
-        }
+        self.inner.persist_cache_stats();
     }
 
     /// The best build a plugin version has: the one it runs, once prepared,
@@ -93,5 +85,24 @@ impl Runtime {
     /// (each (plugin, session) once while it stays live).
     pub fn session_state_loads(&self) -> u64 {
         self.inner.session_states.loads()
+    }
+}
+
+impl super::Inner {
+    pub(super) fn persist_cache_stats(&self) {
+        let current = self.cache.stats();
+        let mut persisted = self.persisted.lock().unwrap_or_else(|e| e.into_inner());
+        let mut totals = self.store.cache_totals();
+        totals.accumulate(&current.since(&persisted));
+        *persisted = current;
+        if let Err(err) = self.store.put_cache_totals(&totals) {
+            tracing::warn!("cannot save cache statistics: {err}");
+        }
+    }
+}
+
+impl Drop for super::Inner {
+    fn drop(&mut self) {
+        self.persist_cache_stats();
     }
 }
