@@ -52,3 +52,6 @@ pub use spec::{ContentPart, ToolError, ToolHints, ToolOutput, ToolSpec};
 pub const CONTRACT_VERSION: &str = "0.1.0";
 /// The WIT package name of the contract.
 pub const CONTRACT_PACKAGE: &str = "agent:plugin";
+/// The contract's WIT text, as the bindings were generated from it: what
+/// a plugin's tool chain builds against (`agent-host plugins new` writes it).
+pub const CONTRACT_WIT: &str = include_str!("../../../wit/v0.1/plugin.wit");

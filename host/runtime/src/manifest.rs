@@ -101,6 +101,15 @@ pub fn manifest_path_for(wasm: &Path) -> PathBuf {
     wasm.with_extension("toml")
 }
 
+/// Whether `name` can name a plugin: 1-64 characters of a-z, 0-9 and '-'.
+pub fn is_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
@@ -124,12 +133,7 @@ impl Manifest {
 
     fn validate(&self) -> Result<(), ManifestError> {
         let name = &self.plugin.name;
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
+        if !is_plugin_name(name) {
             return Err(ManifestError::Name { name: name.clone() });
         }
         if !is_semver(&self.plugin.version) {

@@ -9,6 +9,7 @@ mod chat;
 mod config;
 pub mod escape;
 mod mcp;
+mod new;
 mod plugins;
 mod progress;
 mod run;

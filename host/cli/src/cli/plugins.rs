@@ -1,4 +1,4 @@
-//! `agent-host plugins list | check`; the list shows the MCP servers' kept tool lists too.
+//! `agent-host plugins list | check | watch | new`; the list shows the MCP servers' kept tool lists too.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,8 @@ pub enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a new plugin project in Rust, Python, JavaScript or C: it builds with `make` and passes `plugins check` as it is.
+    New(super::new::NewArgs),
     /// Validate a plugin file and its manifest; print what it exports and requests.
     Check {
         /// Path to the plugin's .wasm (its manifest is the .toml next to it).
@@ -41,6 +43,7 @@ pub async fn run(cli: &Cli, command: &PluginsCommand) -> Result<u8, Failure> {
         PluginsCommand::List { json } => list(cli, *json).await,
         PluginsCommand::Check { path, json } => check(cli, path, *json).await,
         PluginsCommand::Watch { json } => super::watch::run(cli, *json).await,
+        PluginsCommand::New(args) => super::new::run(args),
     }
 }
 
