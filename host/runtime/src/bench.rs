@@ -99,7 +99,40 @@ pub struct CallBenchReport {
 /// host imports that do nothing.
 struct BareState {
     wasi: WasiCtx,
+    http: wasmtime_wasi_http::WasiHttpCtx,
     table: ResourceTable,
+}
+
+impl BareState {
+    fn new() -> Self {
+        Self {
+            wasi: WasiCtx::builder().build(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for BareState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: wasmtime_wasi_http::default_hooks(),
+        }
+    }
+}
+
+/// The bare path's linker: what the host links (WASI, WASI HTTP for
+/// plugins that import it, the contract's host imports), with none of the
+/// host's work behind it.
+fn bare_linker(engine: &wasmtime::Engine) -> Result<Linker<BareState>, BenchError> {
+    let wasm = |e: wasmtime::Error| BenchError::Wasm(e.to_string());
+    let mut linker: Linker<BareState> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wasm)?;
+    ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s).map_err(wasm)?;
+    Ok(linker)
 }
 
 impl WasiView for BareState {
@@ -169,19 +202,13 @@ pub async fn compare_call_paths(
         .find(|p| p.name() == info.plugin)
         .ok_or_else(|| BenchError::Unavailable("plugin disappeared".to_owned()))?;
     let engine = runtime.engine().clone();
-    let mut linker: Linker<BareState> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .map_err(|e| BenchError::Wasm(e.to_string()))?;
-    ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)
-        .map_err(|e| BenchError::Wasm(e.to_string()))?;
+    let linker = bare_linker(&engine)?;
     let component = runtime
         .prepared_component(&plugin)
         .await
         .map_err(|err| BenchError::Load(Box::new(err)))?;
     let pre = linker.instantiate_pre(&component).map_err(|e| {
-        BenchError::Unavailable(format!(
-            "the bare path cannot link this plugin (it may need wasi:http): {e}"
-        ))
+        BenchError::Unavailable(format!("the bare path cannot link this plugin: {e}"))
     })?;
     let pre = ToolPluginPre::new(pre).map_err(|e| BenchError::Wasm(e.to_string()))?;
     let args_json = args.to_string();
@@ -192,13 +219,7 @@ pub async fn compare_call_paths(
     };
 
     let bare_call = || async {
-        let mut store = Store::new(
-            &engine,
-            BareState {
-                wasi: WasiCtx::builder().build(),
-                table: ResourceTable::new(),
-            },
-        );
+        let mut store = Store::new(&engine, BareState::new());
         store.set_epoch_deadline(u64::MAX / 2);
         let instance = pre
             .instantiate_async(&mut store)
@@ -499,11 +520,7 @@ impl BarePath {
         engine: wasmtime::Engine,
         component: &wasmtime::component::Component,
     ) -> Result<Self, BenchError> {
-        let mut linker: Linker<BareState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| BenchError::Wasm(e.to_string()))?;
-        ToolPlugin::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)
-            .map_err(|e| BenchError::Wasm(e.to_string()))?;
+        let linker = bare_linker(&engine)?;
         let pre = linker.instantiate_pre(component).map_err(|e| {
             BenchError::Unavailable(format!("the bare path cannot link this plugin: {e}"))
         })?;
@@ -517,13 +534,7 @@ impl BarePath {
             session_id: None,
             timeout_ms: 10_000,
         };
-        let mut store = Store::new(
-            &self.engine,
-            BareState {
-                wasi: WasiCtx::builder().build(),
-                table: ResourceTable::new(),
-            },
-        );
+        let mut store = Store::new(&self.engine, BareState::new());
         store.set_epoch_deadline(u64::MAX / 2);
         let instance = self
             .pre

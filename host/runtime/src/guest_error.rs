@@ -23,8 +23,11 @@ pub(crate) fn guest_error(stderr: &str) -> Option<String> {
         .filter(|line| !line.trim().is_empty())
         .filter(|line| !NOISE.iter().any(|noise| line.trim().starts_with(noise)))
         .collect();
-    let found = rust_panic(&lines)
-        .or_else(|| python_traceback(&lines))
+    // Python first: componentize-py reports an uncaught exception with a
+    // traceback, then a Rust panic of its own runtime that says only
+    // "Python function threw an unexpected exception".
+    let found = python_traceback(&lines)
+        .or_else(|| rust_panic(&lines))
         .or_else(|| js_exception(&lines))
         .or_else(|| lines.last().map(|line| line.trim().to_owned()))?;
     Some(cut(&found, MAX_GUEST_ERROR))
@@ -72,7 +75,11 @@ fn python_traceback(lines: &[&str]) -> Option<String> {
     let source = frames
         .get(frame_at + 1)
         .map(|line| line.trim())
-        .filter(|line| !line.starts_with("File \"") && !line.chars().all(|c| "^~ ".contains(c)));
+        .filter(|line| {
+            !line.starts_with("File \"")
+                && !line.starts_with("[Previous line repeated")
+                && !line.chars().all(|c| "^~ ".contains(c))
+        });
     Some(match source {
         Some(source) => format!("{exception} (at {frame}: {source})"),
         None => format!("{exception} (at {frame})"),
@@ -171,6 +178,23 @@ fn short_js_place(line: &str) -> String {
     };
     let file = place.rsplit('/').next().unwrap_or(place);
     format!("{head}{file}")
+}
+
+/// wasmtime's description of a trap without the wasm backtrace it may
+/// carry (a frame per line: `0: 0xac527f - libc.so!exit`), one line.
+pub(crate) fn trap_text(described: &str) -> String {
+    let kept: Vec<&str> = described
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .filter(|line| {
+            let frame = line
+                .split_once(": ")
+                .is_some_and(|(index, _)| index.chars().all(|c| c.is_ascii_digit()));
+            !frame && !line.starts_with("note: using the `WASMTIME_BACKTRACE_DETAILS")
+        })
+        .collect();
+    cut(&kept.join(" "), MAX_GUEST_ERROR)
 }
 
 /// At most `max` bytes of `text`, cut on a character boundary and marked.

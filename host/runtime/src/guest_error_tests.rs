@@ -1,6 +1,6 @@
 //! Unit tests of the guest-error finder, on stderr as each language's runtime writes it.
 
-use super::{MAX_GUEST_ERROR, guest_error};
+use super::{MAX_GUEST_ERROR, guest_error, trap_text};
 
 #[test]
 fn a_rust_panic_gives_its_message_and_place() {
@@ -29,11 +29,60 @@ ZeroDivisionError: division by zero
 }
 
 #[test]
-fn the_last_of_several_tracebacks_wins() {
-    let stderr = "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nValueError: first\n\
-                  Traceback (most recent call last):\n  File \"b.py\", line 2, in g\nKeyError: 'x'\n";
+fn componentize_py_traceback_beats_its_runtime_panic() {
+    // componentize-py 0.25.1 (CPython 3.14): frames without source lines,
+    // then its runtime's own panic.
+    let stderr = [
+        "Traceback (most recent call last):",
+        "  File \"/0/app.py\", line 105, in invoke",
+        "  File \"/0/app.py\", line 61, in divide",
+        "ZeroDivisionError: division by zero",
+        "",
+        "thread '<unnamed>' (1) panicked at runtime/src/lib.rs:1293:29:",
+        "Python function threw an unexpected exception",
+        "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+    ]
+    .join("\n");
     assert_eq!(
-        guest_error(stderr).unwrap(),
+        guest_error(&stderr).unwrap(),
+        "ZeroDivisionError: division by zero (at app.py:61 in divide)"
+    );
+    let recursion = [
+        "Traceback (most recent call last):",
+        "  File \"/0/app.py\", line 90, in depth",
+        "  File \"/0/app.py\", line 90, in depth",
+        "  [Previous line repeated 996 more times]",
+        "RecursionError: maximum recursion depth exceeded",
+    ]
+    .join("\n");
+    assert_eq!(
+        guest_error(&recursion).unwrap(),
+        "RecursionError: maximum recursion depth exceeded (at app.py:90 in depth)"
+    );
+}
+
+#[test]
+fn a_trap_loses_its_wasm_backtrace() {
+    let described = "error while executing at wasm backtrace:\n    0: 0xac527f - libc.so!exit_exit\n    1: 0xabaa05 - libc.so!_Exit\n\nCaused by:\n    Exited with i32 exit status 1";
+    assert_eq!(
+        trap_text(described),
+        "error while executing at wasm backtrace: Caused by: Exited with i32 exit status 1"
+    );
+}
+
+#[test]
+fn the_last_of_several_tracebacks_wins() {
+    let stderr = [
+        "Traceback (most recent call last):",
+        "  File \"a.py\", line 1, in f",
+        "ValueError: first",
+        "Traceback (most recent call last):",
+        "  File \"b.py\", line 2, in g",
+        "KeyError: 'x'",
+    ]
+    .join("\n");
+    assert_eq!(
+        guest_error(&stderr).unwrap(),
         "KeyError: 'x' (at b.py:2 in g)"
     );
 }

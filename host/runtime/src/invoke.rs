@@ -99,7 +99,7 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
                 memory_limit(limits, &probe)
             } else {
                 FailureKind::Instantiate {
-                    message: format!("{err:#}"),
+                    message: crate::guest_error::trap_text(&format!("{err:#}")),
                 }
             };
             return Err(failed(kind, None));
@@ -183,7 +183,7 @@ pub(crate) fn classify(
             message: trap.to_string(),
         },
         None => FailureKind::Trap {
-            message: format!("{err:#}"),
+            message: crate::guest_error::trap_text(&format!("{err:#}")),
         },
     }
 }
