@@ -15,7 +15,7 @@ TARGET_DIR    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # target dir, so the nested cargo never waits on the outer build's lock).
 GUEST_DIR     := $(TARGET_DIR)/guests
 
-.PHONY: demo test wasm-target plugins host lint clean py-deps npm-deps
+.PHONY: demo test wasm-target plugins rust-plugins lang-plugins host lint clean py-deps npm-deps
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -27,13 +27,23 @@ wasm-target:
 # $(GUEST_DIR). This copies that layout to build/ for the demo and the
 # benchmarks; `cargo test` afterwards finds the same build and compiles
 # nothing again.
-plugins: wasm-target
+plugins: rust-plugins lang-plugins
+
+rust-plugins: wasm-target
 	$(CARGO) build -p agent-host-test-artifacts
 	@test -d $(GUEST_DIR)/plugins || { echo "$(GUEST_DIR) is missing: set CARGO_TARGET_DIR to the cargo target dir, or run \`cargo clean -p agent-host-test-artifacts\` to rebuild it" >&2; exit 1; }
 	@rm -rf $(DIST)/plugins $(DIST)/test-plugins
 	@mkdir -p $(DIST)
 	@cp -R $(GUEST_DIR)/plugins $(GUEST_DIR)/test-plugins $(DIST)/
 	@echo "plugins ready in $(DIST)/plugins (test plugins in $(DIST)/test-plugins)"
+
+# The plugins in Python, JavaScript and C (plugins/{python,js,c}/*, and
+# tests/plugins-lang/* for the tests) with their pinned tool chains, which
+# this installs into build/toolchains from PyPI, npm and crates.io (once):
+# examples into build/plugins-lang, test plugins into build/test-plugins-lang.
+# Each is rebuilt only when its sources change. The demo stays Rust-only.
+lang-plugins:
+	plugins/toolchains/build-lang-plugins.sh $(DIST)
 
 host:
 	$(CARGO) build --release -p agent-host

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// with are the ones a new plugin gets: (language, path in the scaffold,
 /// path under plugins/toolchains).
 const SHARED_PINS: &[(&str, &str, &str)] = &[
+    ("python", "requirements.txt", "python/requirements.txt"),
     ("js", "toolchain/package.json", "js/package.json"),
     ("js", "toolchain/package-lock.json", "js/package-lock.json"),
     ("c", "toolchain/versions.env", "c/versions.env"),

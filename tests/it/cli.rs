@@ -272,3 +272,78 @@ fn run_refuses_a_bad_provider_before_loading_plugins() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains(warning), "{stderr}");
 }
+
+#[test]
+fn a_closed_stdout_pipe_ends_the_output_quietly() {
+    let harness = Harness::new();
+    harness.install(example_plugin::calc());
+    harness.install(test_plugin::echo());
+    for args in [
+        vec!["tools", "list"],
+        vec!["plugins", "list", "--json"],
+        vec!["tools", "call", "echo", "--args", r#"{"text":"hey"}"#],
+    ] {
+        let mut child = agent_host(&harness)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command has printed anything.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn cache_totals_count_tools_call_disk_hits_and_plugins_check_compiles() {
+    let harness = Harness::new();
+    harness.install(example_plugin::calc());
+    let totals = |harness: &Harness| -> Value {
+        let (code, stdout, stderr) = run(agent_host(harness).args(["cache", "stats", "--json"]));
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str::<Value>(&stdout).unwrap()["all_runs"].clone()
+    };
+    let wasm = harness.plugins_dir().join("calc.wasm");
+    let (code, _, stderr) = run(agent_host(&harness).args(["plugins", "check"]).arg(&wasm));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(totals(&harness)["compiles"].as_u64().unwrap() >= 1);
+    // `tools list` answers from the kept descriptions; the call loads the
+    // artifact the check wrote.
+    for _ in 0..2 {
+        let (code, _, stderr) = run(agent_host(&harness).args([
+            "tools",
+            "call",
+            "calc",
+            "--args",
+            r#"{"expression":"1+1"}"#,
+        ]));
+        assert_eq!(code, 0, "{stderr}");
+    }
+    assert!(
+        totals(&harness)["disk_hits"].as_u64().unwrap() >= 2,
+        "{}",
+        totals(&harness)
+    );
+}
+
+#[test]
+fn log_lines_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let harness = Harness::new();
+    harness.install(example_plugin::calc());
+    let (code, _, stderr) = run(agent_host(&harness).args([
+        "-vv",
+        "tools",
+        "call",
+        "calc",
+        "--args",
+        r#"{"expression":"1+1"}"#,
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("DEBUG"), "-vv shows debug lines: {stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+}

@@ -8,6 +8,7 @@ mod extensions;
 mod hardening;
 mod hostile;
 mod hostile_grants;
+mod languages;
 mod loading;
 mod mcp;
 mod mcp_client;
