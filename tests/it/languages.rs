@@ -112,6 +112,57 @@ async fn the_js_example_counts_words_and_keeps_a_corpus() {
 }
 
 #[tokio::test]
+async fn the_c_example_computes_checksums_and_counts_its_calls() {
+    let (_harness, runtime) = runtime_with(&[example("c-checksum")]).await;
+    // The check values of each algorithm's specification.
+    let crc = call(
+        &runtime,
+        "c_checksum",
+        json!({"input": "123456789", "algorithm": "crc32"}),
+    )
+    .await
+    .unwrap();
+    assert!(crc.to_lowercase().contains("cbf43926"), "{crc}");
+    let adler = call(
+        &runtime,
+        "c_checksum",
+        json!({"input": "Wikipedia", "algorithm": "adler32"}),
+    )
+    .await
+    .unwrap();
+    assert!(adler.to_lowercase().contains("11e60398"), "{adler}");
+    let hex = call(
+        &runtime,
+        "c_checksum",
+        json!({"input": "0x31 32 33 34 35 36 37 38 39", "encoding": "hex", "algorithm": "crc32"}),
+    )
+    .await
+    .unwrap();
+    assert!(hex.to_lowercase().contains("cbf43926"), "{hex}");
+    let stats = call(&runtime, "c_checksum_stats", json!({})).await.unwrap();
+    assert!(stats.contains("3 times"), "{stats}");
+}
+
+#[tokio::test]
+async fn a_c_abort_or_assert_message_reaches_the_failed_call() {
+    let (_harness, runtime) = runtime_with(&[crash_plugin("c-crash")]).await;
+    let message = failure(&runtime, "c-crash", "c_crash_abort").await;
+    assert!(
+        message.contains("(c-crash: cannot open /data/input.csv: giving up)"),
+        "{message}"
+    );
+    let message = failure(&runtime, "c-crash", "c_crash_assert").await;
+    assert!(
+        message.contains("Assertion failed: config_file != NULL"),
+        "{message}"
+    );
+    match call(&runtime, "c_crash_tool_error", json!({})).await {
+        Err(CallError::Tool { .. }) => {}
+        other => panic!("expected a tool error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_python_exception_reaches_the_failed_call_with_its_frame() {
     let (_harness, runtime) = runtime_with(&[crash_plugin("python-crash")]).await;
     let message = failure(&runtime, "python-crash", "py_crash_raise").await;
