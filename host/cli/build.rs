@@ -1,26 +1,27 @@
-//! Embeds the plugin scaffolds of `agent-host plugins new` (templates/<lang>/<part>/...) and the tool-chain pins they share with the repository's own examples (plugins/toolchains/).
+//! Embeds the plugin scaffolds of `agent-host plugins new` (templates/<lang>/<part>/...) and the files they share with the repository's own plugins (tool-chain pins, the C JSON reader).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Files a scaffold takes from plugins/toolchains rather than from its
-/// template, so the pins the repository's examples are built and tested
-/// with are the ones a new plugin gets: (language, path in the scaffold,
-/// path under plugins/toolchains).
-const SHARED_PINS: &[(&str, &str, &str)] = &[
-    ("python", "requirements.txt", "python/requirements.txt"),
-    ("js", "toolchain/package.json", "js/package.json"),
-    ("js", "toolchain/package-lock.json", "js/package-lock.json"),
-    ("c", "toolchain/versions.env", "c/versions.env"),
-    ("c", "toolchain/setup.sh", "setup-c.sh"),
+/// Files a scaffold takes from the repository's own plugins rather than
+/// from its template, so a new plugin gets exactly what the examples are
+/// built and tested with (the tool-chain pins, the C JSON reader):
+/// (language, path in the scaffold, path under plugins/).
+const SHARED_FILES: &[(&str, &str, &str)] = &[
+    ("python", "requirements.txt", "toolchains/python/requirements.txt"),
+    ("js", "toolchain/package.json", "toolchains/js/package.json"),
+    ("js", "toolchain/package-lock.json", "toolchains/js/package-lock.json"),
+    ("c", "toolchain/versions.env", "toolchains/c/versions.env"),
+    ("c", "toolchain/setup.sh", "toolchains/setup-c.sh"),
+    ("c", "src/json.c", "c/checksum/src/json.c"),
+    ("c", "src/json.h", "c/checksum/src/json.h"),
 ];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let templates = manifest_dir.join("templates");
-    let toolchains = manifest_dir.join("../../plugins/toolchains");
+    let shared = manifest_dir.join("../../plugins");
     println!("cargo:rerun-if-changed={}", templates.display());
-    println!("cargo:rerun-if-changed={}", toolchains.display());
 
     let mut entries = Vec::new();
     for lang in sorted_dirs(&templates) {
@@ -40,11 +41,11 @@ fn main() {
             }
         }
     }
-    for (lang, relative, source) in SHARED_PINS {
-        let file = toolchains.join(source);
+    for (lang, relative, source) in SHARED_FILES {
+        let file = shared.join(source);
         assert!(
             file.is_file(),
-            "{} is missing (SHARED_PINS in host/cli/build.rs)",
+            "{} is missing (SHARED_FILES in host/cli/build.rs)",
             file.display()
         );
         println!("cargo:rerun-if-changed={}", file.display());

@@ -2,12 +2,12 @@
 # Builds the plugins written in Python, JavaScript and C with their pinned tool chains: `build-lang-plugins.sh DIST`.
 #
 # Installs each tool chain into DIST/toolchains/<lang> (setup-<lang>.sh next
-# to this script; a no-op once installed), then runs every plugin's
-# `build.sh TOOLCHAIN OUT`:
+# to this script; a no-op once installed), then builds every plugin with
+# `build-<lang>.sh PLUGIN_DIR TOOLCHAIN OUT`:
 #   plugins/<lang>/<example>/   -> DIST/plugins-lang/       (examples)
 #   tests/plugins-lang/<lang>-*/ -> DIST/test-plugins-lang/  (test plugins)
-# A plugin is rebuilt only when its sources, the contract or its tool chain
-# changed: OUT/.built-<dir>-<hash> records the hash of all three.
+# A plugin is rebuilt only when its sources, the contract, the build script
+# or its tool chain changed: OUT/.built-<dir>-<hash> records their hash.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -22,12 +22,13 @@ for lang in python js c; do
     "$root/plugins/toolchains/setup-$lang.sh" "$dist/toolchains/$lang"
 done
 
-# The hash of a plugin's sources, the contract and its tool chain's stamp.
+# The hash of a plugin's sources, the contract, its language's build script
+# and its tool chain's stamp.
 inputs_hash() {
-    local dir=$1 chain=$2
+    local dir=$1 chain=$2 lang=$3
     {
         (cd "$dir" && find . -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
-        sha256sum "$root/wit/v0.1/plugin.wit"
+        sha256sum "$root/wit/v0.1/plugin.wit" "$root/plugins/toolchains/build-$lang.sh"
         find "$chain" -maxdepth 1 \( -name '.installed-*' -o -name '.stamp-*' \) -print0 | sort -z | xargs -0 -r sha256sum
     } | sha256sum | cut -c1-16
 }
@@ -37,7 +38,7 @@ build() {
     local name chain hash stamp
     name=$(basename "$dir")
     chain=$dist/toolchains/$lang
-    hash=$(inputs_hash "$dir" "$chain")
+    hash=$(inputs_hash "$dir" "$chain" "$lang")
     stamp=$out/.built-$name-$hash
     if [ -e "$stamp" ]; then
         return
@@ -45,16 +46,16 @@ build() {
     mkdir -p "$out"
     rm -f "$out/.built-$name-"*
     echo "building $lang plugin ${dir#"$root"/} ..."
-    "$dir/build.sh" "$chain" "$out"
+    "$root/plugins/toolchains/build-$lang.sh" "$dir" "$chain" "$out"
     touch "$stamp"
 }
 
 for lang in python js c; do
     for dir in "$root"/plugins/"$lang"/*/; do
-        if [ -x "$dir/build.sh" ]; then build "${dir%/}" "$lang" "$dist/plugins-lang"; fi
+        if [ -f "$dir/manifest.toml" ]; then build "${dir%/}" "$lang" "$dist/plugins-lang"; fi
     done
     for dir in "$root"/tests/plugins-lang/"$lang"-*/; do
-        if [ -x "$dir/build.sh" ]; then build "${dir%/}" "$lang" "$dist/test-plugins-lang"; fi
+        if [ -f "$dir/manifest.toml" ]; then build "${dir%/}" "$lang" "$dist/test-plugins-lang"; fi
     done
 done
 echo "plugins in other languages ready in $dist/plugins-lang (test plugins in $dist/test-plugins-lang)"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the c-checksum plugin: OUT_DIR/c-checksum.wasm + OUT_DIR/c-checksum.toml.
+# Builds a C plugin of this repository: OUT_DIR/<name>.wasm + OUT_DIR/<name>.toml.
 #
-#   plugins/c/checksum/build.sh TOOLCHAIN_DIR OUT_DIR
+#   build-c.sh PLUGIN_DIR TOOLCHAIN_DIR OUT_DIR
 #
-# TOOLCHAIN_DIR is what plugins/toolchains/setup-c.sh installed. Steps:
+# PLUGIN_DIR holds manifest.toml and src/*.c (plugins/c/*,
+# tests/plugins-lang/c-*). TOOLCHAIN_DIR is what setup-c.sh installed. Steps:
 #   1. wit-bindgen c  : C bindings for world tool-plugin from wit/v0.1 (into a temp dir)
 #   2. zig cc         : C -> core wasm module (wasm32-wasi, reactor: no main)
 #                       linking tool_plugin_component_type.o, which carries the world's
@@ -11,13 +12,15 @@
 #   3. wasm-tools component new --adapt : core module + WASI preview1 adapter -> component
 set -euo pipefail
 
-[ $# -eq 2 ] || { echo "usage: $0 TOOLCHAIN_DIR OUT_DIR" >&2; exit 2; }
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TC=$(cd "$1" 2>/dev/null && pwd) || { echo "build.sh: no tool chain directory $1 (run plugins/toolchains/setup-c.sh $1)" >&2; exit 1; }
-mkdir -p "$2"
-OUT=$(cd "$2" && pwd)
-WIT="$HERE/../../../wit/v0.1"
-NAME=c-checksum
+[ $# -eq 3 ] || { echo "usage: $0 PLUGIN_DIR TOOLCHAIN_DIR OUT_DIR" >&2; exit 2; }
+HERE=$(cd "$1" && pwd)
+CHAINS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TC=$(cd "$2" 2>/dev/null && pwd) || { echo "build-c.sh: no tool chain directory $2 (run $CHAINS/setup-c.sh $2)" >&2; exit 1; }
+mkdir -p "$3"
+OUT=$(cd "$3" && pwd)
+WIT="$CHAINS/../../wit/v0.1"
+NAME=$(sed -n 's/^name *= *"\([a-z0-9-]*\)".*/\1/p' "$HERE/manifest.toml" | head -n1)
+[ -n "$NAME" ] || { echo "build-c.sh: no [plugin] name in $HERE/manifest.toml" >&2; exit 1; }
 WORLD=tool-plugin
 # The C stack (locals whose address is taken, arrays, structs) lives in linear
 # memory. zig's default for wasm is 16 MiB, which makes the module ask for
@@ -27,11 +30,11 @@ WORLD=tool-plugin
 STACK_SIZE=${STACK_SIZE:-1048576}
 
 for tool in wit-bindgen wasm-tools zig; do
-    [ -x "$TC/bin/$tool" ] || { echo "build.sh: $TC/bin/$tool missing; run plugins/toolchains/setup-c.sh $1" >&2; exit 1; }
+    [ -x "$TC/bin/$tool" ] || { echo "build-c.sh: $TC/bin/$tool missing; run $CHAINS/setup-c.sh $2" >&2; exit 1; }
 done
 ADAPTER="$TC/adapter/wasi_snapshot_preview1.reactor.wasm"
-[ -f "$ADAPTER" ] || { echo "build.sh: $ADAPTER missing; run plugins/toolchains/setup-c.sh $1" >&2; exit 1; }
-[ -f "$WIT/plugin.wit" ] || { echo "build.sh: no WIT contract at $WIT" >&2; exit 1; }
+[ -f "$ADAPTER" ] || { echo "build-c.sh: $ADAPTER missing; run $CHAINS/setup-c.sh $2" >&2; exit 1; }
+[ -f "$WIT/plugin.wit" ] || { echo "build-c.sh: no WIT contract at $WIT" >&2; exit 1; }
 
 GEN=$(mktemp -d)
 trap 'rm -rf "$GEN"' EXIT

@@ -1,37 +1,39 @@
 #!/usr/bin/env bash
-# Builds the js-wordfreq plugin:  build.sh TOOLCHAIN_DIR OUT_DIR
+# Builds a JavaScript plugin of this repository:  build-js.sh PLUGIN_DIR TOOLCHAIN_DIR OUT_DIR
 #
-# TOOLCHAIN_DIR is an install made by plugins/toolchains/setup-js.sh (it must
-# hold node_modules/.bin/jco). Writes OUT_DIR/js-wordfreq.wasm and
-# OUT_DIR/js-wordfreq.toml (a copy of manifest.toml). The WIT contract is read
+# PLUGIN_DIR holds manifest.toml, bundle.config.mjs and src/app.js
+# (plugins/js/*, tests/plugins-lang/js-*). TOOLCHAIN_DIR is an install made by
+# setup-js.sh (it must hold node_modules/.bin/jco). Writes OUT_DIR/<name>.wasm
+# and OUT_DIR/<name>.toml (a copy of manifest.toml). The WIT contract is read
 # from wit/v0.1 of this checkout; nothing generated is written into the source
 # tree. NODE=/path/to/node picks the Node.js that runs jco (default: node).
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 TOOLCHAIN_DIR OUT_DIR" >&2
+if [ $# -ne 3 ]; then
+    echo "usage: $0 PLUGIN_DIR TOOLCHAIN_DIR OUT_DIR" >&2
     exit 2
 fi
-here=$(cd "$(dirname "$0")" && pwd)
-toolchain=$1
-out=$2
-wit=$here/../../../wit/v0.1
+here=$(cd "$1" && pwd)
+chains=$(cd "$(dirname "$0")" && pwd)
+toolchain=$2
+out=$3
+wit=$chains/../../wit/v0.1
 jco=$toolchain/node_modules/@bytecodealliance/jco/dist/jco.js
-setup=$here/../../toolchains/setup-js.sh
+setup=$chains/setup-js.sh
 node=${NODE:-node}
 
 [ -f "$jco" ] || {
-    echo "build.sh: $jco not found; install the tool chain first: $setup $toolchain" >&2
+    echo "build-js.sh: $jco not found; install the tool chain first: $setup $toolchain" >&2
     exit 1
 }
-command -v "$node" >/dev/null 2>&1 || { echo "build.sh: '$node' not found; install Node.js 20.19+ or set NODE=/path/to/node" >&2; exit 1; }
-[ -f "$wit/plugin.wit" ] || { echo "build.sh: the contract $wit/plugin.wit is missing" >&2; exit 1; }
+command -v "$node" >/dev/null 2>&1 || { echo "build-js.sh: '$node' not found; install Node.js 20.19+ or set NODE=/path/to/node" >&2; exit 1; }
+[ -f "$wit/plugin.wit" ] || { echo "build-js.sh: the contract $wit/plugin.wit is missing" >&2; exit 1; }
 name=$(sed -n 's/^name *= *"\([a-z0-9-]*\)".*/\1/p' "$here/manifest.toml" | head -n1)
-[ -n "$name" ] || { echo "build.sh: no [plugin] name in $here/manifest.toml" >&2; exit 1; }
+[ -n "$name" ] || { echo "build-js.sh: no [plugin] name in $here/manifest.toml" >&2; exit 1; }
 
-want=$("$node" -p "require('$here/../../toolchains/js/package.json').dependencies['@bytecodealliance/jco']")
+want=$("$node" -p "require('$chains/js/package.json').dependencies['@bytecodealliance/jco']")
 got=$("$node" "$jco" --version)
-[ "$got" = "$want" ] || echo "build.sh: warning: $jco is jco $got, the pinned version is $want" >&2
+[ "$got" = "$want" ] || echo "build-js.sh: warning: $jco is jco $got, the pinned version is $want" >&2
 
 mkdir -p "$out"
 # Build from a copy so nothing the build leaves behind lands in the source
@@ -49,7 +51,7 @@ cp -R "$here/src" "$here/bundle.config.mjs" "$stage/"
 "$node" "$jco" componentize "$stage/src/app.js" --bundle --bundle-config "$stage/bundle.config.mjs" \
     --wit "$wit" --world-name tool-plugin --out "$tmp" >"$stage/jco.log" 2>&1 || {
     cat "$stage/jco.log" >&2
-    echo "build.sh: jco componentize failed (its output is above)" >&2
+    echo "build-js.sh: jco componentize failed (its output is above)" >&2
     exit 1
 }
 chmod 0644 "$tmp"
