@@ -8,9 +8,17 @@ use std::path::{Path, PathBuf};
 /// built and tested with (the tool-chain pins, the C JSON reader):
 /// (language, path in the scaffold, path under plugins/).
 const SHARED_FILES: &[(&str, &str, &str)] = &[
-    ("python", "requirements.txt", "toolchains/python/requirements.txt"),
+    (
+        "python",
+        "requirements.txt",
+        "toolchains/python/requirements.txt",
+    ),
     ("js", "toolchain/package.json", "toolchains/js/package.json"),
-    ("js", "toolchain/package-lock.json", "toolchains/js/package-lock.json"),
+    (
+        "js",
+        "toolchain/package-lock.json",
+        "toolchains/js/package-lock.json",
+    ),
     ("c", "toolchain/versions.env", "toolchains/c/versions.env"),
     ("c", "toolchain/setup.sh", "toolchains/setup-c.sh"),
     ("c", "src/json.c", "c/checksum/src/json.c"),

@@ -347,3 +347,41 @@ fn log_lines_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     assert!(stderr.contains("DEBUG"), "-vv shows debug lines: {stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr:?}");
 }
+
+#[test]
+fn bench_measures_a_plugin_that_imports_wasi_http() {
+    let harness = Harness::new();
+    harness.install(example_plugin::http());
+    let port = crate::support::http_server("pong", 100_000);
+    let config = harness.tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[grants.http]\nnetwork = [\"127.0.0.1:{port}\"]\n"),
+    )
+    .unwrap();
+    let args = format!(r#"{{"url": "http://127.0.0.1:{port}/"}}"#);
+    let (code, stdout, stderr) = run(agent_host(&harness).arg("--config").arg(&config).args([
+        "bench",
+        "--only",
+        "call",
+        "--tool",
+        "http_get",
+        "--args",
+        &args,
+        "--iterations",
+        "5",
+        "--json",
+    ]));
+    // The bare path links WASI HTTP as the host does, so both paths run.
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["call"]["tool"], "http_get");
+    assert!(
+        report["call"]["bare"]["median"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(
+        report["call"]["host"]["median"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+}

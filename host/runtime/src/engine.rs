@@ -65,9 +65,10 @@ fn engine_config(sandbox: &SandboxConfig, pooling: bool, tier: Tier) -> Config {
         Tier::Baseline => wasmtime::Strategy::Winch,
         Tier::Optimized => wasmtime::Strategy::Cranelift,
     });
-    // Plugins load side by side already; Winch's work per function is too
-    // small for a thread pool to pay off on top of that.
-    config.parallel_compilation(tier == Tier::Optimized);
+    // Both tiers compile a component's functions on every core: one big
+    // plugin (an 18 MB Python interpreter) is the case a first call waits
+    // on, and several small ones still finish sooner (docs/performance.md).
+    config.parallel_compilation(true);
     config.epoch_interruption(true);
     config.consume_fuel(sandbox.fuel);
     config.max_wasm_stack(MAX_WASM_STACK);
