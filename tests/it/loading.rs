@@ -203,3 +203,49 @@ async fn arguments_that_break_the_schema_never_reach_the_plugin() {
     assert!(matches!(err, CallError::UnknownTool { .. }));
     assert!(err.to_string().contains("echo"), "{err}");
 }
+
+/// A settled plugin file's content hash is remembered with the file's
+/// identity, so a start-up need not read it; any write gives the file a new
+/// identity (its ctime moves), and the new bytes are hashed.
+#[tokio::test]
+async fn a_plugin_rewritten_in_place_is_hashed_again() {
+    let harness = Harness::new();
+    harness.install(test_plugin::echo());
+    let wasm = harness.plugins_dir().join("echo.wasm");
+    let original = std::fs::read(&wasm).unwrap();
+    // Only a file left alone for 2 s has its hash remembered.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let runtime = harness.runtime().await;
+    let first = runtime.plugins()[0].content_hash.clone();
+    assert_eq!(first, agent_host_runtime::cache::content_hash(&original));
+    drop(runtime);
+    let again = harness.runtime().await;
+    assert_eq!(
+        again.plugins()[0].content_hash,
+        first,
+        "same file, same hash"
+    );
+    drop(again);
+
+    // Same size, same inode, other bytes.
+    let mut changed = original.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 0x20;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&wasm)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &changed))
+        .unwrap();
+    let runtime = Runtime::new(harness.config.clone()).unwrap();
+    let report = runtime.load_plugin_dirs().await;
+    let loaded = runtime.plugins();
+    match loaded.first() {
+        Some(plugin) => assert_eq!(
+            plugin.content_hash,
+            agent_host_runtime::cache::content_hash(&changed),
+            "the rewritten bytes must be hashed, not the remembered hash used"
+        ),
+        // Bytes that no longer form a component are refused: also read anew.
+        None => assert_eq!(report.failed.len(), 1, "{report:?}"),
+    }
+}

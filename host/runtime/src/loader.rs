@@ -615,6 +615,46 @@ fn bind(
     })
 }
 
+/// Whether the file was last written (or had its inode changed) long
+/// enough ago that a later write cannot share its timestamps.
+fn settled(path: &Path) -> bool {
+    const SETTLE: Duration = Duration::from_secs(2);
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let changed = {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::time::UNIX_EPOCH
+                + Duration::new(
+                    u64::try_from(meta.ctime()).unwrap_or(0),
+                    u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+                )
+        }
+        #[cfg(not(unix))]
+        {
+            meta.modified().unwrap_or(std::time::UNIX_EPOCH)
+        }
+    };
+    let newest = meta
+        .modified()
+        .map_or(changed, |modified| modified.max(changed));
+    std::time::SystemTime::now()
+        .duration_since(newest)
+        .is_ok_and(|age| age >= SETTLE)
+}
+
+/// The first bytes of a file: enough for [`contract::check_header`].
+fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut header = Vec::with_capacity(8);
+    std::fs::File::open(path)?
+        .take(8)
+        .read_to_end(&mut header)?;
+    Ok(header)
+}
+
 /// Loads the plugin at `wasm_path`: manifest, header, grants, then the
 /// component (now or on first call, see [`LoadMode`]) and its tool specs.
 pub(crate) async fn load(
@@ -633,18 +673,46 @@ pub(crate) async fn load(
     let manifest = Manifest::load(&manifest_path)?;
     let name = manifest.plugin.name.clone();
     check_identity(wasm_path, &name)?;
-    let bytes = std::fs::read(wasm_path).map_err(|source| LoadError::Io {
+    let io_error = |source| LoadError::Io {
         path: wasm_path.to_owned(),
         source,
-    })?;
-    contract::check_header(wasm_path, &bytes)?;
+    };
+    // The content hash names everything cached about a version. Hashing
+    // means reading the whole file, so it is remembered with the file's
+    // identity (device, inode, size, mtime, ctime): while that is the same,
+    // so are the bytes (ctime cannot be set back), and a start-up that
+    // lists cached plugins reads only their headers.
+    let identity = crate::cache::file_identity(wasm_path).map_err(io_error)?;
+    let (bytes, content_hash, size) = match cx.store.plugin_file_hash(wasm_path, &identity) {
+        Some(content_hash) => {
+            contract::check_header(wasm_path, &read_header(wasm_path).map_err(io_error)?)?;
+            let size = std::fs::metadata(wasm_path).map_err(io_error)?.len();
+            (None, content_hash, size)
+        }
+        None => {
+            let bytes = std::fs::read(wasm_path).map_err(io_error)?;
+            contract::check_header(wasm_path, &bytes)?;
+            let content_hash = crate::cache::content_hash(&bytes);
+            // File times tick in coarse steps (a few ms): a file written
+            // just now could be written again within the same tick with
+            // the same size, and look unchanged. Only a settled file's
+            // identity is trusted (git's "racily clean" rule).
+            if settled(wasm_path)
+                && let Err(err) = cx
+                    .store
+                    .put_plugin_file_hash(wasm_path, &identity, &content_hash)
+            {
+                tracing::debug!("cannot remember the hash of {}: {err}", wasm_path.display());
+            }
+            let size = bytes.len() as u64;
+            (Some(bytes), content_hash, size)
+        }
+    };
     let capabilities =
         capabilities::grant_in(&manifest, &name, cx.config).map_err(|error| LoadError::Grant {
             plugin: name.clone(),
             error: Box::new(error),
         })?;
-    let content_hash = crate::cache::content_hash(&bytes);
-    let size = bytes.len() as u64;
 
     // Descriptions are a pure function of the component and its
     // configuration, so a version described once is never instantiated just
@@ -662,7 +730,7 @@ pub(crate) async fn load(
         Some(description) if mode == LoadMode::Lazy => Ok(description),
         known => {
             let (ready, tier_up) =
-                prepare_component(cx, wasm_path, &name, Some(bytes), &content_hash).await?;
+                prepare_component(cx, wasm_path, &name, bytes, &content_hash).await?;
             let description = match known {
                 Some(description)
                     if matches!(

@@ -1,4 +1,4 @@
-//! The compiled-component cache's records: one per artifact file on disk, the tool specs and extension specs plugin versions described, the descriptions refused, and the tool lists remote tool sources (MCP servers) last gave.
+//! The compiled-component cache's records: one per artifact file on disk, the tool specs and extension specs plugin versions described, the descriptions refused, plugin files' content hashes by file identity, and the tool lists remote tool sources (MCP servers) last gave.
 
 use super::DataStore;
 use super::db::backend;
@@ -24,6 +24,17 @@ pub struct ArtifactRecord {
     /// in records of older hosts: the next load checks the bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_identity: Option<String>,
+}
+
+/// A plugin file's content hash as of one identity of the file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PluginFileRecord {
+    identity: String,
+    content_hash: String,
+}
+
+fn plugin_file_key(path: &std::path::Path) -> String {
+    format!("file:{}", path.display())
 }
 
 impl DataStore {
@@ -93,6 +104,33 @@ impl DataStore {
         let bytes = serde_json::to_vec(list).unwrap_or_default();
         self.specs
             .insert(format!("remote:{identity}"), bytes)
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// The content hash recorded for the plugin file at `path` when its
+    /// identity (device, inode, size, mtime and ctime in ns) was `identity`;
+    /// `None` when there is none or the file is not the same file any more.
+    pub fn plugin_file_hash(&self, path: &std::path::Path, identity: &str) -> Option<String> {
+        let bytes = self.specs.get(plugin_file_key(path)).ok()??;
+        let record: PluginFileRecord = serde_json::from_slice(&bytes).ok()?;
+        (record.identity == identity).then_some(record.content_hash)
+    }
+
+    /// Records the content hash of the plugin file at `path` as it is now.
+    pub fn put_plugin_file_hash(
+        &self,
+        path: &std::path::Path,
+        identity: &str,
+        content_hash: &str,
+    ) -> Result<(), StoreError> {
+        let record = PluginFileRecord {
+            identity: identity.to_owned(),
+            content_hash: content_hash.to_owned(),
+        };
+        let bytes = serde_json::to_vec(&record).unwrap_or_default();
+        self.specs
+            .insert(plugin_file_key(path), bytes)
             .map_err(backend)?;
         Ok(())
     }
