@@ -385,3 +385,49 @@ fn bench_measures_a_plugin_that_imports_wasi_http() {
         "{report}"
     );
 }
+
+#[test]
+fn tools_call_reads_arguments_from_a_file_or_stdin() {
+    let harness = Harness::new();
+    harness.install(test_plugin::echo());
+    harness.install(example_plugin::text());
+    // Past the 128 KiB a single command-line argument can hold on Linux.
+    let text = "word ".repeat(30_000);
+    let args = serde_json::json!({ "text": text }).to_string();
+    let file = harness.tmp.path().join("args.json");
+    std::fs::write(&file, &args).unwrap();
+    let (code, stdout, stderr) = run(agent_host(&harness)
+        .args(["tools", "call", "word_count", "--json", "--args"])
+        .arg(format!("@{}", file.display())));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("30000"), "{stdout}");
+
+    let mut child = agent_host(&harness)
+        .args(["tools", "call", "echo", "--args", "@-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        br#"{"text": "from stdin"}"#,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "from stdin");
+
+    let (code, _, stderr) =
+        run(agent_host(&harness).args(["tools", "call", "echo", "--args", "@/no/such/file"]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("cannot read --args from /no/such/file"),
+        "{stderr}"
+    );
+}

@@ -44,7 +44,7 @@ and lists afresh."
     Call {
         /// Tool name, as shown by `tools list`.
         name: String,
-        /// Arguments as a JSON object, checked against the tool's schema.
+        /// Arguments as a JSON object, checked against the tool's schema; `@FILE` reads them from a file and `@-` from stdin (for inputs past the command line's size limit).
         #[arg(long, default_value = "{}", value_name = "JSON")]
         args: String,
         /// Print the result (or the error) as JSON.
@@ -264,10 +264,28 @@ async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failure> {
-    let args: serde_json::Value = serde_json::from_str(args).map_err(|err| {
+/// The text of `--args`: as given, or read from `@FILE` / `@-` (stdin).
+fn args_text(args: &str) -> Result<std::borrow::Cow<'_, str>, Failure> {
+    let Some(source) = args.strip_prefix('@') else {
+        return Ok(args.into());
+    };
+    let read = if source == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(source)
+    };
+    read.map(Into::into).map_err(|err| {
         Failure::usage(anyhow::anyhow!(
-            "--args is not valid JSON ({err}); pass an object such as --args '{{\"text\": \"hi\"}}'"
+            "cannot read --args from {}: {err}",
+            if source == "-" { "stdin" } else { source }
+        ))
+    })
+}
+
+async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failure> {
+    let args: serde_json::Value = serde_json::from_str(&args_text(args)?).map_err(|err| {
+        Failure::usage(anyhow::anyhow!(
+            "--args is not valid JSON ({err}); pass an object such as --args '{{\"text\": \"hi\"}}', or @FILE"
         ))
     })?;
     let settings = config_from(cli)?;
