@@ -57,7 +57,13 @@ fn main() {
             file.display()
         );
         println!("cargo:rerun-if-changed={}", file.display());
-        entries.retain(|(l, _, r, _)| !(l == lang && r == relative));
+        // One copy only: a template must not carry its own.
+        assert!(
+            !entries
+                .iter()
+                .any(|(l, _, r, _)| l == lang && r == relative),
+            "templates/{lang}/ has its own {relative}: delete it, the scaffold takes plugins/{source}"
+        );
         entries.push((
             (*lang).to_owned(),
             "common".to_owned(),

@@ -3,7 +3,7 @@
 //! The plugins come from `make plugins` (plugins/toolchains/build-lang-plugins.sh),
 //! which installs the pinned tool chains into build/toolchains.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use agent_host_runtime::config::Tiering;
 use agent_host_runtime::{CallError, CallOptions, Runtime};
@@ -315,7 +315,7 @@ fn toolchain_overrides(lang: &str) -> Vec<String> {
             "JCO={}",
             existing(chains.join("js/node_modules/.bin/jco"))
         )],
-        "c" => c_toolchain_overrides(&chains.join("c"), existing),
+        "c" => vec![format!("TOOLCHAIN={}", existing(chains.join("c")))],
         "rust" => {
             // Reuse one target dir across runs so the bindings crate is
             // built once per machine.
@@ -327,10 +327,6 @@ fn toolchain_overrides(lang: &str) -> Vec<String> {
         }
         other => panic!("no tool chain for {other}"),
     }
-}
-
-fn c_toolchain_overrides(chain: &Path, existing: impl Fn(PathBuf) -> String) -> Vec<String> {
-    vec![format!("TOOLCHAIN={}", existing(chain.to_owned()))]
 }
 
 #[test]

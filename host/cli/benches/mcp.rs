@@ -5,7 +5,7 @@
 //! so a slow patch of the machine hits them all alike.
 
 mod support;
-use support::{optimized, setting};
+use support::{micros, optimized, percentile, sequential, setting};
 
 use std::time::{Duration, Instant};
 
@@ -213,30 +213,6 @@ async fn http_client(url: &str, lifecycle: ClientLifecycleMode) -> Client {
     )
     .await
     .expect("an HTTP client")
-}
-
-/// Per-call latencies of `calls` sequential calls.
-async fn sequential<F, Fut>(calls: usize, mut call: F) -> Vec<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut latencies = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let started = Instant::now();
-        call().await;
-        latencies.push(started.elapsed());
-    }
-    latencies
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn micros(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e6
 }
 
 async fn run() {

@@ -6,11 +6,11 @@
 //! them all alike.
 
 mod support;
-use support::{optimized, setting};
+use support::{median, micros, optimized, sequential, setting};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agent_host_agent::{Agent, AgentConfig, AgentEvent, ToolHost, ToolHosts};
 use agent_host_llm::scripted::{Script, ScriptToolCall, ScriptTurn, ScriptedProvider};
@@ -95,29 +95,6 @@ async fn agent_turn(agent: &Agent) {
         }
     }
     assert!(ok, "the tool call failed: {outcome:?}");
-}
-
-async fn timed<F, Fut>(count: usize, mut work: F) -> Vec<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut samples = Vec::with_capacity(count);
-    for _ in 0..count {
-        let started = Instant::now();
-        work().await;
-        samples.push(started.elapsed());
-    }
-    samples
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
-}
-
-fn micros(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e6
 }
 
 async fn run() {
@@ -215,13 +192,14 @@ async fn run() {
     ];
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
     for _ in 0..rounds {
-        samples[0].extend(timed(calls, || mcp_echo(&kept_stdio, "stdio__echo")).await);
-        samples[1].extend(timed(fresh, || per_call_session(&runtime, "stdio", &stdio_fresh)).await);
-        samples[2].extend(timed(calls, || mcp_echo(&kept_http, "http__echo")).await);
+        samples[0].extend(sequential(calls, || mcp_echo(&kept_stdio, "stdio__echo")).await);
+        samples[1]
+            .extend(sequential(fresh, || per_call_session(&runtime, "stdio", &stdio_fresh)).await);
+        samples[2].extend(sequential(calls, || mcp_echo(&kept_http, "http__echo")).await);
         samples[3]
-            .extend(timed(fresh * 5, || per_call_session(&runtime, "http", &over_http)).await);
-        samples[4].extend(timed(calls, || agent_turn(&plugin_agent)).await);
-        samples[5].extend(timed(calls, || agent_turn(&mcp_agent)).await);
+            .extend(sequential(fresh * 5, || per_call_session(&runtime, "http", &over_http)).await);
+        samples[4].extend(sequential(calls, || agent_turn(&plugin_agent)).await);
+        samples[5].extend(sequential(calls, || agent_turn(&mcp_agent)).await);
     }
     let medians: Vec<Duration> = samples.iter_mut().map(|s| median(s)).collect();
     println!(

@@ -8,7 +8,7 @@
 //! second answers.
 
 mod support;
-use support::setting;
+use support::{percentile, setting};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -208,13 +208,6 @@ async fn turn(http: &reqwest::Client, url: &str, id: &str) -> Result<Duration, S
         return Err(format!("{status}: {text}"));
     }
     Ok(started.elapsed())
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * fraction).round() as usize]
 }
 
 /// `users` simulated users, each turn after turn for `secs`, starting a new

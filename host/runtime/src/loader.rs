@@ -617,26 +617,19 @@ fn bind(
 
 /// Whether the file was last written (or had its inode changed) long
 /// enough ago that a later write cannot share its timestamps.
-fn settled(path: &Path) -> bool {
+fn settled(meta: &std::fs::Metadata) -> bool {
     const SETTLE: Duration = Duration::from_secs(2);
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
-    };
+    #[cfg(unix)]
     let changed = {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            std::time::UNIX_EPOCH
-                + Duration::new(
-                    u64::try_from(meta.ctime()).unwrap_or(0),
-                    u32::try_from(meta.ctime_nsec()).unwrap_or(0),
-                )
-        }
-        #[cfg(not(unix))]
-        {
-            meta.modified().unwrap_or(std::time::UNIX_EPOCH)
-        }
+        use std::os::unix::fs::MetadataExt;
+        std::time::UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(meta.ctime()).unwrap_or(0),
+                u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+            )
     };
+    #[cfg(not(unix))]
+    let changed = std::time::UNIX_EPOCH;
     let newest = meta
         .modified()
         .map_or(changed, |modified| modified.max(changed));
@@ -682,12 +675,12 @@ pub(crate) async fn load(
     // identity (device, inode, size, mtime, ctime): while that is the same,
     // so are the bytes (ctime cannot be set back), and a start-up that
     // lists cached plugins reads only their headers.
-    let identity = crate::cache::file_identity(wasm_path).map_err(io_error)?;
+    let meta = std::fs::metadata(wasm_path).map_err(io_error)?;
+    let identity = crate::cache::identity_of(&meta);
     let (bytes, content_hash, size) = match cx.store.plugin_file_hash(wasm_path, &identity) {
         Some(content_hash) => {
             contract::check_header(wasm_path, &read_header(wasm_path).map_err(io_error)?)?;
-            let size = std::fs::metadata(wasm_path).map_err(io_error)?.len();
-            (None, content_hash, size)
+            (None, content_hash, meta.len())
         }
         None => {
             let bytes = std::fs::read(wasm_path).map_err(io_error)?;
@@ -697,7 +690,7 @@ pub(crate) async fn load(
             // just now could be written again within the same tick with
             // the same size, and look unchanged. Only a settled file's
             // identity is trusted (git's "racily clean" rule).
-            if settled(wasm_path)
+            if settled(&meta)
                 && let Err(err) = cx
                     .store
                     .put_plugin_file_hash(wasm_path, &identity, &content_hash)

@@ -69,11 +69,15 @@ fn integrity_hash(bytes: &[u8]) -> String {
 /// change through the file system changes at least its ctime. Recorded
 /// with each artifact (`ArtifactRecord::verified_identity`).
 pub fn file_identity(path: &Path) -> std::io::Result<String> {
-    let meta = std::fs::metadata(path)?;
+    Ok(identity_of(&std::fs::metadata(path)?))
+}
+
+/// [`file_identity`] from metadata already read.
+pub fn identity_of(meta: &std::fs::Metadata) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        Ok(format!(
+        format!(
             "{}:{}:{}:{}.{:09}:{}.{:09}",
             meta.dev(),
             meta.ino(),
@@ -82,15 +86,16 @@ pub fn file_identity(path: &Path) -> std::io::Result<String> {
             meta.mtime_nsec(),
             meta.ctime(),
             meta.ctime_nsec()
-        ))
+        )
     }
     #[cfg(not(unix))]
     {
         let modified = meta
-            .modified()?
-            .duration_since(UNIX_EPOCH)
+            .modified()
+            .ok()
+            .and_then(|modified| modified.duration_since(UNIX_EPOCH).ok())
             .unwrap_or_default();
-        Ok(format!("{}:{}", meta.len(), modified.as_nanos()))
+        format!("{}:{}", meta.len(), modified.as_nanos())
     }
 }
 

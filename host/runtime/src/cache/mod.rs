@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-pub use disk::{DiskCache, Verified, file_identity};
+pub use disk::{DiskCache, Verified, file_identity, identity_of};
 pub use memory::{FileKey, MemoryCache};
 pub use stats::{CacheStats, CacheStatsSnapshot};
 

@@ -219,6 +219,20 @@ void exports_agent_plugin_tool_describe(exports_agent_plugin_tool_list_tool_spec
     ret->len = n;
 }
 
+/* The result: `text` as the one text part and `json` as the structured
+ * output; both buffers are handed over (freed by the post-return). */
+static bool answer(exports_agent_plugin_tool_tool_output_t *ret, sbuf *text, sbuf *json) {
+    agent_plugin_types_content_part_t *parts = malloc(sizeof *parts);
+    if (!parts) abort();
+    parts[0].tag = AGENT_PLUGIN_TYPES_CONTENT_PART_TEXT;
+    parts[0].val.text = take_str(text);
+    ret->content.ptr = parts;
+    ret->content.len = 1;
+    ret->structured.is_some = true;
+    ret->structured.val = take_str(json);
+    return true;
+}
+
 /* ---- c_checksum --------------------------------------------------------- */
 
 enum { ALG_CRC32 = 1, ALG_ADLER32 = 2, ALG_FNV32 = 4, ALG_FNV64 = 8, ALG_ALL = 15 };
@@ -371,15 +385,7 @@ static bool run_checksum(const json_object *args, exports_agent_plugin_tool_tool
     sb_printf(&text, "of %zu bytes (%s)", len, hex ? "decoded from hex" : "UTF-8 text");
     sb_puts(&json, "}}");
 
-    agent_plugin_types_content_part_t *parts = malloc(sizeof *parts); /* freed by the post-return */
-    if (!parts) abort();
-    parts[0].tag = AGENT_PLUGIN_TYPES_CONTENT_PART_TEXT;
-    parts[0].val.text = take_str(&text);
-    ret->content.ptr = parts;
-    ret->content.len = 1;
-    ret->structured.is_some = true;
-    ret->structured.val = take_str(&json);
-    return true;
+    return answer(ret, &text, &json);
 }
 
 static bool run_stats(exports_agent_plugin_tool_tool_output_t *ret) {
@@ -387,15 +393,7 @@ static bool run_stats(exports_agent_plugin_tool_tool_output_t *ret) {
     sbuf text = {0}, json = {0};
     sb_printf(&text, "c_checksum has been called %llu time%s", (unsigned long long)calls, calls == 1 ? "" : "s");
     sb_printf(&json, "{\"calls\":%llu}", (unsigned long long)calls);
-    agent_plugin_types_content_part_t *parts = malloc(sizeof *parts);
-    if (!parts) abort();
-    parts[0].tag = AGENT_PLUGIN_TYPES_CONTENT_PART_TEXT;
-    parts[0].val.text = take_str(&text);
-    ret->content.ptr = parts;
-    ret->content.len = 1;
-    ret->structured.is_some = true;
-    ret->structured.val = take_str(&json);
-    return true;
+    return answer(ret, &text, &json);
 }
 
 /* ---- invoke ------------------------------------------------------------- */
