@@ -162,7 +162,8 @@ fn a_data_dir_in_use_names_the_holder() {
     let harness = Harness::new();
     harness.install(test_plugin::echo());
     let _held = agent_host_runtime::store::DataStore::open(&harness.config.data_dir).unwrap();
-    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "list"]));
+    // A call needs the plugin's state and keeps its own: refused at start.
+    let (code, _, stderr) = run(agent_host(&harness).args(["tools", "call", "echo"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("in use by another agent-host process"),
@@ -172,6 +173,36 @@ fn a_data_dir_in_use_names_the_holder() {
         stderr.contains(&format!("pid {}", std::process::id())),
         "{stderr}"
     );
+}
+
+#[test]
+fn tools_can_be_listed_while_another_process_holds_the_data_dir() {
+    let harness = Harness::new();
+    harness.install(test_plugin::echo());
+    let list = || run(agent_host(&harness).args(["tools", "list", "--json"]));
+    let names = |stdout: &str| -> Vec<String> {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(stdout).unwrap();
+        rows.iter()
+            .map(|row| row["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    {
+        // A cold cache while held: compiled and described, only the
+        // artifact goes unrecorded.
+        let _held = agent_host_runtime::store::DataStore::open(&harness.config.data_dir).unwrap();
+        let (code, stdout, stderr) = list();
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(names(&stdout), ["echo"]);
+    }
+    // Warm now (a run of its own records everything), then held again: the
+    // description records beside the database answer alone.
+    let (code, _, stderr) = list();
+    assert_eq!(code, 0, "{stderr}");
+    let _held = agent_host_runtime::store::DataStore::open(&harness.config.data_dir).unwrap();
+    let (code, stdout, stderr) = list();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(names(&stdout), ["echo"]);
+    assert!(!stderr.contains("unavailable"), "{stderr}");
 }
 
 #[test]

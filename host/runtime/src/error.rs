@@ -85,6 +85,14 @@ pub enum StoreError {
     /// A read or write failed in the database (its error is the source).
     #[error("database error: {0}")]
     Db(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A record file beside the database could not be written.
+    #[error("cannot write {path}: {source}")]
+    RecordFile {
+        /// The file (or its directory).
+        path: PathBuf,
+        /// The file system's error.
+        source: std::io::Error,
+    },
 }
 
 /// Why a plugin could not be loaded. The plugin is not registered; other

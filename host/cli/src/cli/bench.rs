@@ -14,7 +14,7 @@ use agent_host_runtime::bench::{self, Stats};
 use agent_host_runtime::{Runtime, RuntimeConfig};
 
 use super::render::print_json;
-use super::{Cli, EXIT_OK, Failure, config_from, start};
+use super::{Cli, EXIT_OK, Failure, StoreOpen, config_from, start};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Suite {
@@ -88,7 +88,7 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<u8, Failure> {
     // (Cranelift) engine: the plugins must run that tier from the start.
     let mut settings = config_from(cli)?;
     settings.runtime.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
-    let runtime = start(&settings, args.json).await?;
+    let runtime = start(&settings, args.json, StoreOpen::Now).await?;
     let plugin_name = runtime
         .tool(&args.tool)
         .ok_or_else(|| {

@@ -7,7 +7,7 @@ use agent_host_runtime::Runtime;
 use agent_host_runtime::cache::CacheStatsSnapshot;
 
 use super::render::print_json;
-use super::{Cli, EXIT_OK, Failure, config_from, start};
+use super::{Cli, EXIT_OK, Failure, StoreOpen, config_from, start};
 
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
@@ -63,7 +63,7 @@ fn verify(cli: &Cli, json: bool) -> Result<u8, Failure> {
 async fn stats(cli: &Cli, json: bool) -> Result<u8, Failure> {
     // Loading the plugin directories is itself a use of the cache: the
     // "this run" column shows what a start-up costs right now.
-    let runtime = start(&config_from(cli)?, true).await?;
+    let runtime = start(&config_from(cli)?, true, StoreOpen::Now).await?;
     let run = runtime.cache_stats();
     runtime.persist_cache_stats();
     let total = runtime.cache_totals();

@@ -15,7 +15,7 @@ use agent_host_llm::{Message, Usage};
 use super::agent::{ModelArgs, Renderer, agent_config, choose_provider, terminated};
 use super::escape;
 use super::render::shorten;
-use super::{Cli, EXIT_OK, Failure, config_from, start};
+use super::{Cli, EXIT_OK, Failure, StoreOpen, config_from, start};
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
@@ -68,7 +68,7 @@ pub async fn run(cli: &Cli, args: &ChatArgs) -> Result<u8, Failure> {
     // The provider is checked before any plugin is loaded.
     let settings = config_from(cli)?;
     let chosen = choose_provider(&args.model, &settings.provider)?;
-    let runtime = start(&settings, false).await?;
+    let runtime = start(&settings, false, StoreOpen::Now).await?;
     let _watcher = runtime
         .watch()
         .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?;

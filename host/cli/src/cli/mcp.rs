@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::Settings;
 use super::render::print_json;
-use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, config_from, escape, start};
+use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, StoreOpen, config_from, escape, start};
 
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
@@ -103,7 +103,7 @@ pub fn agent_tools(runtime: &Runtime, mcp: Option<&McpTools>) -> Arc<dyn ToolHos
 
 async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
     let settings = config_from(cli)?;
-    let runtime = start(&settings, json).await?;
+    let runtime = start(&settings, json, StoreOpen::Now).await?;
     let Some(mcp) = client(&settings, &runtime)? else {
         if json {
             print_json(&Vec::<ServerReport>::new());
@@ -187,7 +187,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
             .check_listen(addr, token.as_ref())
             .map_err(Failure::usage)?;
     }
-    let runtime = start(&settings, false).await?;
+    let runtime = start(&settings, false, StoreOpen::Now).await?;
     let _watcher = if args.no_watch {
         None
     } else {

@@ -175,14 +175,34 @@ fn config_from(cli: &Cli) -> Result<Settings, Failure> {
     .map_err(Failure::usage)
 }
 
+/// When a command opens the database of the data dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreOpen {
+    /// At start, so a data dir held by another process is reported before
+    /// the command does any work (commands that call tools or keep sessions).
+    Now,
+    /// Only if the command comes to need it: listing cached plugins reads
+    /// the description records beside the database and never opens it, so
+    /// it is fast and works while `serve` or `chat` holds the data dir.
+    OnFirstUse,
+}
+
 /// Starts a runtime and loads the plugin directories; load problems are
 /// printed as warnings (they are also shown by `plugins list`).
-async fn start(settings: &Settings, quiet_problems: bool) -> Result<Runtime, Failure> {
+async fn start(
+    settings: &Settings,
+    quiet_problems: bool,
+    store: StoreOpen,
+) -> Result<Runtime, Failure> {
     match &settings.config_file {
         Some(path) => tracing::debug!(file = %path.display(), "config file read"),
         None => tracing::debug!("no config file: defaults, environment and flags"),
     }
-    let runtime = Runtime::new(settings.runtime.clone()).map_err(Failure::usage)?;
+    let runtime = match store {
+        StoreOpen::Now => Runtime::new(settings.runtime.clone()),
+        StoreOpen::OnFirstUse => Runtime::with_store_opened_on_first_use(settings.runtime.clone()),
+    }
+    .map_err(Failure::usage)?;
     if let Some(spinners) = progress::CompileSpinners::for_terminal() {
         runtime.set_compile_observer(spinners);
     }

@@ -12,7 +12,7 @@ use agent_host_runtime::{PluginKind, Runtime};
 
 use super::escape;
 use super::render::print_json;
-use super::{Cli, EXIT_OK, Failure, config_from, start};
+use super::{Cli, EXIT_OK, Failure, StoreOpen, config_from, start};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -49,7 +49,7 @@ pub async fn run(cli: &Cli, command: &PluginsCommand) -> Result<u8, Failure> {
 
 async fn list(cli: &Cli, json: bool) -> Result<u8, Failure> {
     let settings = config_from(cli)?;
-    let runtime = start(&settings, true).await?;
+    let runtime = start(&settings, true, StoreOpen::OnFirstUse).await?;
     // MCP servers are listed from their kept tool lists; nothing starts.
     let mcp = super::mcp::client(&settings, &runtime)?;
     let mcp_rows: Vec<(agent_host_mcp::client::ServerReport, Vec<String>)> = mcp

@@ -11,7 +11,7 @@ use agent_host_agent::{Agent, AgentEvent, Outcome};
 use agent_host_llm::Usage;
 
 use super::agent::{ModelArgs, Renderer, agent_config, cancel_on_ctrl_c, choose_provider};
-use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, config_from, start};
+use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, StoreOpen, config_from, start};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -47,7 +47,7 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> Result<u8, Failure> {
     // missing key fails at once.
     let settings = config_from(cli)?;
     let chosen = choose_provider(&args.model, &settings.provider)?;
-    let runtime = start(&settings, args.json).await?;
+    let runtime = start(&settings, args.json, StoreOpen::Now).await?;
     // MCP servers start together; the first turn waits for each at most
     // its connect timeout (a slow one's tools join when it is ready).
     let mcp = super::mcp::client(&settings, &runtime)?;

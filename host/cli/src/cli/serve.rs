@@ -9,7 +9,7 @@ use agent_host_server::{AppState, FRONT_END, Models, Server};
 use clap::Args;
 
 use super::agent::{ModelArgs, agent_config, choose_provider};
-use super::{Cli, EXIT_OK, Failure, config_from, escape, start};
+use super::{Cli, EXIT_OK, Failure, StoreOpen, config_from, escape, start};
 
 #[derive(Debug, Args)]
 #[command(
@@ -76,7 +76,7 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
         };
         models = models.with(choose_provider(&model, &settings.provider)?.provider);
     }
-    let runtime = start(&settings, false).await?;
+    let runtime = start(&settings, false, StoreOpen::Now).await?;
     let _watcher = runtime
         .watch()
         .map_err(|err| Failure::usage(anyhow::anyhow!(err)))?;

@@ -14,7 +14,7 @@ use agent_host_runtime::{CallError, CallOptions};
 
 use super::escape;
 use super::render::{print_json, shorten};
-use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, config_from, start};
+use super::{Cli, EXIT_OK, EXIT_TOOL, Failure, StoreOpen, config_from, start};
 
 #[derive(Debug, Subcommand)]
 pub enum ToolsCommand {
@@ -63,7 +63,7 @@ pub async fn run(cli: &Cli, command: &ToolsCommand) -> Result<u8, Failure> {
 
 async fn list(cli: &Cli, json: bool, refresh: bool) -> Result<u8, Failure> {
     let settings = config_from(cli)?;
-    let runtime = start(&settings, json).await?;
+    let runtime = start(&settings, json, StoreOpen::OnFirstUse).await?;
     let tools = runtime.tools();
     let mcp = super::mcp::client(&settings, &runtime)?;
     let (mcp_tools, reports) = match &mcp {
@@ -205,7 +205,7 @@ fn unknown_tool(runtime: &agent_host_runtime::Runtime, name: &str) -> Failure {
 
 async fn describe(cli: &Cli, name: &str, json: bool) -> Result<u8, Failure> {
     let settings = config_from(cli)?;
-    let runtime = start(&settings, json).await?;
+    let runtime = start(&settings, json, StoreOpen::OnFirstUse).await?;
     let (spec, source) = match runtime.tool(name) {
         Some(tool) => {
             if json {
@@ -289,7 +289,7 @@ async fn call(cli: &Cli, name: &str, args: &str, json: bool) -> Result<u8, Failu
         ))
     })?;
     let settings = config_from(cli)?;
-    let runtime = start(&settings, json).await?;
+    let runtime = start(&settings, json, StoreOpen::Now).await?;
     if runtime.tool(name).is_none()
         && let Some((mcp, info)) = find_mcp_tool(&settings, &runtime, name).await?
     {

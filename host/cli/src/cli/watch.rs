@@ -2,10 +2,10 @@
 
 use agent_host_runtime::PluginEvent;
 
-use super::{Cli, EXIT_OK, Failure, config_from, escape, start};
+use super::{Cli, EXIT_OK, Failure, StoreOpen, config_from, escape, start};
 
 pub async fn run(cli: &Cli, json: bool) -> Result<u8, Failure> {
-    let runtime = start(&config_from(cli)?, json).await?;
+    let runtime = start(&config_from(cli)?, json, StoreOpen::Now).await?;
     let mut events = runtime.subscribe();
     let _watcher = runtime
         .watch()

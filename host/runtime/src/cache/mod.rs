@@ -97,6 +97,11 @@ impl ComponentCache {
             .snapshot(memory.len(), memory.bytes(), self.disk.usage())
     }
 
+    /// The counters alone (sizes left at zero): reads no record.
+    pub fn counters(&self) -> CacheStatsSnapshot {
+        self.stats.snapshot(0, 0, (0, 0))
+    }
+
     /// The on-disk level.
     pub fn disk(&self) -> &DiskCache {
         &self.disk

@@ -117,6 +117,16 @@ impl CacheStatsSnapshot {
         }
     }
 
+    /// Whether no counter moved (sizes aside).
+    pub fn counts_nothing(&self) -> bool {
+        self.memory_hits == 0
+            && self.memory_misses == 0
+            && self.disk_hits == 0
+            && self.disk_misses == 0
+            && self.compiles == 0
+            && self.evictions == 0
+    }
+
     /// Counters gained since `earlier` (sizes are the current ones).
     pub fn since(&self, earlier: &CacheStatsSnapshot) -> CacheStatsSnapshot {
         CacheStatsSnapshot {

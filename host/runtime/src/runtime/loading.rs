@@ -84,6 +84,7 @@ impl Runtime {
 
     /// [`Runtime::load_plugin_dirs`] with an explicit [`LoadMode`].
     pub async fn load_plugin_dirs_with(&self, mode: LoadMode) -> LoadReport {
+        let started = std::time::Instant::now();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
         let loads: Vec<_> = self
@@ -118,6 +119,12 @@ impl Runtime {
             }
         }
         self.refresh_extensions();
+        tracing::debug!(
+            loaded = report.loaded.len(),
+            failed = report.failed.len(),
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "plugin directories loaded"
+        );
         report
     }
 

@@ -86,9 +86,21 @@ impl Runtime {
     /// Starts a runtime: validates the config, opens the store, builds the
     /// engine. Loads no plugins; call [`Runtime::load_plugin_dirs`].
     pub fn new(config: RuntimeConfig) -> Result<Self, HostError> {
+        let runtime = Self::with_store_opened_on_first_use(config)?;
+        runtime.inner.store.open_now()?;
+        Ok(runtime)
+    }
+
+    /// [`Runtime::new`], but the store's database is opened by whatever
+    /// first needs it (a plugin's state, a session, an artifact, a counter)
+    /// rather than now: a short command that only lists cached plugins
+    /// never opens it, and so also runs beside a process holding the data
+    /// dir. Errors opening it come from that first use instead.
+    pub fn with_store_opened_on_first_use(config: RuntimeConfig) -> Result<Self, HostError> {
         config.validate()?;
+        let started = std::time::Instant::now();
         let config_sandbox = config.sandbox.clone();
-        let store = DataStore::open(&config.data_dir)?.with_quotas(&config.quotas);
+        let store = DataStore::open_on_first_use(&config.data_dir)?.with_quotas(&config.quotas);
         let engine = engine::tier_engine(&config.sandbox, engine::Tier::Optimized)
             .map_err(HostError::Engine)?;
         let linker = build_linker(&engine).map_err(HostError::Engine)?;
@@ -119,6 +131,10 @@ impl Runtime {
             Some(baseline) => engine::start_epoch_ticker(&[&engine, baseline.linker.engine()]),
             None => engine::start_epoch_ticker(&[&engine]),
         }
+        tracing::debug!(
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "engines and linkers ready"
+        );
         let (events, _) = tokio::sync::broadcast::channel(256);
         let tier_up_notice: crate::loader::TierUpNotice = {
             let events = events.clone();

@@ -90,8 +90,13 @@ impl Runtime {
 
 impl super::Inner {
     pub(super) fn persist_cache_stats(&self) {
-        let current = self.cache.stats();
         let mut persisted = self.persisted.lock().unwrap_or_else(|e| e.into_inner());
+        // A run that counted nothing (a `tools list` on a warm cache) writes
+        // nothing, and so never opens the database for it.
+        if self.cache.counters().since(&persisted).counts_nothing() {
+            return;
+        }
+        let current = self.cache.stats();
         let mut totals = self.store.cache_totals();
         totals.accumulate(&current.since(&persisted));
         *persisted = current;

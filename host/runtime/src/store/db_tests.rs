@@ -9,7 +9,13 @@ fn a_database_from_a_newer_schema_is_refused() {
     {
         // Bump the version by hand, as a newer build would have written it.
         let store = DataStore::open(tmp.path()).unwrap();
-        store.meta.insert(SCHEMA_KEY, &99u32.to_be_bytes()).unwrap();
+        store
+            .db
+            .get()
+            .unwrap()
+            .meta
+            .insert(SCHEMA_KEY, &99u32.to_be_bytes())
+            .unwrap();
         store.flush().unwrap();
     }
     let err = DataStore::open(tmp.path()).unwrap_err().to_string();

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::db::backend;
+use super::db::{LazyDb, backend};
 use crate::config::QuotaConfig;
 use crate::error::StoreError;
 
@@ -124,6 +124,15 @@ impl StateUsage {
     }
 }
 
+/// Which tree a namespace lives in.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum KvTree {
+    /// Plugins' own state.
+    Plugin,
+    /// Plugins' state per session.
+    Session,
+}
+
 /// The size one entry counts for against a quota.
 fn entry_size(key_len: usize, value_len: usize) -> u64 {
     (key_len as u64).saturating_add(value_len as u64)
@@ -138,7 +147,10 @@ fn entry_size(key_len: usize, value_len: usize) -> u64 {
 /// database written before quotas) is rebuilt by one scan.
 #[derive(Clone)]
 pub struct PluginKv {
-    tree: sled::Tree,
+    /// The database, opened by the first operation that needs it: a
+    /// plugin that never touches its state never opens it.
+    db: Arc<LazyDb>,
+    which: KvTree,
     prefix: Vec<u8>,
     usage_key: Vec<u8>,
     quota: StateQuota,
@@ -155,10 +167,11 @@ impl std::fmt::Debug for PluginKv {
 }
 
 impl PluginKv {
-    /// The namespace of `tree` under `prefix`, its writes serialised by one
-    /// stripe of `locks` (chosen by the namespace).
+    /// The namespace of tree `which` under `prefix`, its writes serialised
+    /// by one stripe of `locks` (chosen by the namespace).
     pub(super) fn new(
-        tree: &sled::Tree,
+        db: &Arc<LazyDb>,
+        which: KvTree,
         prefix: Vec<u8>,
         quota: StateQuota,
         locks: &Arc<[Mutex<()>]>,
@@ -173,13 +186,22 @@ impl PluginKv {
             (hasher.finish() % locks.len() as u64) as usize
         };
         Self {
-            tree: tree.clone(),
+            db: db.clone(),
+            which,
             prefix,
             usage_key,
             quota,
             locks: locks.clone(),
             stripe,
         }
+    }
+
+    fn tree(&self) -> Result<&sled::Tree, StoreError> {
+        let trees = self.db.get()?;
+        Ok(match self.which {
+            KvTree::Plugin => &trees.kv,
+            KvTree::Session => &trees.session_kv,
+        })
     }
 
     fn full_key(&self, key: &str) -> Vec<u8> {
@@ -199,19 +221,19 @@ impl PluginKv {
     /// The usage record, rebuilt by one scan when it is missing. The caller
     /// holds the write lock, so nothing changes the namespace meanwhile.
     fn usage_locked(&self) -> Result<StateUsage, StoreError> {
-        if let Some(record) = self.tree.get(&self.usage_key).map_err(backend)?
+        let tree = self.tree()?;
+        if let Some(record) = tree.get(&self.usage_key).map_err(backend)?
             && let Some(usage) = StateUsage::decode(&record)
         {
             return Ok(usage);
         }
         let mut usage = StateUsage::default();
-        for entry in self.tree.scan_prefix(&self.prefix) {
+        for entry in tree.scan_prefix(&self.prefix) {
             let (key, value) = entry.map_err(backend)?;
             usage.bytes += entry_size(key.len() - self.prefix.len(), value.len());
             usage.keys += 1;
         }
-        self.tree
-            .insert(&self.usage_key, &usage.encode()[..])
+        tree.insert(&self.usage_key, &usage.encode()[..])
             .map_err(backend)?;
         Ok(usage)
     }
@@ -225,7 +247,7 @@ impl PluginKv {
     /// The value stored under `key`, if any.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .tree
+            .tree()?
             .get(self.full_key(key))
             .map_err(backend)?
             .map(|v| v.to_vec()))
@@ -252,7 +274,8 @@ impl PluginKv {
         let full = self.full_key(key);
         let _guard = self.write_lock();
         let usage = self.usage_locked().map_err(storage)?;
-        let old = self.tree.get(&full).map_err(|err| storage(backend(err)))?;
+        let tree = self.tree().map_err(storage)?;
+        let old = tree.get(&full).map_err(|err| storage(backend(err)))?;
         let new_size = entry_size(key.len(), value.len());
         let (freed, added_keys) = match &old {
             Some(old) => (entry_size(key.len(), old.len()), 0),
@@ -266,9 +289,7 @@ impl PluginKv {
         let mut batch = sled::Batch::default();
         batch.insert(full, value);
         batch.insert(self.usage_key.as_slice(), &after.encode()[..]);
-        self.tree
-            .apply_batch(batch)
-            .map_err(|err| storage(backend(err)))
+        tree.apply_batch(batch).map_err(|err| storage(backend(err)))
     }
 
     fn check_quota(&self, key: &str, before: StateUsage, after: StateUsage) -> Result<(), String> {
@@ -310,7 +331,8 @@ impl PluginKv {
     pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let full = self.full_key(key);
         let _guard = self.write_lock();
-        let Some(old) = self.tree.get(&full).map_err(backend)? else {
+        let tree = self.tree()?;
+        let Some(old) = tree.get(&full).map_err(backend)? else {
             return Ok(false);
         };
         let usage = self.usage_locked()?;
@@ -321,7 +343,7 @@ impl PluginKv {
         let mut batch = sled::Batch::default();
         batch.remove(full);
         batch.insert(self.usage_key.as_slice(), &after.encode()[..]);
-        self.tree.apply_batch(batch).map_err(backend)?;
+        tree.apply_batch(batch).map_err(backend)?;
         Ok(true)
     }
 
@@ -332,7 +354,7 @@ impl PluginKv {
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut page = ListPage::new(&self.quota);
-        for entry in self.tree.scan_prefix(self.full_key(prefix)).keys() {
+        for entry in self.tree()?.scan_prefix(self.full_key(prefix)).keys() {
             let key = entry.map_err(backend)?;
             let key = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
             if !page.admit(&key) {
@@ -355,13 +377,19 @@ impl PluginKv {
     pub(crate) fn entries(
         &self,
     ) -> impl Iterator<Item = Result<(String, Vec<u8>), StoreError>> + '_ {
-        self.tree.scan_prefix(&self.prefix).map(|entry| {
-            let (key, value) = entry.map_err(backend)?;
-            Ok((
-                String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned(),
-                value.to_vec(),
-            ))
-        })
+        let (scan, failed) = match self.tree() {
+            Ok(tree) => (Some(tree.scan_prefix(&self.prefix)), None),
+            Err(err) => (None, Some(Err(err))),
+        };
+        failed
+            .into_iter()
+            .chain(scan.into_iter().flatten().map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                Ok((
+                    String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned(),
+                    value.to_vec(),
+                ))
+            }))
     }
 }
 

@@ -1,18 +1,22 @@
 //! The store API: everything the host persists under its data dir (plugin and session key-value state, session records, cache records, counters), behind types that do not name the database engine.
 //!
-//! Today the one backend is sled, opened by [`DataStore::open`]: this module and
-//! its files are the only place that names sled, so no sled type or error
-//! reaches a caller. Sessions go through the [`SessionStore`] trait, so a
+//! Today the one backend is sled, opened by [`DataStore::open`] (or on first
+//! use: [`DataStore::open_on_first_use`]): this module and its files are the
+//! only place that names sled, so no sled type or error reaches a caller.
+//! The description records live beside the database as files, so listing
+//! tools on a warm cache needs no database. Sessions go through the [`SessionStore`] trait, so a
 //! second backend (a database shared by several hosts) can serve them
 //! without a change to the agent. A sled data dir belongs to one process at
 //! a time; a second process is told which pid holds it.
 //!
-//! Files by job: `db` opens the database and checks its schema version,
+//! Files by job: `db` opens the database (now or on first use) and checks
+//! its schema version, `descriptions` keeps the description record files,
 //! `kv` holds the quota-checked plugin and session state, `sessions` the
-//! session records and messages, `records` the cache's artifact and spec
-//! records, `stats` the counters summed over runs.
+//! session records and messages, `records` the cache's artifact records and
+//! the description records' API, `stats` the counters summed over runs.
 
 mod db;
+mod descriptions;
 mod kv;
 mod records;
 mod sessions;
@@ -29,31 +33,21 @@ pub use kv::{MAX_KEY_BYTES, MAX_VALUE_BYTES, PluginKv, StateUsage};
 pub use records::ArtifactRecord;
 pub use sessions::{SessionStore, SessionWrite};
 
-use db::backend;
-use kv::StateQuota;
+use db::{LazyDb, backend};
+use descriptions::DescriptionFiles;
+use kv::{KvTree, StateQuota};
 
-const KV_TREE: &str = "plugin-kv";
-const ARTIFACT_TREE: &str = "artifacts";
-const SPEC_TREE: &str = "tool-specs";
-const META_TREE: &str = "meta";
-const SESSION_TREE: &str = "sessions";
-const SESSION_KV_TREE: &str = "session-kv";
 /// Stripes of the per-namespace write locks. A set or delete holds its
 /// namespace's stripe while it reads the usage record and writes the batch,
 /// so concurrent calls of one plugin cannot both pass the quota check.
 const LOCK_STRIPES: usize = 64;
 
-/// A handle to the open database under a data dir; cheap to clone (every
-/// clone shares the one database).
+/// A handle to the store under a data dir; cheap to clone (every clone
+/// shares the one database).
 #[derive(Clone)]
 pub struct DataStore {
-    db: sled::Db,
-    kv: sled::Tree,
-    artifacts: sled::Tree,
-    specs: sled::Tree,
-    meta: sled::Tree,
-    sessions: sessions::SledSessions,
-    session_kv: sled::Tree,
+    db: Arc<LazyDb>,
+    descriptions: DescriptionFiles,
     dir: PathBuf,
     quotas: QuotaConfig,
     locks: Arc<[Mutex<()>]>,
@@ -72,22 +66,36 @@ impl DataStore {
     /// another process (with its pid), the database is corrupt, or it was
     /// written by a newer schema than [`SCHEMA_VERSION`].
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let db = db::open(data_dir)?;
-        let tree = |name: &str| db.open_tree(name).map_err(backend);
-        let meta = tree(META_TREE)?;
-        db::check_schema(&meta, data_dir)?;
+        let store = Self::open_on_first_use(data_dir)?;
+        store.open_now()?;
+        Ok(store)
+    }
+
+    /// The store of `data_dir` with its database opened when something
+    /// first needs it (a plugin's state, a session, an artifact record, a
+    /// counter), not now; the description records need no database. Errors
+    /// [`DataStore::open`] would give now come from that first use; only
+    /// the private data dir is made now.
+    pub fn open_on_first_use(data_dir: &Path) -> Result<Self, StoreError> {
+        db::create_private_dir(data_dir)?;
         Ok(Self {
-            kv: tree(KV_TREE)?,
-            artifacts: tree(ARTIFACT_TREE)?,
-            specs: tree(SPEC_TREE)?,
-            meta,
-            sessions: sessions::SledSessions::new(tree(SESSION_TREE)?),
-            session_kv: tree(SESSION_KV_TREE)?,
-            db,
+            db: Arc::new(LazyDb::new(data_dir)),
+            descriptions: DescriptionFiles::new(data_dir),
             dir: data_dir.to_owned(),
             quotas: QuotaConfig::default(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         })
+    }
+
+    /// Opens the database now if it is not open yet, with the errors of
+    /// [`DataStore::open`].
+    pub fn open_now(&self) -> Result<(), StoreError> {
+        self.db.get().map(|_| ())
+    }
+
+    /// Whether the database has been opened.
+    pub fn is_open(&self) -> bool {
+        self.db.if_open().is_some()
     }
 
     /// The same store enforcing `quotas` on the plugin state it hands out
@@ -110,7 +118,8 @@ impl DataStore {
     /// The state of one plugin in one session (namespaced by both).
     pub fn session_kv(&self, plugin: &str, session: &str) -> PluginKv {
         PluginKv::new(
-            &self.session_kv,
+            &self.db,
+            KvTree::Session,
             format!("{plugin}\0{session}\0").into_bytes(),
             StateQuota::session(&self.quotas),
             &self.locks,
@@ -120,7 +129,8 @@ impl DataStore {
     /// The key-value state of one plugin.
     pub fn plugin_kv(&self, plugin: &str) -> PluginKv {
         PluginKv::new(
-            &self.kv,
+            &self.db,
+            KvTree::Plugin,
             format!("{plugin}\0").into_bytes(),
             StateQuota::plugin(&self.quotas),
             &self.locks,
@@ -130,12 +140,15 @@ impl DataStore {
     /// The session records and messages of this data dir, for the agent's
     /// sessions (which batch their writes into it).
     pub fn session_store(&self) -> Arc<dyn SessionStore> {
-        Arc::new(self.sessions.clone())
+        Arc::new(sessions::SledSessions::new(&self.db))
     }
 
-    /// Writes everything to disk.
+    /// Writes everything to disk (nothing to do when the database was
+    /// never opened).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(backend)?;
+        if let Some(trees) = self.db.if_open() {
+            trees.db.flush().map_err(backend)?;
+        }
         Ok(())
     }
 }

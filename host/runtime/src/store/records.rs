@@ -1,4 +1,4 @@
-//! The compiled-component cache's records: one per artifact file on disk, the tool specs and extension specs plugin versions described, the descriptions refused, plugin files' content hashes by file identity, and the tool lists remote tool sources (MCP servers) last gave.
+//! The compiled-component cache's records: one per artifact file on disk (in the database), and the description records (files, see `descriptions`): the tool specs and extension specs plugin versions described, the descriptions refused, plugin files' content hashes by file identity, and the tool lists remote tool sources (MCP servers) last gave.
 
 use super::DataStore;
 use super::db::backend;
@@ -40,27 +40,33 @@ fn plugin_file_key(path: &std::path::Path) -> String {
 impl DataStore {
     /// The record of a compiled artifact, by file name.
     pub fn artifact(&self, name: &str) -> Option<ArtifactRecord> {
-        let bytes = self.artifacts.get(name).ok()??;
+        let bytes = self.artifact_tree()?.get(name).ok()??;
         serde_json::from_slice(&bytes).ok()
     }
 
     /// Records (or replaces the record of) a compiled artifact.
     pub fn put_artifact(&self, name: &str, record: &ArtifactRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(record).unwrap_or_default();
-        self.artifacts.insert(name, bytes).map_err(backend)?;
+        self.db
+            .get()?
+            .artifacts
+            .insert(name, bytes)
+            .map_err(backend)?;
         Ok(())
     }
 
     /// Forgets the record of an artifact (its file is the caller's).
     pub fn remove_artifact(&self, name: &str) -> Result<(), StoreError> {
-        self.artifacts.remove(name).map_err(backend)?;
+        self.db.get()?.artifacts.remove(name).map_err(backend)?;
         Ok(())
     }
 
     /// Every recorded artifact.
     pub fn artifacts(&self) -> Vec<(String, ArtifactRecord)> {
-        self.artifacts
-            .iter()
+        let Some(tree) = self.artifact_tree() else {
+            return Vec::new();
+        };
+        tree.iter()
             .flatten()
             .filter_map(|(key, value)| {
                 let record = serde_json::from_slice(&value).ok()?;
@@ -69,11 +75,16 @@ impl DataStore {
             .collect()
     }
 
+    /// The artifacts tree, opening the database if needed; `None` (a miss,
+    /// so the caller compiles) when it cannot be opened.
+    fn artifact_tree(&self) -> Option<&sled::Tree> {
+        Some(&self.db.get_or_warn("compiled-artifact records")?.artifacts)
+    }
+
     /// Tool specs a plugin version described, by its content hash: listing
     /// tools on a warm cache needs no instance.
     pub fn tool_specs(&self, content_hash: &str) -> Option<Vec<crate::spec::ToolSpec>> {
-        let bytes = self.specs.get(content_hash).ok()??;
-        serde_json::from_slice(&bytes).ok()
+        self.descriptions.get(&format!("specs:{content_hash}"))
     }
 
     /// Records the tool specs a plugin version described.
@@ -82,17 +93,15 @@ impl DataStore {
         content_hash: &str,
         specs: &[crate::spec::ToolSpec],
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(specs).unwrap_or_default();
-        self.specs.insert(content_hash, bytes).map_err(backend)?;
-        Ok(())
+        self.descriptions
+            .put(&format!("specs:{content_hash}"), specs)
     }
 
     /// The tool list a remote tool source (an MCP server) last gave, by
     /// the source's identity: listing tools needs no connection. The value
     /// is the source's own format; the store only keeps it.
     pub fn remote_tool_list(&self, identity: &str) -> Option<serde_json::Value> {
-        let bytes = self.specs.get(format!("remote:{identity}")).ok()??;
-        serde_json::from_slice(&bytes).ok()
+        self.descriptions.get(&format!("remote:{identity}"))
     }
 
     /// Records the tool list of a remote tool source.
@@ -101,19 +110,14 @@ impl DataStore {
         identity: &str,
         list: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(list).unwrap_or_default();
-        self.specs
-            .insert(format!("remote:{identity}"), bytes)
-            .map_err(backend)?;
-        Ok(())
+        self.descriptions.put(&format!("remote:{identity}"), list)
     }
 
     /// The content hash recorded for the plugin file at `path` when its
     /// identity (device, inode, size, mtime and ctime in ns) was `identity`;
     /// `None` when there is none or the file is not the same file any more.
     pub fn plugin_file_hash(&self, path: &std::path::Path, identity: &str) -> Option<String> {
-        let bytes = self.specs.get(plugin_file_key(path)).ok()??;
-        let record: PluginFileRecord = serde_json::from_slice(&bytes).ok()?;
+        let record: PluginFileRecord = self.descriptions.get(&plugin_file_key(path))?;
         (record.identity == identity).then_some(record.content_hash)
     }
 
@@ -128,17 +132,12 @@ impl DataStore {
             identity: identity.to_owned(),
             content_hash: content_hash.to_owned(),
         };
-        let bytes = serde_json::to_vec(&record).unwrap_or_default();
-        self.specs
-            .insert(plugin_file_key(path), bytes)
-            .map_err(backend)?;
-        Ok(())
+        self.descriptions.put(&plugin_file_key(path), &record)
     }
 
     /// What an extension version declared, by its content hash.
     pub fn extension_spec(&self, key: &str) -> Option<crate::hooks::ExtensionSpec> {
-        let bytes = self.specs.get(key).ok()??;
-        serde_json::from_slice(&bytes).ok()
+        self.descriptions.get(key)
     }
 
     /// Records what an extension version declared.
@@ -147,33 +146,27 @@ impl DataStore {
         key: &str,
         spec: &crate::hooks::ExtensionSpec,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(spec).unwrap_or_default();
-        self.specs.insert(key, bytes).map_err(backend)?;
-        Ok(())
+        self.descriptions.put(key, spec)
     }
 
     /// Why a plugin version's description was refused, by the key the
     /// loader builds from its content hash and the limits it broke: a
     /// refused version is not instantiated again at every start.
     pub fn describe_failure(&self, key: &str) -> Option<String> {
-        let bytes = self.specs.get(format!("failed:{key}")).ok()??;
-        String::from_utf8(bytes.to_vec()).ok()
+        self.descriptions.get(&format!("failed:{key}"))
     }
 
     /// Records why a plugin version's description was refused.
     pub fn put_describe_failure(&self, key: &str, message: &str) -> Result<(), StoreError> {
-        self.specs
-            .insert(format!("failed:{key}"), message.as_bytes())
-            .map_err(backend)?;
-        Ok(())
+        self.descriptions.put(&format!("failed:{key}"), message)
     }
 
     /// Forgets every cached artifact record and tool spec, and the cache
     /// counters.
     pub fn clear_cache_records(&self) -> Result<(), StoreError> {
-        self.artifacts.clear().map_err(backend)?;
-        self.specs.clear().map_err(backend)?;
-        self.meta.remove(CACHE_TOTALS_KEY).map_err(backend)?;
-        Ok(())
+        let trees = self.db.get()?;
+        trees.artifacts.clear().map_err(backend)?;
+        trees.meta.remove(CACHE_TOTALS_KEY).map_err(backend)?;
+        self.descriptions.clear()
     }
 }

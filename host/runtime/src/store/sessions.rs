@@ -4,7 +4,9 @@
 //! and `m/<id>/<seq as 8 big-endian bytes>` each of its messages, so a
 //! prefix scan returns the messages in order.
 
-use super::db::backend;
+use std::sync::Arc;
+
+use super::db::{LazyDb, backend};
 use crate::error::StoreError;
 
 /// One change to the session storage. The bodies are opaque to the store:
@@ -102,15 +104,25 @@ fn message_key(session: &str, seq: u64) -> Vec<u8> {
     key
 }
 
-/// The sessions tree of a sled database.
-#[derive(Debug, Clone)]
+/// The sessions tree of a sled database (opened by its first use).
+#[derive(Clone)]
 pub(super) struct SledSessions {
-    tree: sled::Tree,
+    db: Arc<LazyDb>,
+}
+
+impl std::fmt::Debug for SledSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledSessions").finish_non_exhaustive()
+    }
 }
 
 impl SledSessions {
-    pub(super) fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+    pub(super) fn new(db: &Arc<LazyDb>) -> Self {
+        Self { db: db.clone() }
+    }
+
+    fn tree(&self) -> Result<&sled::Tree, StoreError> {
+        Ok(&self.db.get()?.sessions)
     }
 
     /// The sled batch doing `writes` in order. A sled batch is a set of
@@ -135,7 +147,7 @@ impl SledSessions {
                 SessionWrite::Delete { session } => {
                     let prefix = message_prefix(session);
                     changes.retain(|key, _| !key.starts_with(&prefix));
-                    for key in self.tree.scan_prefix(&prefix).keys() {
+                    for key in self.tree()?.scan_prefix(&prefix).keys() {
                         changes.insert(key.map_err(backend)?.to_vec(), None);
                     }
                     changes.insert(record_key(session), None);
@@ -156,16 +168,16 @@ impl SledSessions {
 impl SessionStore for SledSessions {
     fn apply(&self, writes: &[SessionWrite]) -> Result<(), StoreError> {
         let batch = self.batch(writes)?;
-        self.tree.apply_batch(batch).map_err(backend)
+        self.tree()?.apply_batch(batch).map_err(backend)
     }
 
     fn record(&self, session: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let record = self.tree.get(record_key(session)).map_err(backend)?;
+        let record = self.tree()?.get(record_key(session)).map_err(backend)?;
         Ok(record.map(|bytes| bytes.to_vec()))
     }
 
     fn records(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.tree
+        self.tree()?
             .scan_prefix(RECORD_PREFIX)
             .values()
             .map(|value| value.map(|bytes| bytes.to_vec()).map_err(backend))
@@ -173,7 +185,7 @@ impl SessionStore for SledSessions {
     }
 
     fn messages(&self, session: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.tree
+        self.tree()?
             .scan_prefix(message_prefix(session))
             .values()
             .map(|value| value.map(|bytes| bytes.to_vec()).map_err(backend))
@@ -181,7 +193,7 @@ impl SessionStore for SledSessions {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.tree.flush().map_err(backend)?;
+        self.tree()?.flush().map_err(backend)?;
         Ok(())
     }
 }

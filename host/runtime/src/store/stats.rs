@@ -35,7 +35,7 @@ impl DataStore {
     /// A JSON value of the meta tree; `None` when missing or unreadable
     /// (counters start again from zero rather than fail a run).
     fn meta_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let bytes = self.meta.get(key).ok()??;
+        let bytes = self.db.get_or_warn("counters")?.meta.get(key).ok()??;
         serde_json::from_slice(&bytes).ok()
     }
 
@@ -45,7 +45,7 @@ impl DataStore {
         value: &T,
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).unwrap_or_default();
-        self.meta.insert(key, bytes).map_err(backend)?;
+        self.db.get()?.meta.insert(key, bytes).map_err(backend)?;
         Ok(())
     }
 }
