@@ -292,6 +292,71 @@ async fn a_panic_is_a_failed_call_with_the_panic_message() {
     }
 }
 
+/// Threads calling at once are spread over several engines (one instance
+/// pool each, `sandbox.engine_shards`); each of them enforces every limit.
+#[test]
+fn every_call_engine_enforces_the_limits() {
+    let setup = tokio::runtime::Runtime::new().unwrap();
+    let (_harness, runtime) = setup.block_on(async {
+        let (mut harness, _) = hostile_runtime(vec![], Tiering::Optimized).await;
+        harness.config.sandbox.engine_shards = 2;
+        let runtime = harness.runtime().await;
+        (harness, runtime)
+    });
+    assert_eq!(runtime.call_engines_serving("hostile"), 0);
+    // One thread after the other, so each is given the next engine.
+    for thread in 0..2 {
+        let runtime = runtime.clone();
+        std::thread::spawn(move || {
+            let own = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            own.block_on(async {
+                let (kind, message) =
+                    assert_failed(call(&runtime, "alloc", json!({"mb": 256})).await, "alloc");
+                assert!(
+                    matches!(kind, FailureKind::MemoryLimit { limit_mb: 32, .. }),
+                    "thread {thread}: {message}"
+                );
+                let (kind, message) =
+                    assert_failed(call(&runtime, "spin", json!({})).await, "spin");
+                assert_eq!(
+                    kind,
+                    FailureKind::Timeout { ms: 1000 },
+                    "thread {thread}: {message}"
+                );
+                let (kind, message) = assert_failed(
+                    call(&runtime, "recurse", json!({"depth": 100_000_000u64})).await,
+                    "recurse",
+                );
+                assert_eq!(
+                    kind,
+                    FailureKind::StackOverflow,
+                    "thread {thread}: {message}"
+                );
+                let (kind, message) = assert_failed(
+                    call(&runtime, "panic", json!({"message": "boom-9"})).await,
+                    "panic",
+                );
+                assert!(
+                    matches!(kind, FailureKind::Trap { .. }),
+                    "thread {thread}: {message}"
+                );
+                let denied = assert_tool_failed(
+                    call(&runtime, "read_file", json!({"path": "/etc/passwd"})).await,
+                    "read outside the grant",
+                );
+                assert!(!denied.contains("root:"), "thread {thread}: {denied}");
+                assert_still_serving(&runtime).await;
+            });
+            assert_eq!(runtime.call_engines_serving("hostile"), thread + 1);
+        })
+        .join()
+        .expect("the calling thread");
+    }
+}
+
 #[tokio::test]
 async fn many_failures_in_a_row_leave_the_pool_usable() {
     for tiering in BOTH_TIERS {

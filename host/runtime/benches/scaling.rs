@@ -50,20 +50,30 @@ async fn main() {
     .await
     .unwrap();
     println!(
-        "{:>8} {:>12} {:>14} {:>16} {:>10} {:>12} {:>12}",
-        "callers", "host/s", "bare same/s", "bare default/s", "vs 1", "vs default", "vs same"
+        "{:>8} {:>10} {:>12} {:>13} {:>14} {:>7} {:>11} {:>9} {:>12}",
+        "callers",
+        "host/s",
+        "bare same/s",
+        "bare shards/s",
+        "bare default/s",
+        "vs 1",
+        "vs default",
+        "vs same",
+        "vs shards"
     );
     let one = rows[0].host;
     for row in &rows {
         println!(
-            "{:>8} {:>12.0} {:>14.0} {:>16.0} {:>9.2}x {:>11.2}x {:>11.2}x",
+            "{:>8} {:>10.0} {:>12.0} {:>13.0} {:>14.0} {:>6.2}x {:>10.2}x {:>8.2}x {:>11.2}x",
             row.callers,
             row.host,
             row.bare_same_tuning,
+            row.bare_same_engines,
             row.bare_default_pooling,
             row.host / one,
             row.host / row.bare_default_pooling,
-            row.host / row.bare_same_tuning
+            row.host / row.bare_same_tuning,
+            row.host / row.bare_same_engines,
         );
     }
 }

@@ -504,8 +504,38 @@ pub struct ScalingRow {
     pub host: f64,
     /// Bare wasmtime on the runtime's own engine (the same pool tuning).
     pub bare_same_tuning: f64,
+    /// Bare wasmtime with the same tuning and as many engines as the
+    /// runtime calls through, one per calling thread as the host does.
+    pub bare_same_engines: f64,
     /// Bare wasmtime on an engine with wasmtime's default pooling settings.
     pub bare_default_pooling: f64,
+}
+
+/// Bare paths on several engines of one configuration; each thread calls
+/// through the one it was given first (as `Runtime::call_shard` does).
+struct ShardedBare {
+    paths: Vec<std::sync::Arc<BarePath>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl ShardedBare {
+    fn path_for_this_thread(&self) -> &BarePath {
+        thread_local! {
+            static GIVEN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        let me = self as *const Self as usize;
+        let index = GIVEN.with(|given| {
+            let (owner, index) = given.get();
+            if owner == me {
+                return index;
+            }
+            let index =
+                self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.paths.len();
+            given.set((me, index));
+            index
+        });
+        &self.paths[index]
+    }
 }
 
 /// A bare call path: an engine, the tool's pre-instantiated component on
@@ -607,6 +637,20 @@ pub async fn compare_scaling(
         .await
         .map_err(|err| BenchError::Load(Box::new(err)))?;
     let same = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
+    let mut paths = vec![same.clone()];
+    for _ in 1..runtime.config().sandbox.engine_shard_count() {
+        let engine =
+            crate::engine::tier_engine(&runtime.config().sandbox, crate::engine::Tier::Optimized)
+                .map_err(|e| BenchError::Wasm(e.to_string()))?;
+        let component =
+            wasmtime::component::Component::new(&engine, std::fs::read(&plugin.wasm_path)?)
+                .map_err(|e| BenchError::Wasm(e.to_string()))?;
+        paths.push(std::sync::Arc::new(BarePath::new(engine, &component)?));
+    }
+    let sharded = std::sync::Arc::new(ShardedBare {
+        paths,
+        next: std::sync::atomic::AtomicUsize::new(0),
+    });
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
     config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
@@ -641,13 +685,21 @@ pub async fn compare_scaling(
             async move { path.call(&tool, &args_json).await }
         }
     };
+    let sharded_call = {
+        let (sharded, tool, args_json) = (sharded.clone(), tool.clone(), args_json.clone());
+        move || {
+            let (sharded, tool, args_json) = (sharded.clone(), tool.clone(), args_json.clone());
+            async move { sharded.path_for_this_thread().call(&tool, &args_json).await }
+        }
+    };
     // Warm-up: pool slots, page faults, every path at the top concurrency.
     let top = concurrency.iter().copied().max().unwrap_or(1);
     rate(top, 20, host_call.clone()).await?;
     rate(top, 20, bare_call(same.clone())).await?;
+    rate(top, 20, sharded_call.clone()).await?;
     rate(top, 20, bare_call(default.clone())).await?;
 
-    let mut samples = vec![(Vec::new(), Vec::new(), Vec::new()); concurrency.len()];
+    let mut samples = vec![(Vec::new(), Vec::new(), Vec::new(), Vec::new()); concurrency.len()];
     for _ in 0..rounds.max(1) {
         for (index, &callers) in concurrency.iter().enumerate() {
             let calls = (calls_per_caller / callers).max(20);
@@ -660,15 +712,19 @@ pub async fn compare_scaling(
             samples[index]
                 .2
                 .push(rate(callers, calls, bare_call(default.clone())).await?);
+            samples[index]
+                .3
+                .push(rate(callers, calls, sharded_call.clone()).await?);
         }
     }
     Ok(concurrency
         .iter()
         .zip(samples)
-        .map(|(&callers, (host, same, default))| ScalingRow {
+        .map(|(&callers, (host, same, default, sharded))| ScalingRow {
             callers,
             host: median(host),
             bare_same_tuning: median(same),
+            bare_same_engines: median(sharded),
             bare_default_pooling: median(default),
         })
         .collect())

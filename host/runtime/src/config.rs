@@ -116,6 +116,27 @@ pub struct SandboxConfig {
     /// Freed memory slots whose decommits are batched into one round of
     /// system calls (wasmtime's `decommit_batch_size`); 1 decommits at once.
     pub pool_decommit_batch: usize,
+    /// Engines that serve tool calls, each with its own instance pool; a
+    /// thread keeps calling through one of them. An engine's pool is shared
+    /// state every instantiation touches, so two threads on one engine
+    /// contend for it. 0: one per core, at most
+    /// [`MAX_ENGINE_SHARDS`]; 1: a single engine.
+    pub engine_shards: usize,
+}
+
+/// The most engines [`SandboxConfig::engine_shards`] may ask for.
+pub const MAX_ENGINE_SHARDS: usize = 8;
+
+impl SandboxConfig {
+    /// The number of call engines these settings give on this machine.
+    pub fn engine_shard_count(&self) -> usize {
+        match self.engine_shards {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |cores| cores.get())
+                .min(MAX_ENGINE_SHARDS),
+            shards => shards.min(MAX_ENGINE_SHARDS),
+        }
+    }
 }
 
 impl Default for SandboxConfig {
@@ -136,6 +157,7 @@ impl Default for SandboxConfig {
             pool_memory_keep_resident_kb: 2048,
             pool_table_keep_resident_kb: 64,
             pool_decommit_batch: 1,
+            engine_shards: 0,
         }
     }
 }
@@ -517,6 +539,12 @@ impl RuntimeConfig {
             return Err(ConfigError::Invalid(
                 "sandbox.max_instances must be greater than 0".into(),
             ));
+        }
+        if sandbox.engine_shards > MAX_ENGINE_SHARDS {
+            return Err(ConfigError::Invalid(format!(
+                "sandbox.engine_shards = {} is too many: at most {MAX_ENGINE_SHARDS} (0 is one per core)",
+                sandbox.engine_shards
+            )));
         }
         if sandbox.max_open_files == 0 {
             return Err(ConfigError::Invalid(

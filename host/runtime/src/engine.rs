@@ -1,4 +1,4 @@
-//! The process's wasmtime engines: the optimized one (Cranelift) and the baseline one (Winch, for tiered compilation), their configuration, the pooling allocator, and the epoch ticker.
+//! The process's wasmtime engines: the optimized ones (Cranelift; one per call engine shard) and the baseline one (Winch, for tiered compilation), their configuration, the pooling allocator, and the epoch ticker.
 
 use std::time::Duration;
 
@@ -103,29 +103,54 @@ fn engine_config(sandbox: &SandboxConfig, pooling: bool, tier: Tier) -> Config {
     config
 }
 
-/// Advances the epoch of every engine in `engines` every [`EPOCH_TICK`],
-/// on one background thread, for as long as any of them is alive.
-pub(crate) fn start_epoch_ticker(engines: &[&Engine]) {
-    let weak: Vec<_> = engines.iter().map(|engine| engine.weak()).collect();
-    let spawned = std::thread::Builder::new()
-        .name("agent-host-epoch".into())
-        .spawn(move || {
-            loop {
-                let mut alive = false;
-                for engine in weak.iter().filter_map(|weak| weak.upgrade()) {
-                    engine.increment_epoch();
-                    alive = true;
+/// The engines whose epoch one background thread advances every
+/// [`EPOCH_TICK`], for as long as any of them is alive. Engines made later
+/// (a call engine's first use) are added to it.
+#[derive(Clone)]
+pub(crate) struct EpochTicker {
+    engines: std::sync::Arc<std::sync::Mutex<Vec<wasmtime::EngineWeak>>>,
+}
+
+impl EpochTicker {
+    /// Starts the ticker thread for `engines`.
+    pub(crate) fn start(engines: &[&Engine]) -> Self {
+        let ticker = Self {
+            engines: std::sync::Arc::new(std::sync::Mutex::new(
+                engines.iter().map(|engine| engine.weak()).collect(),
+            )),
+        };
+        let list = ticker.engines.clone();
+        let spawned = std::thread::Builder::new()
+            .name("agent-host-epoch".into())
+            .spawn(move || {
+                loop {
+                    let mut alive = false;
+                    for weak in list.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                        if let Some(engine) = weak.upgrade() {
+                            engine.increment_epoch();
+                            alive = true;
+                        }
+                    }
+                    if !alive {
+                        return;
+                    }
+                    std::thread::sleep(EPOCH_TICK);
                 }
-                if !alive {
-                    return;
-                }
-                std::thread::sleep(EPOCH_TICK);
-            }
-        });
-    if let Err(err) = spawned {
-        tracing::error!(
-            "cannot start the epoch ticker thread ({err}); deadlines will rely on timers only"
-        );
+            });
+        if let Err(err) = spawned {
+            tracing::error!(
+                "cannot start the epoch ticker thread ({err}); deadlines will rely on timers only"
+            );
+        }
+        ticker
+    }
+
+    /// Advances `engine`'s epoch from now on too.
+    pub(crate) fn add(&self, engine: &Engine) {
+        self.engines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(engine.weak());
     }
 }
 

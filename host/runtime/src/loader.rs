@@ -180,7 +180,7 @@ pub(crate) struct LoadContext<'a> {
     /// Told when a plugin moved to its optimized build.
     pub on_tier_up: Option<TierUpNotice>,
     /// Instance slots shared with calls: describing waits for one too.
-    pub instance_slots: &'a Arc<tokio::sync::Semaphore>,
+    pub instance_slots: &'a crate::instance_slots::InstanceSlots,
     pub observer: Option<Arc<dyn CompileObserver>>,
 }
 
@@ -225,12 +225,22 @@ pub(crate) enum Bound {
     Extension(ExtensionPluginPre<CallState>),
 }
 
+/// Largest compiled tool whose code is copied to the other call engines
+/// (see [`Prepared::tool_on_shard`]): a big interpreter's call is
+/// dominated by restoring its snapshot, not by contention for the pool,
+/// and each copy costs its code size in memory.
+const MAX_REPLICATED_CODE_BYTES: usize = 16 << 20;
+
 /// A component ready to instantiate, and where it came from.
 pub(crate) struct Prepared {
     pub bound: Bound,
     pub level: CacheLevel,
     pub compile_time: Duration,
     pub tier: Tier,
+    /// The same optimized tool build bound to call engine `i + 1`, made on
+    /// that engine's first call (`None` inside: it could not be copied,
+    /// the primary serves).
+    replicas: Box<[std::sync::OnceLock<Option<ToolPluginPre<CallState>>>]>,
 }
 
 impl Prepared {
@@ -243,6 +253,34 @@ impl Prepared {
         match &self.bound {
             Bound::Tool(pre) => pre.instance_pre().component(),
             Bound::Extension(pre) => pre.instance_pre().component(),
+        }
+    }
+
+    /// The tool build to instantiate on call engine `shard`, whose linker
+    /// `linker` gives (shard 0 is the engine this build was made on).
+    /// Another engine gets a copy of the compiled code, made on its first
+    /// call; a baseline build, or one too big to copy, serves every engine
+    /// itself. `None`: this is an extension.
+    ///
+    /// Also says which engine's pool the instance will come from: `shard`,
+    /// or 0 when this build serves for it.
+    pub(crate) fn tool_on_shard(
+        &self,
+        shard: usize,
+        linker: impl FnOnce() -> Option<Linker<CallState>>,
+    ) -> Option<(&ToolPluginPre<CallState>, usize)> {
+        let Bound::Tool(primary) = &self.bound else {
+            return None;
+        };
+        if shard == 0 || self.tier != Tier::Optimized {
+            return Some((primary, 0));
+        }
+        let Some(slot) = self.replicas.get(shard - 1) else {
+            return Some((primary, 0));
+        };
+        match slot.get_or_init(|| replicate(primary, &linker()?)) {
+            Some(replica) => Some((replica, shard)),
+            None => Some((primary, 0)),
         }
     }
 
@@ -276,10 +314,23 @@ impl LoadedPlugin {
         Ok(slot.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
-    fn current(&self) -> Option<Arc<Prepared>> {
+    /// The prepared component if it is ready already.
+    pub(crate) fn current(&self) -> Option<Arc<Prepared>> {
         self.prepared
             .get()
             .map(|slot| slot.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// How many call engines hold a build of this version (0: not
+    /// prepared yet).
+    pub fn prepared_on_engines(&self) -> usize {
+        self.current().map_or(0, |prepared| {
+            1 + prepared
+                .replicas
+                .iter()
+                .filter(|replica| matches!(replica.get(), Some(Some(_))))
+                .count()
+        })
     }
 
     /// Where the compiled component came from, once it has been prepared.
@@ -612,7 +663,40 @@ fn bind(
         level: compiled.level,
         compile_time: compiled.compile_time,
         tier,
+        replicas: (1..crate::config::MAX_ENGINE_SHARDS)
+            .map(|_| std::sync::OnceLock::new())
+            .collect(),
     })
+}
+
+/// A copy of `primary`'s compiled code bound to `linker`'s engine, which
+/// has the same configuration; `None` when it is too big or cannot be made
+/// (the primary then serves that engine too).
+fn replicate(
+    primary: &ToolPluginPre<CallState>,
+    linker: &Linker<CallState>,
+) -> Option<ToolPluginPre<CallState>> {
+    let component = primary.instance_pre().component();
+    let image = component.image_range();
+    if (image.end as usize).saturating_sub(image.start as usize) > MAX_REPLICATED_CODE_BYTES {
+        return None;
+    }
+    let copied = component.serialize().and_then(|bytes| {
+        // SAFETY: the bytes were serialized just now, in this process, by
+        // an engine with the same configuration as the one they are loaded
+        // into; wasmtime checks that compatibility again.
+        unsafe { wasmtime::component::Component::deserialize(linker.engine(), &bytes) }
+    });
+    let result = copied
+        .and_then(|copy| linker.instantiate_pre(&copy))
+        .and_then(ToolPluginPre::new);
+    match result {
+        Ok(pre) => Some(pre),
+        Err(err) => {
+            tracing::debug!("a tool build stays on one engine: {err:#}");
+            None
+        }
+    }
 }
 
 /// Whether the file was last written (or had its inode changed) long
@@ -809,13 +893,11 @@ async fn describe(
     };
     let mut caps = capabilities.clone();
     caps.limits.timeout = caps.limits.timeout.min(DESCRIBE_TIMEOUT);
-    let _slot = crate::instance_slots::acquire_instance_slot(
-        cx.instance_slots,
-        &cx.config.sandbox,
-        caps.limits.timeout,
-    )
-    .await
-    .map_err(|kind| describe_error(kind.to_string()))?;
+    let _slot = cx
+        .instance_slots
+        .acquire(0, &cx.config.sandbox, caps.limits.timeout)
+        .await
+        .map_err(|kind| describe_error(kind.to_string()))?;
     let (mut store, probe) = sandbox::new_store(ready.engine(), &caps, host)
         .map_err(|err| describe_error(err.to_string()))?;
     let run = async {

@@ -9,9 +9,8 @@ use tokio_util::sync::CancellationToken;
 use super::Runtime;
 use crate::error::CallError;
 use crate::host_api::ProgressSink;
-use crate::instance_slots::{acquire_instance_slot, instance_slot_count};
 use crate::invoke::{self, Invocation};
-use crate::loader::{Bound, LoadedPlugin};
+use crate::loader::LoadedPlugin;
 use crate::spec::{ToolOutput, ToolSpec};
 
 /// Options for one call.
@@ -115,19 +114,21 @@ impl Runtime {
             .check_args_within(args, plugin.capabilities.limits.timeout)
             .await
             .map_err(|err| err.for_arguments(plugin.name(), name))?;
-        let prepared =
-            plugin
-                .prepare(&self.load_context())
-                .await
-                .map_err(|err| CallError::Failed {
-                    plugin: plugin.name().to_owned(),
-                    tool: name.to_owned(),
-                    kind: crate::error::FailureKind::Instantiate {
-                        message: err.to_string(),
-                    },
-                    detail: None,
-                })?;
-        let Bound::Tool(pre) = &prepared.bound else {
+        // Prepared already (the common case): no load context to build.
+        let prepared = match plugin.current() {
+            Some(prepared) => Ok(prepared),
+            None => plugin.prepare(&self.load_context()).await,
+        }
+        .map_err(|err| CallError::Failed {
+            plugin: plugin.name().to_owned(),
+            tool: name.to_owned(),
+            kind: crate::error::FailureKind::Instantiate {
+                message: err.to_string(),
+            },
+            detail: None,
+        })?;
+        let shard = self.call_shard();
+        let Some((pre, pool)) = prepared.tool_on_shard(shard, || self.shard_linker(shard)) else {
             return Err(CallError::Host {
                 tool: name.to_owned(),
                 message: format!("plugin '{}' is an extension, not a tool", plugin.name()),
@@ -143,20 +144,23 @@ impl Runtime {
             .session_id
             .as_deref()
             .map(|session| self.inner.session_states.state(plugin.name(), session));
-        let _slot = acquire_instance_slot(
-            &self.inner.instance_slots,
-            &self.inner.config.sandbox,
-            plugin.capabilities.limits.timeout,
-        )
-        .await
-        .map_err(|kind| CallError::Failed {
-            plugin: plugin.name().to_owned(),
-            tool: name.to_owned(),
-            kind,
-            detail: None,
-        })?;
+        let _slot = self
+            .inner
+            .instance_slots
+            .acquire(
+                pool,
+                &self.inner.config.sandbox,
+                plugin.capabilities.limits.timeout,
+            )
+            .await
+            .map_err(|kind| CallError::Failed {
+                plugin: plugin.name().to_owned(),
+                tool: name.to_owned(),
+                kind,
+                detail: None,
+            })?;
         invoke::invoke(Invocation {
-            engine: prepared.engine(),
+            engine: pre.engine(),
             plugin: &plugin,
             pre,
             tool: name,
@@ -174,7 +178,6 @@ impl Runtime {
     /// Instance slots held by calls right now (warm extension instances not
     /// counted).
     pub fn busy_instance_slots(&self) -> usize {
-        instance_slot_count(&self.inner.config.sandbox)
-            - self.inner.instance_slots.available_permits()
+        self.inner.instance_slots.busy()
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use super::Runtime;
 use crate::error::{FailureKind, HookError};
 use crate::hooks::{ActiveHook, ExtensionSet, HookOutcome};
-use crate::instance_slots::{acquire_instance_slot, warm_instance_limit};
+use crate::instance_slots::warm_instance_limit;
 use crate::loader::Bound;
 
 impl Runtime {
@@ -69,12 +69,11 @@ impl Runtime {
         // for a call slot (within the hook budget).
         let _slot = match &warm {
             Some(_) => None,
-            None => match acquire_instance_slot(
-                &self.inner.instance_slots,
-                &self.inner.config.sandbox,
-                hook.caps.limits.timeout,
-            )
-            .await
+            None => match self
+                .inner
+                .instance_slots
+                .acquire(0, &self.inner.config.sandbox, hook.caps.limits.timeout)
+                .await
             {
                 Ok(permit) => Some(permit),
                 Err(kind) => {

@@ -23,7 +23,6 @@ use crate::config::RuntimeConfig;
 use crate::engine;
 use crate::error::{EngineError, HostError, LoadError};
 use crate::hooks::{ExtensionSet, HookStats};
-use crate::instance_slots::instance_slot_count;
 use crate::loader::{CompileObserver, LoadContext, LoadedPlugin};
 use crate::registry::Registry;
 use crate::sandbox::CallState;
@@ -38,6 +37,12 @@ pub use loading::{LoadReport, PluginEvent};
 struct Inner {
     engine: Engine,
     linker: Linker<CallState>,
+    /// The other call engines' linkers (shard `i + 1`), each made on its
+    /// first call; see [`Runtime::call_shard`].
+    shard_linkers: Box<[std::sync::OnceLock<Option<Linker<CallState>>>]>,
+    /// Hands out call engines to threads, in turn.
+    next_shard: std::sync::atomic::AtomicUsize,
+    ticker: engine::EpochTicker,
     /// The baseline compiler (Winch) when tiering can use it.
     baseline: Option<crate::loader::Toolchain>,
     /// Optimized builds running behind baseline ones: one at a time.
@@ -63,7 +68,7 @@ struct Inner {
     warm_instances: Arc<std::sync::atomic::AtomicUsize>,
     /// One permit per instance that may be alive at once besides the warm
     /// ones, so a full pool makes callers wait instead of failing.
-    instance_slots: Arc<tokio::sync::Semaphore>,
+    instance_slots: crate::instance_slots::InstanceSlots,
     next_call: AtomicU64,
     events: tokio::sync::broadcast::Sender<PluginEvent>,
 }
@@ -126,11 +131,12 @@ impl Runtime {
         } else {
             None
         };
-        // One ticker thread for both engines' deadlines.
-        match &baseline {
-            Some(baseline) => engine::start_epoch_ticker(&[&engine, baseline.linker.engine()]),
-            None => engine::start_epoch_ticker(&[&engine]),
-        }
+        // One ticker thread for every engine's deadlines.
+        let ticker = match &baseline {
+            Some(baseline) => engine::EpochTicker::start(&[&engine, baseline.linker.engine()]),
+            None => engine::EpochTicker::start(&[&engine]),
+        };
+        let shards = config.sandbox.engine_shard_count();
         tracing::debug!(
             took_ms = started.elapsed().as_secs_f64() * 1e3,
             "engines and linkers ready"
@@ -148,6 +154,9 @@ impl Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
+                shard_linkers: (1..shards).map(|_| std::sync::OnceLock::new()).collect(),
+                next_shard: std::sync::atomic::AtomicUsize::new(0),
+                ticker,
                 baseline,
                 tier_ups: Arc::new(tokio::sync::Semaphore::new(1)),
                 compile_gate: Arc::default(),
@@ -162,9 +171,7 @@ impl Runtime {
                 extensions: RwLock::new(Arc::new(ExtensionSet::default())),
                 hook_stats: HookStats::default(),
                 warm_instances: Arc::default(),
-                instance_slots: Arc::new(tokio::sync::Semaphore::new(instance_slot_count(
-                    &config_sandbox,
-                ))),
+                instance_slots: crate::instance_slots::InstanceSlots::new(&config_sandbox, shards),
                 next_call: AtomicU64::new(1),
                 events,
             }),
@@ -245,6 +252,65 @@ impl Runtime {
     ) -> Result<wasmtime::component::Component, LoadError> {
         let prepared = plugin.prepare(&self.load_context()).await?;
         Ok(prepared.component().clone())
+    }
+
+    /// The call engine this thread calls through: each thread is given one
+    /// in turn on its first call and keeps it, so threads serving calls at
+    /// once do not contend for one engine's instance pool (the engines
+    /// share their configuration; shard 0 is [`Runtime::engine`]).
+    pub(crate) fn call_shard(&self) -> usize {
+        thread_local! {
+            /// (runtime, shard) this thread was given last.
+            static GIVEN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        let shards = self.inner.shard_linkers.len() + 1;
+        if shards == 1 {
+            return 0;
+        }
+        let runtime = Arc::as_ptr(&self.inner) as usize;
+        GIVEN.with(|given| {
+            let (owner, shard) = given.get();
+            if owner == runtime {
+                return shard;
+            }
+            let shard = self
+                .inner
+                .next_shard
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                % shards;
+            given.set((runtime, shard));
+            shard
+        })
+    }
+
+    /// The linker of call engine `shard` (> 0), made with its engine on
+    /// first use; `None` if that engine cannot be made (shard 0 serves).
+    pub(crate) fn shard_linker(&self, shard: usize) -> Option<Linker<CallState>> {
+        let slot = self.inner.shard_linkers.get(shard.checked_sub(1)?)?;
+        slot.get_or_init(|| {
+            let made = engine::tier_engine(&self.inner.config.sandbox, engine::Tier::Optimized)
+                .and_then(|engine| build_linker(&engine));
+            match made {
+                Ok(linker) => {
+                    self.inner.ticker.add(linker.engine());
+                    Some(linker)
+                }
+                Err(err) => {
+                    tracing::warn!("call engine {shard} unavailable, engine 0 serves: {err}");
+                    None
+                }
+            }
+        })
+        .clone()
+    }
+
+    /// How many call engines hold a build of `plugin`'s current version
+    /// (1 until a second thread calls it; 0 before its first call).
+    pub fn call_engines_serving(&self, plugin: &str) -> usize {
+        let Some(plugin) = self.registry().plugin(plugin) else {
+            return 0;
+        };
+        plugin.prepared_on_engines()
     }
 
     /// The compiled-component cache (for benchmarks and tooling).
