@@ -43,8 +43,8 @@ pub(crate) struct HostContext {
     /// This plugin's state in the current session, when there is one.
     session: Option<Arc<SessionState>>,
     progress: Option<ProgressSink>,
-    /// The plugin's configuration as JSON object text.
-    config: Arc<str>,
+    /// The plugin's configuration as JSON object text (`None`: `{}`).
+    config: Option<Arc<str>>,
     log_lines: u32,
 }
 
@@ -68,7 +68,7 @@ impl HostContext {
             kv,
             session: None,
             progress,
-            config: Arc::from("{}"),
+            config: None,
             log_lines: 0,
         }
     }
@@ -92,7 +92,7 @@ impl HostContext {
 
     /// Gives the call its plugin's configuration (JSON object text).
     pub(crate) fn with_config(mut self, config: Arc<str>) -> Self {
-        self.config = config;
+        self.config = Some(config);
         self
     }
 }
@@ -213,6 +213,6 @@ impl HostImports for CallState {
     }
 
     fn config(&mut self) -> String {
-        self.host.config.to_string()
+        self.host.config.as_deref().unwrap_or("{}").to_owned()
     }
 }

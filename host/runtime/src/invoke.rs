@@ -12,7 +12,6 @@ use crate::host_api::{HostContext, ProgressSink};
 use crate::loader::LoadedPlugin;
 use crate::sandbox::{self, CallProbe, CallState, DeadlineExceeded};
 use crate::spec::ToolOutput;
-use crate::store::PluginKv;
 
 /// Extra time the outer timer allows beyond the guest deadline, so the epoch
 /// check (which reports the precise cause) normally fires first.
@@ -27,7 +26,10 @@ pub(crate) struct Invocation<'a> {
     pub args_json: String,
     pub call_id: String,
     pub session_id: Option<String>,
-    pub kv: PluginKv,
+    /// The plugin's key-value state.
+    pub kv: crate::store::PluginKv,
+    /// Its configuration as JSON object text.
+    pub config: std::sync::Arc<str>,
     pub progress: Option<ProgressSink>,
     pub cancel: Option<CancellationToken>,
     pub session_state: Option<std::sync::Arc<crate::session_state::SessionState>>,
@@ -46,7 +48,7 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
     };
     let host = HostContext::new(plugin.name(), call.tool, call.kv, call.progress)
         .with_session(call.session_state)
-        .with_config(plugin.config.clone());
+        .with_config(call.config);
     let (mut store, probe) =
         sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|err| {
             CallError::Host {

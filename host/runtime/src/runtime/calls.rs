@@ -10,7 +10,7 @@ use super::Runtime;
 use crate::error::CallError;
 use crate::host_api::ProgressSink;
 use crate::invoke::{self, Invocation};
-use crate::loader::LoadedPlugin;
+use crate::loader::{LoadedPlugin, Prepared};
 use crate::spec::{ToolOutput, ToolSpec};
 
 /// Options for one call.
@@ -24,6 +24,57 @@ pub struct CallOptions {
     pub progress: Option<ProgressSink>,
     /// Cancelling the token stops the call at once.
     pub cancel: Option<CancellationToken>,
+}
+
+/// Checks a call's arguments against the tool's schema: off the async
+/// threads and under the tool's deadline (a schema is the plugin's, so
+/// checking against it is the plugin's time).
+async fn check_args(
+    plugin: &LoadedPlugin,
+    name: &str,
+    args: &serde_json::Value,
+) -> Result<(), CallError> {
+    let tool = plugin.tool(name).ok_or_else(|| CallError::Host {
+        tool: name.to_owned(),
+        message: "registry and plugin disagree about this tool".to_owned(),
+    })?;
+    tool.validator
+        .check_args_within(args, plugin.capabilities.limits.timeout)
+        .await
+        .map_err(|err| err.for_arguments(plugin.name(), name))
+}
+
+/// What serves a tool: its plugin version, that version's build, and the
+/// state and configuration handles a call is given. Kept per call engine
+/// (one of each per engine), so a call takes no reference and no lock that
+/// threads on other engines also take.
+pub(crate) struct Route {
+    plugin: Arc<LoadedPlugin>,
+    prepared: Arc<Prepared>,
+    kv: crate::store::PluginKv,
+    /// A copy per engine, for the same reason.
+    config: Arc<str>,
+}
+
+/// One call engine's routes, valid while the routes' generation (moved by
+/// every registry change and tier-up) is the one they were built in.
+#[derive(Default)]
+pub(crate) struct Routes {
+    generation: u64,
+    by_tool: std::collections::HashMap<String, Arc<Route>>,
+}
+
+/// Forgets every call engine's routes as of `generation` (just moved), so
+/// no engine keeps an old version, its build or its grants alive until its
+/// next call.
+pub(crate) fn reset_routes(routes: &[std::sync::Mutex<Routes>], generation: u64) {
+    for routes in routes {
+        let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        if routes.generation < generation {
+            routes.by_tool.clear();
+            routes.generation = generation;
+        }
+    }
 }
 
 /// A tool and the plugin that provides it.
@@ -103,43 +154,50 @@ impl Runtime {
         args: &serde_json::Value,
         options: CallOptions,
     ) -> Result<ToolOutput, CallError> {
-        let plugin = self.lookup(name)?;
-        let tool = plugin.tool(name).ok_or_else(|| CallError::Host {
-            tool: name.to_owned(),
-            message: "registry and plugin disagree about this tool".to_owned(),
-        })?;
-        // Off the async threads and under the tool's deadline: a schema is
-        // the plugin's, so checking against it is the plugin's time.
-        tool.validator
-            .check_args_within(args, plugin.capabilities.limits.timeout)
-            .await
-            .map_err(|err| err.for_arguments(plugin.name(), name))?;
-        // Prepared already (the common case): no load context to build.
-        let prepared = match plugin.current() {
-            Some(prepared) => Ok(prepared),
-            None => plugin.prepare(&self.load_context()).await,
-        }
-        .map_err(|err| CallError::Failed {
-            plugin: plugin.name().to_owned(),
-            tool: name.to_owned(),
-            kind: crate::error::FailureKind::Instantiate {
-                message: err.to_string(),
-            },
-            detail: None,
-        })?;
         let shard = self.call_shard();
+        let generation = self.inner.routes_generation.load(Ordering::SeqCst);
+        let route = match self.cached_route(shard, generation, name) {
+            Some(route) => {
+                check_args(&route.plugin, name, args).await?;
+                route
+            }
+            None => {
+                let plugin = self.lookup(name)?;
+                // Before preparing: bad arguments never cost a compile.
+                check_args(&plugin, name, args).await?;
+                // Prepared already (the common case): no load context to build.
+                let prepared = match plugin.current() {
+                    Some(prepared) => Ok(prepared),
+                    None => plugin.prepare(&self.load_context()).await,
+                }
+                .map_err(|err| CallError::Failed {
+                    plugin: plugin.name().to_owned(),
+                    tool: name.to_owned(),
+                    kind: crate::error::FailureKind::Instantiate {
+                        message: err.to_string(),
+                    },
+                    detail: None,
+                })?;
+                let route = Arc::new(Route {
+                    kv: self.inner.store.plugin_kv(plugin.name()),
+                    config: Arc::from(&*plugin.config),
+                    plugin,
+                    prepared,
+                });
+                self.keep_route(shard, generation, name, &route);
+                route
+            }
+        };
+        let (plugin, prepared) = (&route.plugin, &route.prepared);
         let Some((pre, pool)) = prepared.tool_on_shard(shard, || self.shard_linker(shard)) else {
             return Err(CallError::Host {
                 tool: name.to_owned(),
                 message: format!("plugin '{}' is an extension, not a tool", plugin.name()),
             });
         };
-        let call_id = options.call_id.unwrap_or_else(|| {
-            format!(
-                "call-{}",
-                self.inner.next_call.fetch_add(1, Ordering::Relaxed)
-            )
-        });
+        let call_id = options
+            .call_id
+            .unwrap_or_else(|| format!("call-{}", self.next_call_number()));
         let session_state = options
             .session_id
             .as_deref()
@@ -161,18 +219,69 @@ impl Runtime {
             })?;
         invoke::invoke(Invocation {
             engine: pre.engine(),
-            plugin: &plugin,
+            plugin,
             pre,
             tool: name,
             args_json: args.to_string(),
             call_id,
             session_id: options.session_id,
-            kv: self.inner.store.plugin_kv(plugin.name()),
+            kv: route.kv.clone(),
+            config: route.config.clone(),
             progress: options.progress,
             cancel: options.cancel,
             session_state,
         })
         .await
+    }
+
+    /// The route of `name` this call engine kept, if it is still current.
+    fn cached_route(&self, shard: usize, generation: u64, name: &str) -> Option<Arc<Route>> {
+        let routes = self.inner.routes.get(shard)?;
+        let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        if routes.generation != generation {
+            return None;
+        }
+        routes.by_tool.get(name).cloned()
+    }
+
+    /// Keeps the route of `name` for this call engine's next calls, as of
+    /// `generation` (read before the route was looked up).
+    fn keep_route(&self, shard: usize, generation: u64, name: &str, route: &Arc<Route>) {
+        let Some(routes) = self.inner.routes.get(shard) else {
+            return;
+        };
+        let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        if routes.generation > generation {
+            return;
+        }
+        if routes.generation < generation {
+            routes.by_tool.clear();
+            routes.generation = generation;
+        }
+        routes.by_tool.insert(name.to_owned(), route.clone());
+    }
+
+    /// A call number no other call of this runtime gets. Each thread takes
+    /// a block of numbers at a time, so threads calling at once do not
+    /// update one counter on every call.
+    fn next_call_number(&self) -> u64 {
+        const BLOCK: u64 = 1024;
+        thread_local! {
+            /// (runtime, next number, end of the block) of this thread.
+            static BLOCK_LEFT: std::cell::Cell<(u64, u64, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
+        }
+        let runtime = self.inner.id;
+        BLOCK_LEFT.with(|left| {
+            let (owner, next, end) = left.get();
+            let (next, end) = if owner == runtime && next < end {
+                (next, end)
+            } else {
+                let start = self.inner.next_call.fetch_add(BLOCK, Ordering::Relaxed);
+                (start, start + BLOCK)
+            };
+            left.set((runtime, next + 1, end));
+            next
+        })
     }
 
     /// Instance slots held by calls right now (warm extension instances not

@@ -35,11 +35,20 @@ pub(crate) use hooks::WarmSlot;
 pub use loading::{LoadReport, PluginEvent};
 
 struct Inner {
+    /// Tells this runtime apart from every other of the process (for the
+    /// per-thread state of [`Runtime::call_shard`] and call numbers; an
+    /// address could be reused by a later runtime).
+    id: u64,
     engine: Engine,
     linker: Linker<CallState>,
     /// The other call engines' linkers (shard `i + 1`), each made on its
     /// first call; see [`Runtime::call_shard`].
     shard_linkers: Box<[std::sync::OnceLock<Option<Linker<CallState>>>]>,
+    /// Bumped by every registry change and every tier-up swap: a call
+    /// engine's routes are rebuilt when it has moved.
+    routes_generation: Arc<AtomicU64>,
+    /// Per call engine, what serves each tool (see [`calls::Routes`]).
+    routes: Arc<[std::sync::Mutex<calls::Routes>]>,
     /// Hands out call engines to threads, in turn.
     next_shard: std::sync::atomic::AtomicUsize,
     ticker: engine::EpochTicker,
@@ -142,9 +151,18 @@ impl Runtime {
             "engines and linkers ready"
         );
         let (events, _) = tokio::sync::broadcast::channel(256);
+        let routes_generation = Arc::new(AtomicU64::new(1));
+        let routes: Arc<[std::sync::Mutex<calls::Routes>]> =
+            (0..shards).map(|_| std::sync::Mutex::default()).collect();
         let tier_up_notice: crate::loader::TierUpNotice = {
             let events = events.clone();
+            let routes_generation = routes_generation.clone();
+            let routes = routes.clone();
             Arc::new(move |plugin: &str| {
+                // The swap is done: calls route to the optimized build.
+                let generation =
+                    routes_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                calls::reset_routes(&routes, generation);
                 let _ = events.send(PluginEvent::TieredUp {
                     plugin: plugin.to_owned(),
                 });
@@ -152,9 +170,15 @@ impl Runtime {
         };
         Ok(Self {
             inner: Arc::new(Inner {
+                id: {
+                    static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(1);
+                    NEXT_RUNTIME.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                },
                 engine,
                 linker,
                 shard_linkers: (1..shards).map(|_| std::sync::OnceLock::new()).collect(),
+                routes_generation,
+                routes,
                 next_shard: std::sync::atomic::AtomicUsize::new(0),
                 ticker,
                 baseline,
@@ -203,12 +227,19 @@ impl Runtime {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The registry for a change.
-    fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
-        self.inner
-            .registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+    /// The registry for a change. Every change moves the routes'
+    /// generation while the write lock is held, so a route built from the
+    /// registry before the change is never taken for a current one.
+    fn registry_mut(&self) -> RegistryWrite<'_> {
+        RegistryWrite {
+            guard: self
+                .inner
+                .registry
+                .write()
+                .unwrap_or_else(|e| e.into_inner()),
+            generation: &self.inner.routes_generation,
+            routes: &self.inner.routes,
+        }
     }
 
     fn load_context(&self) -> LoadContext<'_> {
@@ -261,13 +292,13 @@ impl Runtime {
     pub(crate) fn call_shard(&self) -> usize {
         thread_local! {
             /// (runtime, shard) this thread was given last.
-            static GIVEN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+            static GIVEN: std::cell::Cell<(u64, usize)> = const { std::cell::Cell::new((0, 0)) };
         }
         let shards = self.inner.shard_linkers.len() + 1;
         if shards == 1 {
             return 0;
         }
-        let runtime = Arc::as_ptr(&self.inner) as usize;
+        let runtime = self.inner.id;
         GIVEN.with(|given| {
             let (owner, shard) = given.get();
             if owner == runtime {
@@ -321,6 +352,38 @@ impl Runtime {
     /// The on-disk artifact for a content hash (for tests and tooling).
     pub fn artifact_path(&self, content_hash: &str) -> PathBuf {
         self.inner.cache.disk().artifact_path(content_hash)
+    }
+}
+
+/// A write to the registry; the routes' generation moves when it ends
+/// (before the lock is let go).
+struct RegistryWrite<'a> {
+    guard: RwLockWriteGuard<'a, Registry>,
+    generation: &'a AtomicU64,
+    routes: &'a [std::sync::Mutex<calls::Routes>],
+}
+
+impl std::ops::Deref for RegistryWrite<'_> {
+    type Target = Registry;
+
+    fn deref(&self) -> &Registry {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for RegistryWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Registry {
+        &mut self.guard
+    }
+}
+
+impl Drop for RegistryWrite<'_> {
+    fn drop(&mut self) {
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        calls::reset_routes(self.routes, generation);
     }
 }
 

@@ -145,8 +145,16 @@ fn entry_size(key_len: usize, value_len: usize) -> u64 {
 /// updated in the same atomic batch as every write, so a quota check reads
 /// one record instead of scanning the namespace; a missing record (a
 /// database written before quotas) is rebuilt by one scan.
+///
+/// A clone shares the handle (one reference count), so a call can be given
+/// one cheaply.
 #[derive(Clone)]
 pub struct PluginKv {
+    inner: Arc<Namespace>,
+}
+
+/// What a [`PluginKv`] handle shares.
+struct Namespace {
     /// The database, opened by the first operation that needs it: a
     /// plugin that never touches its state never opens it.
     db: Arc<LazyDb>,
@@ -161,7 +169,7 @@ pub struct PluginKv {
 impl std::fmt::Debug for PluginKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginKv")
-            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .field("prefix", &String::from_utf8_lossy(&self.inner.prefix))
             .finish()
     }
 }
@@ -186,26 +194,28 @@ impl PluginKv {
             (hasher.finish() % locks.len() as u64) as usize
         };
         Self {
-            db: db.clone(),
-            which,
-            prefix,
-            usage_key,
-            quota,
-            locks: locks.clone(),
-            stripe,
+            inner: Arc::new(Namespace {
+                db: db.clone(),
+                which,
+                prefix,
+                usage_key,
+                quota,
+                locks: locks.clone(),
+                stripe,
+            }),
         }
     }
 
     fn tree(&self) -> Result<&sled::Tree, StoreError> {
-        let trees = self.db.get()?;
-        Ok(match self.which {
+        let trees = self.inner.db.get()?;
+        Ok(match self.inner.which {
             KvTree::Plugin => &trees.kv,
             KvTree::Session => &trees.session_kv,
         })
     }
 
     fn full_key(&self, key: &str) -> Vec<u8> {
-        let mut full = self.prefix.clone();
+        let mut full = self.inner.prefix.clone();
         full.extend_from_slice(key.as_bytes());
         full
     }
@@ -213,7 +223,7 @@ impl PluginKv {
     /// Serialises the writes of this namespace (and of the others sharing
     /// its stripe).
     fn write_lock(&self) -> MutexGuard<'_, ()> {
-        self.locks[self.stripe]
+        self.inner.locks[self.inner.stripe]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
@@ -222,18 +232,18 @@ impl PluginKv {
     /// holds the write lock, so nothing changes the namespace meanwhile.
     fn usage_locked(&self) -> Result<StateUsage, StoreError> {
         let tree = self.tree()?;
-        if let Some(record) = tree.get(&self.usage_key).map_err(backend)?
+        if let Some(record) = tree.get(&self.inner.usage_key).map_err(backend)?
             && let Some(usage) = StateUsage::decode(&record)
         {
             return Ok(usage);
         }
         let mut usage = StateUsage::default();
-        for entry in tree.scan_prefix(&self.prefix) {
+        for entry in tree.scan_prefix(&self.inner.prefix) {
             let (key, value) = entry.map_err(backend)?;
-            usage.bytes += entry_size(key.len() - self.prefix.len(), value.len());
+            usage.bytes += entry_size(key.len() - self.inner.prefix.len(), value.len());
             usage.keys += 1;
         }
-        tree.insert(&self.usage_key, &usage.encode()[..])
+        tree.insert(&self.inner.usage_key, &usage.encode()[..])
             .map_err(backend)?;
         Ok(usage)
     }
@@ -288,12 +298,12 @@ impl PluginKv {
         self.check_quota(key, usage, after)?;
         let mut batch = sled::Batch::default();
         batch.insert(full, value);
-        batch.insert(self.usage_key.as_slice(), &after.encode()[..]);
+        batch.insert(self.inner.usage_key.as_slice(), &after.encode()[..]);
         tree.apply_batch(batch).map_err(|err| storage(backend(err)))
     }
 
     fn check_quota(&self, key: &str, before: StateUsage, after: StateUsage) -> Result<(), String> {
-        let quota = &self.quota;
+        let quota = &self.inner.quota;
         let kind = quota.kind;
         if after.keys > before.keys && after.keys > quota.max_keys {
             return Err(format!(
@@ -342,7 +352,7 @@ impl PluginKv {
         };
         let mut batch = sled::Batch::default();
         batch.remove(full);
-        batch.insert(self.usage_key.as_slice(), &after.encode()[..]);
+        batch.insert(self.inner.usage_key.as_slice(), &after.encode()[..]);
         tree.apply_batch(batch).map_err(backend)?;
         Ok(true)
     }
@@ -353,10 +363,10 @@ impl PluginKv {
     /// a full page.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
-        let mut page = ListPage::new(&self.quota);
+        let mut page = ListPage::new(&self.inner.quota);
         for entry in self.tree()?.scan_prefix(self.full_key(prefix)).keys() {
             let key = entry.map_err(backend)?;
-            let key = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
+            let key = String::from_utf8_lossy(&key[self.inner.prefix.len()..]).into_owned();
             if !page.admit(&key) {
                 break;
             }
@@ -368,7 +378,7 @@ impl PluginKv {
     /// Keys of `keys` (already in byte order and filtered by prefix) cut at
     /// the same bound as [`PluginKv::list`].
     pub(crate) fn bound_list<'a>(&self, keys: impl Iterator<Item = &'a String>) -> Vec<String> {
-        let mut page = ListPage::new(&self.quota);
+        let mut page = ListPage::new(&self.inner.quota);
         keys.take_while(|key| page.admit(key)).cloned().collect()
     }
 
@@ -378,7 +388,7 @@ impl PluginKv {
         &self,
     ) -> impl Iterator<Item = Result<(String, Vec<u8>), StoreError>> + '_ {
         let (scan, failed) = match self.tree() {
-            Ok(tree) => (Some(tree.scan_prefix(&self.prefix)), None),
+            Ok(tree) => (Some(tree.scan_prefix(&self.inner.prefix)), None),
             Err(err) => (None, Some(Err(err))),
         };
         failed
@@ -386,7 +396,7 @@ impl PluginKv {
             .chain(scan.into_iter().flatten().map(|entry| {
                 let (key, value) = entry.map_err(backend)?;
                 Ok((
-                    String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned(),
+                    String::from_utf8_lossy(&key[self.inner.prefix.len()..]).into_owned(),
                     value.to_vec(),
                 ))
             }))

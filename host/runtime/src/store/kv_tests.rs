@@ -116,9 +116,9 @@ fn usage_survives_reopen_and_a_lost_record_is_rebuilt() {
     assert_eq!(kv.usage().unwrap(), usage);
     // A database from before quotas has no record: one scan rebuilds it.
     let tree = &store.db.get().unwrap().kv;
-    tree.remove(&kv.usage_key).unwrap();
+    tree.remove(&kv.inner.usage_key).unwrap();
     assert_eq!(kv.usage().unwrap(), usage);
-    assert!(tree.get(&kv.usage_key).unwrap().is_some());
+    assert!(tree.get(&kv.inner.usage_key).unwrap().is_some());
     // The record is not one of the plugin's keys.
     assert_eq!(kv.list("").unwrap(), vec!["k1", "k2"]);
 }
