@@ -1,4 +1,4 @@
-//! Side-by-side benchmark of one tool call: bare wasmtime versus the full agent-host call path.
+//! Side-by-side benchmarks of tool calls: bare wasmtime versus the full agent-host call path, one call at a time and across concurrent callers.
 //!
 //! Both paths use the same engine (pooling allocator, epoch interruption) and
 //! the same compiled component. Rounds alternate between the two so that

@@ -1,4 +1,4 @@
-//! The instance pool's slots: how many instances calls may hold, how many stay warm for extensions, and waiting for a free one.
+//! The instance pools' slots: how many instances calls may hold (in one share per call engine), how many stay warm for extensions, and waiting for a free one.
 //!
 //! Shared by calls, hook runs and plugin checks (the loader), so it sits
 //! below all of them.

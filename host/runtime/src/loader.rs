@@ -1,4 +1,4 @@
-//! Turns a `.wasm` + manifest pair into a ready-to-call plugin: validate, compile (baseline first when tiering, optimized behind it), check the contract, pre-instantiate, describe.
+//! Turns a `.wasm` + manifest pair into a ready-to-call plugin: validate, compile (baseline first when tiering, optimized behind it), check the contract, pre-instantiate (and copy the optimized build to other call engines on their first call), describe.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Tool calls: looking a tool up, its options and progress, and running the call in a fresh instance.
+//! Tool calls: looking a tool up (through the calling engine's own routes), its options and progress, call numbers, and running the call in a fresh instance.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -1,8 +1,8 @@
-//! The runtime: one engine, one linker, the plugin registry and the store; construction and accessors.
+//! The runtime: its engines (one per call engine shard, given out to threads) and linkers, the plugin registry and the store; construction and accessors.
 //!
 //! The work is split by job: [`loading`] (discover, load, reload, check,
-//! name and tool clashes), [`calls`] (tool calls, their options, progress and
-//! instance slots), [`hooks`] (extension hooks and warm instances) and
+//! name and tool clashes), [`calls`] (tool calls, their options, progress,
+//! instance slots and per-engine routes), [`hooks`] (extension hooks and warm instances) and
 //! [`stats`] (cache and hook counters and their persistence).
 
 mod calls;
