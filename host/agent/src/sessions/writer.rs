@@ -196,7 +196,14 @@ async fn run(
         written_since_flush: false,
         counters,
     };
-    let mut ticker = tokio::time::interval(config.interval);
+    // The first tick is one interval from now, not at once: an immediate
+    // tick would apply whatever few writes are queued when the timer
+    // driver first runs, cutting a batch short at a moment that depends on
+    // scheduling.
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.interval,
+        config.interval,
+    );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
