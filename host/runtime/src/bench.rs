@@ -512,29 +512,15 @@ pub struct ScalingRow {
 }
 
 /// Bare paths on several engines of one configuration; each thread calls
-/// through the one it was given first (as `Runtime::call_shard` does).
+/// through the one it was given first, as the runtime's calls do.
 struct ShardedBare {
     paths: Vec<std::sync::Arc<BarePath>>,
-    next: std::sync::atomic::AtomicUsize,
+    picker: crate::engine::ShardPicker,
 }
 
 impl ShardedBare {
     fn path_for_this_thread(&self) -> &BarePath {
-        thread_local! {
-            static GIVEN: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
-        }
-        let me = self as *const Self as usize;
-        let index = GIVEN.with(|given| {
-            let (owner, index) = given.get();
-            if owner == me {
-                return index;
-            }
-            let index =
-                self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.paths.len();
-            given.set((me, index));
-            index
-        });
-        &self.paths[index]
+        &self.paths[self.picker.for_this_thread()]
     }
 }
 
@@ -636,20 +622,20 @@ pub async fn compare_scaling(
         .prepared_component(&plugin)
         .await
         .map_err(|err| BenchError::Load(Box::new(err)))?;
+    let bytes = std::fs::read(&plugin.wasm_path)?;
     let same = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
     let mut paths = vec![same.clone()];
     for _ in 1..runtime.config().sandbox.engine_shard_count() {
         let engine =
             crate::engine::tier_engine(&runtime.config().sandbox, crate::engine::Tier::Optimized)
                 .map_err(|e| BenchError::Wasm(e.to_string()))?;
-        let component =
-            wasmtime::component::Component::new(&engine, std::fs::read(&plugin.wasm_path)?)
-                .map_err(|e| BenchError::Wasm(e.to_string()))?;
+        let component = wasmtime::component::Component::new(&engine, &bytes)
+            .map_err(|e| BenchError::Wasm(e.to_string()))?;
         paths.push(std::sync::Arc::new(BarePath::new(engine, &component)?));
     }
     let sharded = std::sync::Arc::new(ShardedBare {
+        picker: crate::engine::ShardPicker::new(paths.len()),
         paths,
-        next: std::sync::atomic::AtomicUsize::new(0),
     });
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
@@ -658,7 +644,6 @@ pub async fn compare_scaling(
     ));
     let default_engine =
         wasmtime::Engine::new(&config).map_err(|e| BenchError::Wasm(e.to_string()))?;
-    let bytes = std::fs::read(&plugin.wasm_path)?;
     let default_component = wasmtime::component::Component::new(&default_engine, &bytes)
         .map_err(|e| BenchError::Wasm(e.to_string()))?;
     let default = std::sync::Arc::new(BarePath::new(default_engine, &default_component)?);

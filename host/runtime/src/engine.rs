@@ -154,6 +154,54 @@ impl EpochTicker {
     }
 }
 
+/// Hands out `count` call engines to threads in turn: a thread is given
+/// one on its first pick and keeps it, so threads calling at once do not
+/// contend for one engine's instance pool.
+pub(crate) struct ShardPicker {
+    /// Tells this picker apart from the others of the process (an address
+    /// could be reused by a later one).
+    owner: u64,
+    next: std::sync::atomic::AtomicUsize,
+    count: usize,
+}
+
+impl ShardPicker {
+    pub(crate) fn new(count: usize) -> Self {
+        static NEXT_OWNER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            owner: NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            count: count.max(1),
+        }
+    }
+
+    /// The engine (0..count) this thread calls through. A thread remembers
+    /// the pickers it used last (a few: a benchmark's bare engines beside
+    /// a runtime's), so switching between them keeps each one's choice.
+    pub(crate) fn for_this_thread(&self) -> usize {
+        const REMEMBERED: usize = 4;
+        thread_local! {
+            /// (picker, engine) this thread was given, most recent first.
+            static GIVEN: std::cell::Cell<[(u64, usize); REMEMBERED]> =
+                const { std::cell::Cell::new([(0, 0); REMEMBERED]) };
+        }
+        if self.count == 1 {
+            return 0;
+        }
+        GIVEN.with(|given| {
+            let mut known = given.get();
+            if let Some(&(_, shard)) = known.iter().find(|(owner, _)| *owner == self.owner) {
+                return shard;
+            }
+            let shard = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.count;
+            known.rotate_right(1);
+            known[0] = (self.owner, shard);
+            given.set(known);
+            shard
+        })
+    }
+}
+
 /// The engine of `tier` for these sandbox settings (its epoch ticker is
 /// started by the caller, one for all engines: [`start_epoch_ticker`]).
 pub(crate) fn tier_engine(sandbox: &SandboxConfig, tier: Tier) -> Result<Engine, EngineError> {

@@ -66,12 +66,11 @@ impl InstanceSlots {
         sandbox: &SandboxConfig,
         wait: std::time::Duration,
     ) -> Result<OwnedSemaphorePermit, FailureKind> {
-        let own = &self.shares[preferred % self.shares.len()];
-        // A free slot is taken at once, without arming a timer for the wait.
-        if let Ok(permit) = own.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        for share in self.shares.iter() {
+        let count = self.shares.len();
+        let own = &self.shares[preferred % count];
+        // A free slot is taken at once, without arming a timer for the
+        // wait: the own share's first, then the others' in turn.
+        for share in (0..count).map(|step| &self.shares[(preferred + step) % count]) {
             if let Ok(permit) = share.clone().try_acquire_owned() {
                 return Ok(permit);
             }

@@ -50,7 +50,7 @@ struct Inner {
     /// Per call engine, what serves each tool (see [`calls::Routes`]).
     routes: Arc<[std::sync::Mutex<calls::Routes>]>,
     /// Hands out call engines to threads, in turn.
-    next_shard: std::sync::atomic::AtomicUsize,
+    shards: engine::ShardPicker,
     ticker: engine::EpochTicker,
     /// The baseline compiler (Winch) when tiering can use it.
     baseline: Option<crate::loader::Toolchain>,
@@ -179,7 +179,7 @@ impl Runtime {
                 shard_linkers: (1..shards).map(|_| std::sync::OnceLock::new()).collect(),
                 routes_generation,
                 routes,
-                next_shard: std::sync::atomic::AtomicUsize::new(0),
+                shards: engine::ShardPicker::new(shards),
                 ticker,
                 baseline,
                 tier_ups: Arc::new(tokio::sync::Semaphore::new(1)),
@@ -290,28 +290,7 @@ impl Runtime {
     /// once do not contend for one engine's instance pool (the engines
     /// share their configuration; shard 0 is [`Runtime::engine`]).
     pub(crate) fn call_shard(&self) -> usize {
-        thread_local! {
-            /// (runtime, shard) this thread was given last.
-            static GIVEN: std::cell::Cell<(u64, usize)> = const { std::cell::Cell::new((0, 0)) };
-        }
-        let shards = self.inner.shard_linkers.len() + 1;
-        if shards == 1 {
-            return 0;
-        }
-        let runtime = self.inner.id;
-        GIVEN.with(|given| {
-            let (owner, shard) = given.get();
-            if owner == runtime {
-                return shard;
-            }
-            let shard = self
-                .inner
-                .next_shard
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                % shards;
-            given.set((runtime, shard));
-            shard
-        })
+        self.inner.shards.for_this_thread()
     }
 
     /// The linker of call engine `shard` (> 0), made with its engine on
