@@ -292,6 +292,60 @@ async fn a_panic_is_a_failed_call_with_the_panic_message() {
     }
 }
 
+/// A tool's calls share the host's WASI context one after another (kept
+/// between calls); what one call printed or how it failed must never show
+/// in the next one's result.
+#[tokio::test]
+async fn a_call_inherits_nothing_from_the_call_before() {
+    for tiering in BOTH_TIERS {
+        let (_harness, runtime) = hostile_runtime(vec![], tiering).await;
+        for round in 0..3 {
+            let first = format!("first-boom-{round}");
+            let (_, message) = assert_failed(
+                call(&runtime, "panic", json!({ "message": first })).await,
+                "panic",
+            );
+            assert!(message.contains(&first), "{message}");
+            let second = format!("second-boom-{round}");
+            let (_, message) = assert_failed(
+                call(&runtime, "panic", json!({ "message": second })).await,
+                "panic",
+            );
+            assert!(message.contains(&second), "{message}");
+            assert!(
+                !message.contains(&first),
+                "the previous call's stderr leaked into this one: {message}"
+            );
+        }
+        // Another tool of the plugin fills the stderr capture; a panic right
+        // after still shows its own message (the capture starts empty).
+        assert!(
+            call(&runtime, "flood_stderr", json!({"mb": 1}))
+                .await
+                .is_ok()
+        );
+        let (_, message) = assert_failed(
+            call(&runtime, "panic", json!({"message": "after-the-flood"})).await,
+            "panic",
+        );
+        assert!(message.contains("after-the-flood"), "{message}");
+        // A memory-limit failure is not remembered: the next failure of the
+        // same tool is reported as what it is.
+        let (kind, message) =
+            assert_failed(call(&runtime, "alloc", json!({"mb": 256})).await, "alloc");
+        assert!(matches!(kind, FailureKind::MemoryLimit { .. }), "{message}");
+        assert_eq!(
+            call(&runtime, "alloc", json!({"mb": 4})).await.unwrap(),
+            "allocated"
+        );
+        let (kind, message) = assert_failed(
+            call(&runtime, "panic", json!({"message": "after-the-hog"})).await,
+            "panic",
+        );
+        assert!(matches!(kind, FailureKind::Trap { .. }), "{message}");
+    }
+}
+
 /// Threads calling at once are spread over several engines (one instance
 /// pool each, `sandbox.engine_shards`); each of them enforces every limit.
 #[test]

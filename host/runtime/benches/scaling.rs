@@ -1,11 +1,13 @@
 //! Tool-call throughput across concurrent callers (issue 16): the host path against bare wasmtime with the same pool tuning and with wasmtime's default pooling settings, side by side in one process.
 //!
 //! `make plugins && cargo bench -p agent-host-runtime --features bench --bench scaling`
-//! (SCALING_CALLS: calls per concurrency level per round, SCALING_ROUNDS).
+//! (SCALING_CALLS: calls per concurrency level per round, SCALING_ROUNDS;
+//! SCALING_LEVELS: callers to measure, like `1,2`; SCALING_ONE_PATH=host|bare
+//! runs that path alone from one caller, for a profiler).
 
 use std::path::{Path, PathBuf};
 
-use agent_host_runtime::bench::compare_scaling;
+use agent_host_runtime::bench::{OnePath, compare_scaling, run_one_path};
 use agent_host_runtime::{Runtime, RuntimeConfig};
 use serde_json::json;
 
@@ -34,11 +36,41 @@ async fn main() {
     }
     let mut config = RuntimeConfig::new(vec![plugins], tmp.path().join("data"));
     config.cache.tiering = agent_host_runtime::config::Tiering::Optimized;
+    if let Ok(shards) = std::env::var("SCALING_ENGINE_SHARDS") {
+        config.sandbox.engine_shards = shards.parse().expect("SCALING_ENGINE_SHARDS: a number");
+    }
     let runtime = Runtime::new(config).unwrap();
     runtime
         .load_plugin_dirs_with(agent_host_runtime::LoadMode::Eager)
         .await;
-    let levels = [1, 2, 8, 32, 100];
+    // SCALING_ONE_PATH=host|bare: that path alone from one caller, for a profiler.
+    if let Ok(path) = std::env::var("SCALING_ONE_PATH") {
+        let path = match path.as_str() {
+            "host" => OnePath::Host,
+            "bare" => OnePath::Bare,
+            other => panic!("SCALING_ONE_PATH is host or bare, not '{other}'"),
+        };
+        let args = json!({ "text": "hi" });
+        let calls = setting("SCALING_CALLS", 200_000);
+        let per_second = run_one_path(&runtime, "echo", &args, path, calls)
+            .await
+            .unwrap();
+        println!("{path:?}: {per_second:.0} calls/s");
+        return;
+    }
+    let levels: Vec<usize> = std::env::var("SCALING_LEVELS")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .map(|level| {
+                    level
+                        .trim()
+                        .parse()
+                        .expect("SCALING_LEVELS: numbers, like 1,2,8")
+                })
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 2, 8, 32, 100]);
     let rows = compare_scaling(
         &runtime,
         "echo",

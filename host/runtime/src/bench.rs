@@ -650,6 +650,9 @@ pub async fn compare_scaling(
     let args_json: std::sync::Arc<str> = args.to_string().into();
     let tool: std::sync::Arc<str> = tool.into();
 
+    // Shared, like the bare paths' argument text: copying a JSON value per
+    // call would be the harness's cost, not the host's.
+    let args = std::sync::Arc::new(args.clone());
     let host_call = {
         let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
         move || {
@@ -713,4 +716,64 @@ pub async fn compare_scaling(
             bare_default_pooling: median(default),
         })
         .collect())
+}
+
+/// Which call path [`run_one_path`] drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnePath {
+    /// `Runtime::call_tool`.
+    Host,
+    /// Bare wasmtime on the runtime's own engine.
+    Bare,
+}
+
+/// Makes `calls` calls of `tool` from one caller through one path alone,
+/// and returns the calls per second: for a profiler, which would otherwise
+/// see every path of [`compare_scaling`] mixed together.
+pub async fn run_one_path(
+    runtime: &Runtime,
+    tool: &str,
+    args: &serde_json::Value,
+    path: OnePath,
+    calls: usize,
+) -> Result<f64, BenchError> {
+    match path {
+        OnePath::Host => {
+            let (runtime, tool) = (runtime.clone(), std::sync::Arc::<str>::from(tool));
+            let args = std::sync::Arc::new(args.clone());
+            rate(1, calls, move || {
+                let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
+                async move {
+                    runtime
+                        .call_tool(&tool, &args, CallOptions::default())
+                        .await
+                        .map(|_| ())
+                        .map_err(BenchError::from)
+                }
+            })
+            .await
+        }
+        OnePath::Bare => {
+            let info = runtime.tool(tool).ok_or_else(|| {
+                BenchError::Unavailable(format!("no tool named '{tool}' is loaded"))
+            })?;
+            let plugin = runtime
+                .plugins()
+                .into_iter()
+                .find(|p| p.name() == info.plugin)
+                .ok_or_else(|| BenchError::Unavailable("plugin disappeared".to_owned()))?;
+            let component = runtime
+                .prepared_component(&plugin)
+                .await
+                .map_err(|err| BenchError::Load(Box::new(err)))?;
+            let bare = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
+            let (tool, args_json): (std::sync::Arc<str>, std::sync::Arc<str>) =
+                (tool.into(), args.to_string().into());
+            rate(1, calls, move || {
+                let (bare, tool, args_json) = (bare.clone(), tool.clone(), args_json.clone());
+                async move { bare.call(&tool, &args_json).await }
+            })
+            .await
+        }
+    }
 }

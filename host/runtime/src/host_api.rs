@@ -35,16 +35,35 @@ pub struct ProgressUpdate {
 /// must be quick (send to a channel, update a bar).
 pub type ProgressSink = Arc<dyn Fn(&ProgressUpdate) + Send + Sync>;
 
+/// Who a call's host imports serve, and their plugin-wide services: the
+/// plugin, the tool (or hook point), its key-value state and its
+/// configuration. Made once per tool route and shared by the route's
+/// calls, so a call takes one reference instead of copying each part.
+pub(crate) struct CallSite {
+    pub plugin: String,
+    pub label: String,
+    kv: PluginKv,
+    /// The plugin's configuration as JSON object text (`None`: `{}`).
+    config: Option<Arc<str>>,
+}
+
+impl CallSite {
+    pub(crate) fn new(plugin: &str, label: &str, kv: PluginKv, config: Option<Arc<str>>) -> Self {
+        Self {
+            plugin: plugin.to_owned(),
+            label: label.to_owned(),
+            kv,
+            config,
+        }
+    }
+}
+
 /// Who is calling the host, and the services it may use.
 pub(crate) struct HostContext {
-    pub plugin: String,
-    pub tool: String,
-    kv: PluginKv,
+    site: Arc<CallSite>,
     /// This plugin's state in the current session, when there is one.
     session: Option<Arc<SessionState>>,
     progress: Option<ProgressSink>,
-    /// The plugin's configuration as JSON object text (`None`: `{}`).
-    config: Option<Arc<str>>,
     log_lines: u32,
 }
 
@@ -56,25 +75,20 @@ fn clock_origin() -> Instant {
 }
 
 impl HostContext {
-    pub(crate) fn new(
-        plugin: &str,
-        tool: &str,
-        kv: PluginKv,
-        progress: Option<ProgressSink>,
-    ) -> Self {
+    pub(crate) fn new(site: Arc<CallSite>, progress: Option<ProgressSink>) -> Self {
         Self {
-            plugin: plugin.to_owned(),
-            tool: tool.to_owned(),
-            kv,
+            site,
             session: None,
             progress,
-            config: None,
             log_lines: 0,
         }
     }
-}
 
-impl HostContext {
+    /// The plugin the call belongs to.
+    pub(crate) fn plugin(&self) -> &str {
+        &self.site.plugin
+    }
+
     /// Gives the call access to the plugin's state in its session.
     pub(crate) fn with_session(mut self, state: Option<Arc<SessionState>>) -> Self {
         self.session = state;
@@ -84,16 +98,16 @@ impl HostContext {
     /// Starts another call on the same instance (a reused extension
     /// instance): the label and the per-call log allowance are reset.
     pub(crate) fn begin_call(&mut self, label: &str) {
-        if self.tool != label {
-            self.tool = label.to_owned();
+        if self.site.label != label {
+            let site = &self.site;
+            self.site = Arc::new(CallSite::new(
+                &site.plugin,
+                label,
+                site.kv.clone(),
+                site.config.clone(),
+            ));
         }
         self.log_lines = 0;
-    }
-
-    /// Gives the call its plugin's configuration (JSON object text).
-    pub(crate) fn with_config(mut self, config: Arc<str>) -> Self {
-        self.config = Some(config);
-        self
     }
 }
 
@@ -105,7 +119,7 @@ impl HostImports for CallState {
         host.log_lines += 1;
         if host.log_lines > MAX_LOG_LINES_PER_CALL {
             if host.log_lines == MAX_LOG_LINES_PER_CALL + 1 {
-                tracing::warn!(target: "plugin", plugin = %host.plugin, "plugin logged more than {MAX_LOG_LINES_PER_CALL} lines in one call; muting it for the rest of the call");
+                tracing::warn!(target: "plugin", plugin = %host.site.plugin, "plugin logged more than {MAX_LOG_LINES_PER_CALL} lines in one call; muting it for the rest of the call");
             }
             return;
         }
@@ -118,7 +132,7 @@ impl HostImports for CallState {
             message.truncate(cut);
             message.push_str(" [cut]");
         }
-        let (plugin, tool) = (&host.plugin, &host.tool);
+        let (plugin, tool) = (&host.site.plugin, &host.site.label);
         match level {
             LogLevel::Trace => tracing::trace!(target: "plugin", %plugin, %tool, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "plugin", %plugin, %tool, "{message}"),
@@ -130,11 +144,11 @@ impl HostImports for CallState {
 
     fn progress(&mut self, done: u64, total: Option<u64>, message: Option<String>) {
         let host = &self.host;
-        tracing::debug!(target: "plugin", plugin = %host.plugin, done, ?total, ?message, "progress");
+        tracing::debug!(target: "plugin", plugin = %host.site.plugin, done, ?total, ?message, "progress");
         if let Some(sink) = &host.progress {
             sink(&ProgressUpdate {
-                plugin: host.plugin.clone(),
-                tool: host.tool.clone(),
+                plugin: host.site.plugin.clone(),
+                tool: host.site.label.clone(),
                 done,
                 total,
                 message,
@@ -143,10 +157,10 @@ impl HostImports for CallState {
     }
 
     fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
-        match self.host.kv.get(&key) {
+        match self.host.site.kv.get(&key) {
             Ok(value) => value,
             Err(err) => {
-                tracing::error!(plugin = %self.host.plugin, "kv-get failed: {err}");
+                tracing::error!(plugin = %self.host.site.plugin, "kv-get failed: {err}");
                 None
             }
         }
@@ -156,14 +170,14 @@ impl HostImports for CallState {
         // Refusals (limits, quotas) go back to the guest; the host log only
         // notes them at debug level, so a plugin retrying in a loop cannot
         // flood it.
-        self.host.kv.set(&key, &value).inspect_err(|why| {
-            tracing::debug!(plugin = %self.host.plugin, "kv-set refused: {why}");
+        self.host.site.kv.set(&key, &value).inspect_err(|why| {
+            tracing::debug!(plugin = %self.host.site.plugin, "kv-set refused: {why}");
         })
     }
 
     fn kv_delete(&mut self, key: String) -> bool {
-        self.host.kv.delete(&key).unwrap_or_else(|err| {
-            tracing::error!(plugin = %self.host.plugin, "kv-delete failed: {err}");
+        self.host.site.kv.delete(&key).unwrap_or_else(|err| {
+            tracing::error!(plugin = %self.host.site.plugin, "kv-delete failed: {err}");
             false
         })
     }
@@ -171,8 +185,8 @@ impl HostImports for CallState {
     /// At most one page (`quotas.list_max_keys` / `list_max_kb`): the store
     /// stops reading there.
     fn kv_list(&mut self, prefix: String) -> Vec<String> {
-        self.host.kv.list(&prefix).unwrap_or_else(|err| {
-            tracing::error!(plugin = %self.host.plugin, "kv-list failed: {err}");
+        self.host.site.kv.list(&prefix).unwrap_or_else(|err| {
+            tracing::error!(plugin = %self.host.site.plugin, "kv-list failed: {err}");
             Vec::new()
         })
     }
@@ -184,7 +198,7 @@ impl HostImports for CallState {
     fn session_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
         match &self.host.session {
             Some(state) => state.set(&key, &value).inspect_err(|why| {
-                tracing::debug!(plugin = %self.host.plugin, "session-set refused: {why}");
+                tracing::debug!(plugin = %self.host.site.plugin, "session-set refused: {why}");
             }),
             None => Err(
                 "this call is not part of an agent session, so there is no session state"
@@ -213,6 +227,6 @@ impl HostImports for CallState {
     }
 
     fn config(&mut self) -> String {
-        self.host.config.as_deref().unwrap_or("{}").to_owned()
+        self.host.site.config.as_deref().unwrap_or("{}").to_owned()
     }
 }

@@ -8,7 +8,7 @@ use wasmtime::{Engine, Trap};
 use crate::bindings::{self, CallContext, ToolPluginPre};
 use crate::capabilities::Limits;
 use crate::error::{CallError, FailureKind};
-use crate::host_api::{HostContext, ProgressSink};
+use crate::host_api::{CallSite, HostContext, ProgressSink};
 use crate::loader::LoadedPlugin;
 use crate::sandbox::{self, CallProbe, CallState, DeadlineExceeded};
 use crate::spec::ToolOutput;
@@ -23,13 +23,14 @@ pub(crate) struct Invocation<'a> {
     pub plugin: &'a LoadedPlugin,
     pub pre: &'a ToolPluginPre<CallState>,
     pub tool: &'a str,
+    /// The plugin, tool, state and configuration the host imports serve.
+    pub site: std::sync::Arc<CallSite>,
+    /// Where the call's WASI context comes from and goes back to: contexts
+    /// of this plugin version's earlier calls on this engine.
+    pub wasi_pool: Option<&'a sandbox::WasiPool>,
     pub args_json: String,
     pub call_id: String,
     pub session_id: Option<String>,
-    /// The plugin's key-value state.
-    pub kv: crate::store::PluginKv,
-    /// Its configuration as JSON object text.
-    pub config: std::sync::Arc<str>,
     pub progress: Option<ProgressSink>,
     pub cancel: Option<CancellationToken>,
     pub session_state: Option<std::sync::Arc<crate::session_state::SessionState>>,
@@ -46,16 +47,14 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
         kind,
         detail,
     };
-    let host = HostContext::new(plugin.name(), call.tool, call.kv, call.progress)
-        .with_session(call.session_state)
-        .with_config(call.config);
+    let host = HostContext::new(call.site, call.progress).with_session(call.session_state);
     let (mut store, probe) =
-        sandbox::new_store(call.engine, &plugin.capabilities, host).map_err(|err| {
-            CallError::Host {
+        sandbox::new_store(call.engine, &plugin.capabilities, host, call.wasi_pool).map_err(
+            |err| CallError::Host {
                 tool: call.tool.to_owned(),
                 message: err.to_string(),
-            }
-        })?;
+            },
+        )?;
     let context = CallContext {
         call_id: call.call_id,
         session_id: call.session_id,
@@ -74,29 +73,17 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
             .map_err(Stage::Run)?;
         Ok::<_, Stage>(result)
     };
-    let cancelled = async {
-        match &call.cancel {
-            Some(token) => token.cancelled().await,
-            None => std::future::pending().await,
-        }
-    };
-    let outcome = tokio::select! {
-        outcome = tokio::time::timeout(limits.timeout + TIMER_GRACE, run) => outcome,
-        () = cancelled => {
-            log_output(plugin.name(), call.tool, &probe);
-            return Err(failed(FailureKind::Cancelled, None));
-        }
-    };
+    let ended = until_done(run, call.cancel.as_ref(), limits.timeout + TIMER_GRACE).await;
+    // Everything the call left behind is read before its WASI context may
+    // serve another call.
+    let stderr = log_output(plugin.name(), call.tool, &probe);
     let timeout_kind = FailureKind::Timeout {
         ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
     };
-    let result = match outcome {
-        Err(_elapsed) => {
-            log_output(plugin.name(), call.tool, &probe);
-            return Err(failed(timeout_kind, None));
-        }
-        Ok(Err(Stage::Instantiate(err))) => {
-            log_output(plugin.name(), call.tool, &probe);
+    let verdict = match ended {
+        Ended::Cancelled => Err(failed(FailureKind::Cancelled, None)),
+        Ended::TimedOut => Err(failed(timeout_kind, None)),
+        Ended::Done(Err(Stage::Instantiate(err))) => {
             let kind = if probe.memory_limit_hit() {
                 memory_limit(limits, &probe)
             } else {
@@ -104,18 +91,18 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
                     message: crate::guest_error::trap_text(&format!("{err:#}")),
                 }
             };
-            return Err(failed(kind, None));
+            Err(failed(kind, None))
         }
-        Ok(Err(Stage::Run(err))) => {
-            let stderr = log_output(plugin.name(), call.tool, &probe);
+        Ended::Done(Err(Stage::Run(err))) => {
             let kind = classify(&err, &probe, limits, timeout_kind);
-            return Err(failed(kind, crate::guest_error::guest_error(&stderr)));
+            Err(failed(kind, crate::guest_error::guest_error(&stderr)))
         }
-        Ok(Ok(result)) => {
-            log_output(plugin.name(), call.tool, &probe);
-            result
-        }
+        Ended::Done(Ok(result)) => Ok(result),
     };
+    if let Some(pool) = call.wasi_pool {
+        pool.keep(store, probe);
+    }
+    let result = verdict?;
     let size = bindings::result_size(&result);
     if size > limits.max_output_bytes {
         return Err(failed(
@@ -147,6 +134,51 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
             .map_err(|err| err.for_output(plugin.name(), call.tool))?;
     }
     Ok(output)
+}
+
+/// How [`until_done`] ended.
+enum Ended<T> {
+    Done(T),
+    TimedOut,
+    Cancelled,
+}
+
+/// Runs `run` until it finishes, `cancel` fires or `limit` passes. A call
+/// that finishes on its first poll (most calls: the guest rarely waits on
+/// the host) never arms a timer or registers with the token; both are set
+/// up only once it waits, with the limit counted from the start.
+async fn until_done<F: Future>(
+    run: F,
+    cancel: Option<&CancellationToken>,
+    limit: Duration,
+) -> Ended<F::Output> {
+    use std::task::Poll;
+    if cancel.is_some_and(CancellationToken::is_cancelled) {
+        return Ended::Cancelled;
+    }
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut run = std::pin::pin!(run);
+    let mut cancelled = std::pin::pin!(async {
+        match cancel {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    });
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = run.as_mut().poll(cx) {
+            return Poll::Ready(Ended::Done(output));
+        }
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ended::Cancelled);
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ended::TimedOut);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 enum Stage {
@@ -192,8 +224,7 @@ pub(crate) fn classify(
 
 /// Sends what the guest printed to the log and returns its stderr.
 pub(crate) fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String {
-    let (stdout, stdout_dropped) = probe.stdout.take();
-    let (stderr, stderr_dropped) = probe.stderr.take();
+    let [(stdout, stdout_dropped), (stderr, stderr_dropped)] = probe.stdout.take_both();
     for (stream, text, dropped) in [
         ("stdout", &stdout, stdout_dropped),
         ("stderr", &stderr, stderr_dropped),

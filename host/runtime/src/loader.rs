@@ -15,7 +15,7 @@ use crate::contract::{self, PluginKind};
 use crate::engine::Tier;
 use crate::error::LoadError;
 use crate::hooks::ExtensionSpec;
-use crate::host_api::HostContext;
+use crate::host_api::{CallSite, HostContext};
 use crate::manifest::{self, Manifest};
 use crate::sandbox::{self, CallState};
 use crate::schema::ArgsValidator;
@@ -819,8 +819,13 @@ pub(crate) async fn load(
                     Ok(description)
                 }
                 _ => {
-                    let host = HostContext::new(&name, "describe", cx.store.plugin_kv(&name), None)
-                        .with_config(config.clone());
+                    let site = CallSite::new(
+                        &name,
+                        "describe",
+                        cx.store.plugin_kv(&name),
+                        Some(config.clone()),
+                    );
+                    let host = HostContext::new(Arc::new(site), None);
                     describe(cx, &ready, &capabilities, host).await
                 }
             };
@@ -886,7 +891,7 @@ async fn describe(
     capabilities: &Capabilities,
     host: HostContext,
 ) -> Result<Description, LoadError> {
-    let name = host.plugin.clone();
+    let name = host.plugin().to_owned();
     let describe_error = |message: String| LoadError::Describe {
         plugin: name.clone(),
         message,
@@ -898,7 +903,7 @@ async fn describe(
         .acquire(0, &cx.config.sandbox, caps.limits.timeout)
         .await
         .map_err(|kind| describe_error(kind.to_string()))?;
-    let (mut store, probe) = sandbox::new_store(ready.engine(), &caps, host)
+    let (mut store, probe) = sandbox::new_store(ready.engine(), &caps, host, None)
         .map_err(|err| describe_error(err.to_string()))?;
     let run = async {
         match &ready.bound {
@@ -928,7 +933,7 @@ async fn describe(
         }
         Ok(Ok(Err(specs))) => specs,
         Ok(Err(err)) => {
-            let (stderr, _) = probe.stderr.take();
+            let [(stderr, _), _] = probe.stderr.take_both();
             // A component whose initial memory is over its cap fails to
             // instantiate with wasmtime's words in wasm pages; say it in
             // MiB with the key that raises it.

@@ -22,37 +22,78 @@ struct Captured {
     dropped: u64,
 }
 
+/// A call's two captured streams, in one allocation and behind one lock:
+/// the host reads both at once.
+#[derive(Debug)]
+struct Streams {
+    cap: usize,
+    streams: Mutex<[Captured; 2]>,
+}
+
 /// A cloneable handle to one captured stream.
 #[derive(Debug, Clone)]
 pub(crate) struct CapturedOutput {
-    cap: usize,
-    inner: Arc<Mutex<Captured>>,
+    shared: Arc<Streams>,
+    which: usize,
 }
 
 impl CapturedOutput {
-    pub(crate) fn new(cap: usize) -> Self {
-        Self {
+    /// Two streams (stdout, stderr) keeping up to `cap` bytes each.
+    pub(crate) fn pair(cap: usize) -> (Self, Self) {
+        let shared = Arc::new(Streams {
             cap,
-            inner: Arc::new(Mutex::new(Captured::default())),
-        }
+            streams: Default::default(),
+        });
+        let stderr = Self {
+            shared: shared.clone(),
+            which: 1,
+        };
+        (Self { shared, which: 0 }, stderr)
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, [Captured; 2]> {
+        self.shared
+            .streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn accept(&self, bytes: &[u8]) {
-        let mut captured = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let room = self.cap.saturating_sub(captured.kept.len());
+        let mut streams = self.streams();
+        let captured = &mut streams[self.which];
+        let room = self.shared.cap.saturating_sub(captured.kept.len());
         let keep = room.min(bytes.len());
         captured.kept.extend_from_slice(&bytes[..keep]);
         captured.dropped += (bytes.len() - keep) as u64;
     }
 
-    /// What was kept, as lossy UTF-8, and how many bytes were dropped.
-    pub(crate) fn take(&self) -> (String, u64) {
-        let mut captured = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let text = String::from_utf8_lossy(&captured.kept).into_owned();
-        let dropped = captured.dropped;
-        captured.kept.clear();
-        captured.dropped = 0;
-        (text, dropped)
+    /// Forgets what both streams captured.
+    pub(crate) fn clear_both(&self) {
+        for captured in self.streams().iter_mut() {
+            captured.kept.clear();
+            // A stream kept for later calls keeps no large buffer.
+            if captured.kept.capacity() > 4096 {
+                captured.kept = Vec::new();
+            }
+            captured.dropped = 0;
+        }
+    }
+
+    /// What each of the two streams kept (this one's first), as lossy
+    /// UTF-8, and how many bytes each dropped; both are emptied.
+    pub(crate) fn take_both(&self) -> [(String, u64); 2] {
+        let mut streams = self.streams();
+        let mut take = |which: usize| {
+            let captured = &mut streams[which];
+            let text = String::from_utf8_lossy(&captured.kept).into_owned();
+            let dropped = captured.dropped;
+            captured.kept.clear();
+            captured.dropped = 0;
+            (text, dropped)
+        };
+        let own = take(self.which);
+        let other = take(1 - self.which);
+        [own, other]
     }
 }
 
@@ -118,10 +159,17 @@ mod tests {
 
     #[test]
     fn keeps_the_first_bytes_and_counts_the_rest() {
-        let out = CapturedOutput::new(4);
+        let (out, err) = CapturedOutput::pair(4);
         out.accept(b"ab");
         out.accept(b"cdef");
-        assert_eq!(out.take(), ("abcd".to_string(), 2));
-        assert_eq!(out.take(), (String::new(), 0));
+        err.accept(b"e");
+        assert_eq!(
+            out.take_both(),
+            [("abcd".to_string(), 2), ("e".to_string(), 0)]
+        );
+        assert_eq!(out.take_both(), [(String::new(), 0), (String::new(), 0)]);
+        err.accept(b"xyz");
+        out.clear_both();
+        assert_eq!(err.take_both(), [(String::new(), 0), (String::new(), 0)]);
     }
 }

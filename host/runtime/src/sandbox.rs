@@ -1,4 +1,4 @@
-//! Per-call sandbox: a fresh Store with WASI limited to the granted capabilities, memory limits, fuel and a deadline.
+//! Per-call sandbox: a fresh Store with WASI limited to the granted capabilities, memory limits, fuel and a deadline; WASI contexts kept for a plugin's next calls.
 //!
 //! A Store lives for exactly one call. After a trap, a timeout or a
 //! cancelled future the instance is poisoned, so it is never reused.
@@ -195,28 +195,57 @@ impl CallProbe {
     }
 }
 
-/// Builds the Store for one call of a plugin with these capabilities.
-pub(crate) fn new_store(
-    engine: &Engine,
-    caps: &Capabilities,
-    host: HostContext,
-) -> Result<(Store<CallState>, CallProbe), wasmtime::Error> {
-    let limits = &caps.limits;
-    let stdout = CapturedOutput::new(limits.log_capture_bytes);
-    let stderr = CapturedOutput::new(limits.log_capture_bytes);
+/// A call's WASI context and the handles that read what it captured.
+pub(crate) struct CallWasi {
+    wasi: WasiCtx,
+    probe: CallProbe,
+}
 
+/// Contexts kept by one [`WasiPool`] at most: about the calls one engine
+/// runs at once.
+const WASI_POOL_KEEP: usize = 8;
+
+/// WASI contexts of finished calls of one plugin version, for its next
+/// calls on the same engine: building one (random generators seeded,
+/// capture streams made and boxed) is a good share of what a call costs
+/// the host. A context keeps nothing of a call: resources live in the
+/// call's own table, its capture streams are emptied and its memory probe
+/// reset before it is kept. What carries over is its random generators'
+/// state and its insecure seed, which stay the plugin's own, and its grants,
+/// which are the plugin version's anyway.
+#[derive(Default)]
+pub(crate) struct WasiPool {
+    kept: std::sync::Mutex<Vec<CallWasi>>,
+}
+
+impl WasiPool {
+    fn take(&self) -> Option<CallWasi> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// Keeps the WASI context of a call that has ended (its Store is
+    /// consumed), if the pool has room.
+    pub(crate) fn keep(&self, store: Store<CallState>, probe: CallProbe) {
+        let CallState { wasi, .. } = store.into_data();
+        probe.stdout.clear_both();
+        probe.memory_refused.store(0, Ordering::Relaxed);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < WASI_POOL_KEEP {
+            kept.push(CallWasi { wasi, probe });
+        }
+    }
+}
+
+/// A WASI context with only what `caps` grants: no files (the preopens
+/// are shadowed, see [`add_fs_guards`]), the granted environment, sockets
+/// only to granted hosts, stdout and stderr captured.
+fn build_wasi(caps: &Capabilities) -> CallWasi {
+    let (stdout, stderr) = CapturedOutput::pair(caps.limits.log_capture_bytes);
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(stdout.clone()).stderr(stderr.clone());
     for (name, value) in &caps.env {
         wasi.env(name, value);
     }
-    // No `preopened_dir`: that would open the host path again for every
-    // call. The shadowed `get-directories` hands out the load-time handles.
-    let preopens = caps
-        .dirs
-        .iter()
-        .map(|dir| (dir.handle.preopen(), dir.guest.clone()))
-        .collect();
     if !caps.network.is_empty() {
         let policy = caps.network.clone();
         wasi.allow_tcp(true);
@@ -235,10 +264,38 @@ pub(crate) fn new_store(
             Box::pin(async move { allowed })
         });
     }
-
-    let memory_refused = Arc::new(AtomicUsize::new(0));
-    let state = CallState {
+    CallWasi {
         wasi: wasi.build(),
+        probe: CallProbe {
+            stdout,
+            stderr,
+            memory_refused: Arc::new(AtomicUsize::new(0)),
+        },
+    }
+}
+
+/// Builds the Store for one call of a plugin with these capabilities,
+/// with a WASI context from `pool` when it has one (it must hold only
+/// contexts built for the same capabilities).
+pub(crate) fn new_store(
+    engine: &Engine,
+    caps: &Capabilities,
+    host: HostContext,
+    pool: Option<&WasiPool>,
+) -> Result<(Store<CallState>, CallProbe), wasmtime::Error> {
+    let limits = &caps.limits;
+    let CallWasi { wasi, probe } = pool
+        .and_then(WasiPool::take)
+        .unwrap_or_else(|| build_wasi(caps));
+    // No `preopened_dir`: that would open the host path again for every
+    // call. The shadowed `get-directories` hands out the load-time handles.
+    let preopens = caps
+        .dirs
+        .iter()
+        .map(|dir| (dir.handle.preopen(), dir.guest.clone()))
+        .collect();
+    let state = CallState {
+        wasi,
         table: ResourceTable::new(),
         http: WasiHttpCtx::new(),
         http_policy: HttpPolicy {
@@ -246,7 +303,7 @@ pub(crate) fn new_store(
         },
         limiter: MemoryLimiter {
             memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
-            refused: memory_refused.clone(),
+            refused: probe.memory_refused.clone(),
         },
         preopens,
         open_files: OpenFiles {
@@ -259,11 +316,6 @@ pub(crate) fn new_store(
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     arm_budget(&mut store, limits)?;
-    let probe = CallProbe {
-        stdout,
-        stderr,
-        memory_refused,
-    };
     Ok((store, probe))
 }
 

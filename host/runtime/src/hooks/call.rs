@@ -15,7 +15,7 @@ use crate::bindings::{self, ExtensionPlugin, ExtensionPluginPre};
 use crate::capabilities::Capabilities;
 use crate::error::{FailureKind, HookError};
 use crate::guest_error::guest_error;
-use crate::host_api::HostContext;
+use crate::host_api::{CallSite, HostContext};
 use crate::invoke::{TIMER_GRACE, classify, log_output};
 use crate::loader::LoadedPlugin;
 use crate::sandbox::{self, CallProbe, CallState};
@@ -74,10 +74,14 @@ pub(crate) async fn call_hook(
     let (mut store, probe, instance) = match warm {
         Some(warm) => (warm.store, warm.probe, Some(warm.instance)),
         None => {
-            let host = HostContext::new(plugin.name(), point.as_str(), call.kv, None)
-                .with_session(call.session_state)
-                .with_config(plugin.config.clone());
-            match sandbox::new_store(call.engine, call.caps, host) {
+            let site = CallSite::new(
+                plugin.name(),
+                point.as_str(),
+                call.kv,
+                Some(plugin.config.clone()),
+            );
+            let host = HostContext::new(Arc::new(site), None).with_session(call.session_state);
+            match sandbox::new_store(call.engine, call.caps, host, None) {
                 Ok((store, probe)) => (store, probe, None),
                 Err(err) => {
                     let message = err.to_string();

@@ -8,9 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::Runtime;
 use crate::error::CallError;
-use crate::host_api::ProgressSink;
+use crate::host_api::{CallSite, ProgressSink};
 use crate::invoke::{self, Invocation};
 use crate::loader::{LoadedPlugin, Prepared};
+use crate::sandbox::WasiPool;
 use crate::spec::{ToolOutput, ToolSpec};
 
 /// Options for one call.
@@ -51,9 +52,12 @@ async fn check_args(
 pub(crate) struct Route {
     plugin: Arc<LoadedPlugin>,
     prepared: Arc<Prepared>,
-    kv: crate::store::PluginKv,
-    /// A copy per engine, for the same reason.
-    config: Arc<str>,
+    /// What the call's host imports serve (its state and configuration
+    /// handles among them): one per engine, for the same reason.
+    site: Arc<CallSite>,
+    /// WASI contexts of finished calls of this plugin version on this
+    /// engine (shared by the routes of its tools), for the next ones.
+    wasi_pool: Arc<WasiPool>,
 }
 
 /// One call engine's routes, valid while the routes' generation (moved by
@@ -75,6 +79,34 @@ pub(crate) fn reset_routes(routes: &[std::sync::Mutex<Routes>], generation: u64)
             routes.generation = generation;
         }
     }
+}
+
+/// The id of a call that brought none: `call-<number>`, written without
+/// the formatting machinery (every call makes one).
+fn call_id_for(number: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = number;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(5 + digits.len() - start);
+    id.push_str("call-");
+    for &digit in &digits[start..] {
+        id.push(char::from(digit));
+    }
+    id
+}
+
+/// A call's arguments as the JSON text the guest reads. Written through
+/// serde_json's byte writer, which is quicker than its `Display`.
+fn args_text(args: &serde_json::Value) -> String {
+    serde_json::to_string(args).unwrap_or_else(|_| args.to_string())
 }
 
 /// A tool and the plugin that provides it.
@@ -179,8 +211,13 @@ impl Runtime {
                     detail: None,
                 })?;
                 let route = Arc::new(Route {
-                    kv: self.inner.store.plugin_kv(plugin.name()),
-                    config: Arc::from(&*plugin.config),
+                    site: Arc::new(CallSite::new(
+                        plugin.name(),
+                        name,
+                        self.inner.store.plugin_kv(plugin.name()),
+                        Some(Arc::from(&*plugin.config)),
+                    )),
+                    wasi_pool: self.wasi_pool_of(shard, generation, &plugin),
                     plugin,
                     prepared,
                 });
@@ -197,7 +234,7 @@ impl Runtime {
         };
         let call_id = options
             .call_id
-            .unwrap_or_else(|| format!("call-{}", self.next_call_number()));
+            .unwrap_or_else(|| call_id_for(self.next_call_number()));
         let session_state = options
             .session_id
             .as_deref()
@@ -222,11 +259,11 @@ impl Runtime {
             plugin,
             pre,
             tool: name,
-            args_json: args.to_string(),
+            site: route.site.clone(),
+            wasi_pool: Some(&route.wasi_pool),
+            args_json: args_text(args),
             call_id,
             session_id: options.session_id,
-            kv: route.kv.clone(),
-            config: route.config.clone(),
             progress: options.progress,
             cancel: options.cancel,
             session_state,
@@ -242,6 +279,28 @@ impl Runtime {
             return None;
         }
         routes.by_tool.get(name).cloned()
+    }
+
+    /// The WASI contexts kept for `plugin`'s calls on this call engine:
+    /// those of a route of another of its tools, if there is one.
+    fn wasi_pool_of(
+        &self,
+        shard: usize,
+        generation: u64,
+        plugin: &Arc<LoadedPlugin>,
+    ) -> Arc<WasiPool> {
+        let shared = self.inner.routes.get(shard).and_then(|routes| {
+            let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+            if routes.generation != generation {
+                return None;
+            }
+            routes
+                .by_tool
+                .values()
+                .find(|route| Arc::ptr_eq(&route.plugin, plugin))
+                .map(|route| route.wasi_pool.clone())
+        });
+        shared.unwrap_or_default()
     }
 
     /// Keeps the route of `name` for this call engine's next calls, as of
@@ -288,5 +347,26 @@ impl Runtime {
     /// counted).
     pub fn busy_instance_slots(&self) -> usize {
         self.inner.instance_slots.busy()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn call_ids_read_as_the_number() {
+        for number in [0, 7, 10, 99, 1_234_567, u64::MAX] {
+            assert_eq!(super::call_id_for(number), format!("call-{number}"));
+        }
+    }
+
+    #[test]
+    fn argument_text_is_the_json() {
+        let args = serde_json::json!({ "text": "a \"quoted\" line\n", "n": [1, 2.5, null] });
+        let text = super::args_text(&args);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            args
+        );
+        assert_eq!(text, args.to_string());
     }
 }
