@@ -597,6 +597,57 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The plugin that serves `tool`, and its prepared component.
+async fn tool_component(
+    runtime: &Runtime,
+    tool: &str,
+) -> Result<
+    (
+        std::sync::Arc<crate::loader::LoadedPlugin>,
+        wasmtime::component::Component,
+    ),
+    BenchError,
+> {
+    let info = runtime
+        .tool(tool)
+        .ok_or_else(|| BenchError::Unavailable(format!("no tool named '{tool}' is loaded")))?;
+    let plugin = runtime
+        .plugins()
+        .into_iter()
+        .find(|p| p.name() == info.plugin)
+        .ok_or_else(|| BenchError::Unavailable("plugin disappeared".to_owned()))?;
+    let component = runtime
+        .prepared_component(&plugin)
+        .await
+        .map_err(|err| BenchError::Load(Box::new(err)))?;
+    Ok((plugin, component))
+}
+
+/// One host-path call of `tool` per invocation. The arguments are shared,
+/// like the bare paths' argument text: copying a JSON value per call would
+/// be the harness's cost, not the host's.
+fn host_caller(
+    runtime: &Runtime,
+    tool: &str,
+    args: &serde_json::Value,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BenchError>> + Send>>
++ Clone
++ Send
++ 'static {
+    let (runtime, tool) = (runtime.clone(), std::sync::Arc::<str>::from(tool));
+    let args = std::sync::Arc::new(args.clone());
+    move || {
+        let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
+        Box::pin(async move {
+            runtime
+                .call_tool(&tool, &args, CallOptions::default())
+                .await
+                .map(|_| ())
+                .map_err(BenchError::from)
+        })
+    }
+}
+
 /// Throughput of `tool` from 1..N concurrent callers, three paths side by
 /// side in the same process, taking turns round by round: the host path,
 /// bare wasmtime on the runtime's engine (the same pooling tuning), and
@@ -610,18 +661,7 @@ pub async fn compare_scaling(
     calls_per_caller: usize,
     rounds: usize,
 ) -> Result<Vec<ScalingRow>, BenchError> {
-    let info = runtime
-        .tool(tool)
-        .ok_or_else(|| BenchError::Unavailable(format!("no tool named '{tool}' is loaded")))?;
-    let plugin = runtime
-        .plugins()
-        .into_iter()
-        .find(|p| p.name() == info.plugin)
-        .ok_or_else(|| BenchError::Unavailable("plugin disappeared".to_owned()))?;
-    let component = runtime
-        .prepared_component(&plugin)
-        .await
-        .map_err(|err| BenchError::Load(Box::new(err)))?;
+    let (plugin, component) = tool_component(runtime, tool).await?;
     let bytes = std::fs::read(&plugin.wasm_path)?;
     let same = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
     let mut paths = vec![same.clone()];
@@ -647,25 +687,9 @@ pub async fn compare_scaling(
     let default_component = wasmtime::component::Component::new(&default_engine, &bytes)
         .map_err(|e| BenchError::Wasm(e.to_string()))?;
     let default = std::sync::Arc::new(BarePath::new(default_engine, &default_component)?);
+    let host_call = host_caller(runtime, tool, args);
     let args_json: std::sync::Arc<str> = args.to_string().into();
     let tool: std::sync::Arc<str> = tool.into();
-
-    // Shared, like the bare paths' argument text: copying a JSON value per
-    // call would be the harness's cost, not the host's.
-    let args = std::sync::Arc::new(args.clone());
-    let host_call = {
-        let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
-        move || {
-            let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
-            async move {
-                runtime
-                    .call_tool(&tool, &args, CallOptions::default())
-                    .await
-                    .map(|_| ())
-                    .map_err(BenchError::from)
-            }
-        }
-    };
     let bare_call = |path: std::sync::Arc<BarePath>| {
         let (tool, args_json) = (tool.clone(), args_json.clone());
         move || {
@@ -738,34 +762,9 @@ pub async fn run_one_path(
     calls: usize,
 ) -> Result<f64, BenchError> {
     match path {
-        OnePath::Host => {
-            let (runtime, tool) = (runtime.clone(), std::sync::Arc::<str>::from(tool));
-            let args = std::sync::Arc::new(args.clone());
-            rate(1, calls, move || {
-                let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
-                async move {
-                    runtime
-                        .call_tool(&tool, &args, CallOptions::default())
-                        .await
-                        .map(|_| ())
-                        .map_err(BenchError::from)
-                }
-            })
-            .await
-        }
+        OnePath::Host => rate(1, calls, host_caller(runtime, tool, args)).await,
         OnePath::Bare => {
-            let info = runtime.tool(tool).ok_or_else(|| {
-                BenchError::Unavailable(format!("no tool named '{tool}' is loaded"))
-            })?;
-            let plugin = runtime
-                .plugins()
-                .into_iter()
-                .find(|p| p.name() == info.plugin)
-                .ok_or_else(|| BenchError::Unavailable("plugin disappeared".to_owned()))?;
-            let component = runtime
-                .prepared_component(&plugin)
-                .await
-                .map_err(|err| BenchError::Load(Box::new(err)))?;
+            let (_, component) = tool_component(runtime, tool).await?;
             let bare = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
             let (tool, args_json): (std::sync::Arc<str>, std::sync::Arc<str>) =
                 (tool.into(), args.to_string().into());
