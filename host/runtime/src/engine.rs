@@ -65,6 +65,15 @@ fn engine_config(sandbox: &SandboxConfig, pooling: bool, tier: Tier) -> Config {
         Tier::Baseline => wasmtime::Strategy::Winch,
         Tier::Optimized => wasmtime::Strategy::Cranelift,
     });
+    if tier == Tier::Baseline {
+        // Winch hands a component's trampolines (every import and export
+        // lifted and lowered) to Cranelift, and they were most of a baseline
+        // compile's time. The baseline tier is for answering soon, so
+        // Cranelift compiles them unoptimized with its one-pass allocator;
+        // the optimized tier compiles them again in full.
+        config.cranelift_opt_level(wasmtime::OptLevel::None);
+        config.cranelift_regalloc_algorithm(wasmtime::RegallocAlgorithm::SinglePass);
+    }
     // Both tiers compile a component's functions on every core: one big
     // plugin (an 18 MB Python interpreter) is the case a first call waits
     // on, and several small ones still finish sooner (docs/performance.md).

@@ -87,21 +87,35 @@ impl Runtime {
         let started = std::time::Instant::now();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
-        let loads: Vec<_> = self
-            .discover()
+        let found = self.discover();
+        // Largest files start first (longest compile first): on a cold
+        // start the biggest plugin's compile then overlaps the small ones
+        // instead of running alone at the end. The semaphore lets them in
+        // in the order they ask, which is the order they are spawned.
+        let mut by_size: Vec<usize> = (0..found.len()).collect();
+        let sizes: Vec<u64> = found
+            .iter()
+            .map(|path| std::fs::metadata(path).map_or(0, |meta| meta.len()))
+            .collect();
+        by_size.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]));
+        let mut loads: Vec<_> = by_size
             .into_iter()
-            .map(|path| {
+            .map(|index| {
                 let runtime = self.clone();
                 let permits = permits.clone();
-                tokio::spawn(async move {
+                let path = found[index].clone();
+                let load = tokio::spawn(async move {
                     let _permit = permits.acquire_owned().await;
                     let result = loader::load(&runtime.load_context(), &path, mode).await;
                     (path, result)
-                })
+                });
+                (index, load)
             })
             .collect();
+        // Registered in discovery order, whatever order they finished in.
+        loads.sort_by_key(|&(index, _)| index);
         let mut results = Vec::with_capacity(loads.len());
-        for load in loads {
+        for (_, load) in loads {
             if let Ok(result) = load.await {
                 results.push(result);
             }
