@@ -90,28 +90,27 @@ impl Runtime {
         let found = self.discover();
         // Largest files start first (longest compile first): on a cold
         // start the biggest plugin's compile then overlaps the small ones
-        // instead of running alone at the end. The semaphore lets them in
-        // in the order they ask, which is the order they are spawned.
-        let mut by_size: Vec<usize> = (0..found.len()).collect();
+        // instead of running alone at the end. A load is spawned only once
+        // it has a permit, so they start in exactly this order (spawned
+        // tasks are not polled in the order they were spawned).
         let sizes: Vec<u64> = found
             .iter()
             .map(|path| std::fs::metadata(path).map_or(0, |meta| meta.len()))
             .collect();
+        let mut by_size: Vec<usize> = (0..found.len()).collect();
         by_size.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]));
-        let mut loads: Vec<_> = by_size
-            .into_iter()
-            .map(|index| {
-                let runtime = self.clone();
-                let permits = permits.clone();
-                let path = found[index].clone();
-                let load = tokio::spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    let result = loader::load(&runtime.load_context(), &path, mode).await;
-                    (path, result)
-                });
-                (index, load)
-            })
-            .collect();
+        let mut loads = Vec::with_capacity(found.len());
+        for index in by_size {
+            let permit = permits.clone().acquire_owned().await.ok();
+            let runtime = self.clone();
+            let path = found[index].clone();
+            let load = tokio::spawn(async move {
+                let _permit = permit;
+                let result = loader::load(&runtime.load_context(), &path, mode).await;
+                (path, result)
+            });
+            loads.push((index, load));
+        }
         // Registered in discovery order, whatever order they finished in.
         loads.sort_by_key(|&(index, _)| index);
         let mut results = Vec::with_capacity(loads.len());
