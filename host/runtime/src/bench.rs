@@ -648,6 +648,21 @@ fn host_caller(
     }
 }
 
+/// One bare call of `tool` through `path` per invocation.
+fn bare_caller(
+    path: std::sync::Arc<BarePath>,
+    tool: std::sync::Arc<str>,
+    args_json: std::sync::Arc<str>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BenchError>> + Send>>
++ Clone
++ Send
++ 'static {
+    move || {
+        let (path, tool, args_json) = (path.clone(), tool.clone(), args_json.clone());
+        Box::pin(async move { path.call(&tool, &args_json).await })
+    }
+}
+
 /// Throughput of `tool` from 1..N concurrent callers, three paths side by
 /// side in the same process, taking turns round by round: the host path,
 /// bare wasmtime on the runtime's engine (the same pooling tuning), and
@@ -690,13 +705,8 @@ pub async fn compare_scaling(
     let host_call = host_caller(runtime, tool, args);
     let args_json: std::sync::Arc<str> = args.to_string().into();
     let tool: std::sync::Arc<str> = tool.into();
-    let bare_call = |path: std::sync::Arc<BarePath>| {
-        let (tool, args_json) = (tool.clone(), args_json.clone());
-        move || {
-            let (path, tool, args_json) = (path.clone(), tool.clone(), args_json.clone());
-            async move { path.call(&tool, &args_json).await }
-        }
-    };
+    let bare_call =
+        |path: std::sync::Arc<BarePath>| bare_caller(path, tool.clone(), args_json.clone());
     let sharded_call = {
         let (sharded, tool, args_json) = (sharded.clone(), tool.clone(), args_json.clone());
         move || {
@@ -766,13 +776,8 @@ pub async fn run_one_path(
         OnePath::Bare => {
             let (_, component) = tool_component(runtime, tool).await?;
             let bare = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
-            let (tool, args_json): (std::sync::Arc<str>, std::sync::Arc<str>) =
-                (tool.into(), args.to_string().into());
-            rate(1, calls, move || {
-                let (bare, tool, args_json) = (bare.clone(), tool.clone(), args_json.clone());
-                async move { bare.call(&tool, &args_json).await }
-            })
-            .await
+            let call = bare_caller(bare, tool.into(), args.to_string().into());
+            rate(1, calls, call).await
         }
     }
 }

@@ -174,11 +174,18 @@ pub(crate) struct ShardPicker {
     count: usize,
 }
 
+/// A number no other caller of this function in the process gets: it
+/// names an owner of per-thread state (a picker, a runtime), where an
+/// address could be reused by a later one.
+pub(crate) fn unique_owner_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl ShardPicker {
     pub(crate) fn new(count: usize) -> Self {
-        static NEXT_OWNER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Self {
-            owner: NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            owner: unique_owner_id(),
             next: std::sync::atomic::AtomicUsize::new(0),
             count: count.max(1),
         }

@@ -43,12 +43,12 @@ pub(crate) struct CallSite {
     pub plugin: String,
     pub label: String,
     kv: PluginKv,
-    /// The plugin's configuration as JSON object text (`None`: `{}`).
-    config: Option<Arc<str>>,
+    /// The plugin's configuration as JSON object text.
+    config: Arc<str>,
 }
 
 impl CallSite {
-    pub(crate) fn new(plugin: &str, label: &str, kv: PluginKv, config: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(plugin: &str, label: &str, kv: PluginKv, config: Arc<str>) -> Self {
         Self {
             plugin: plugin.to_owned(),
             label: label.to_owned(),
@@ -227,6 +227,6 @@ impl HostImports for CallState {
     }
 
     fn config(&mut self) -> String {
-        self.host.site.config.as_deref().unwrap_or("{}").to_owned()
+        self.host.site.config.to_string()
     }
 }

@@ -224,7 +224,8 @@ pub(crate) fn classify(
 
 /// Sends what the guest printed to the log and returns its stderr.
 pub(crate) fn log_output(plugin: &str, tool: &str, probe: &CallProbe) -> String {
-    let [(stdout, stdout_dropped), (stderr, stderr_dropped)] = probe.stdout.take_both();
+    let printed = probe.output.take();
+    let ((stdout, stdout_dropped), (stderr, stderr_dropped)) = (printed.stdout, printed.stderr);
     for (stream, text, dropped) in [
         ("stdout", &stdout, stdout_dropped),
         ("stderr", &stderr, stderr_dropped),

@@ -819,12 +819,8 @@ pub(crate) async fn load(
                     Ok(description)
                 }
                 _ => {
-                    let site = CallSite::new(
-                        &name,
-                        "describe",
-                        cx.store.plugin_kv(&name),
-                        Some(config.clone()),
-                    );
+                    let site =
+                        CallSite::new(&name, "describe", cx.store.plugin_kv(&name), config.clone());
                     let host = HostContext::new(Arc::new(site), None);
                     describe(cx, &ready, &capabilities, host).await
                 }
@@ -933,7 +929,7 @@ async fn describe(
         }
         Ok(Ok(Err(specs))) => specs,
         Ok(Err(err)) => {
-            let [(stderr, _), _] = probe.stderr.take_both();
+            let (stderr, _) = probe.output.take().stderr;
             // A component whose initial memory is over its cap fails to
             // instantiate with wasmtime's words in wasm pages; say it in
             // MiB with the key that raises it.

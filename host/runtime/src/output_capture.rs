@@ -22,78 +22,106 @@ struct Captured {
     dropped: u64,
 }
 
-/// A call's two captured streams, in one allocation and behind one lock:
-/// the host reads both at once.
+/// A call's two captured streams (stdout, stderr), in one allocation and
+/// behind one lock: the host reads both at once. This handle reads them;
+/// [`CapturedStreams::stdout`] and [`CapturedStreams::stderr`] make the
+/// handles the guest writes through.
+#[derive(Debug, Clone)]
+pub(crate) struct CapturedStreams {
+    shared: Arc<Streams>,
+}
+
 #[derive(Debug)]
 struct Streams {
     cap: usize,
     streams: Mutex<[Captured; 2]>,
 }
 
-/// A cloneable handle to one captured stream.
+/// What a call printed: each stream's kept text (lossy UTF-8) and how many
+/// bytes it dropped.
+pub(crate) struct Printed {
+    pub stdout: (String, u64),
+    pub stderr: (String, u64),
+}
+
+/// The handle one of the streams is written through.
 #[derive(Debug, Clone)]
 pub(crate) struct CapturedOutput {
     shared: Arc<Streams>,
     which: usize,
 }
 
-impl CapturedOutput {
-    /// Two streams (stdout, stderr) keeping up to `cap` bytes each.
-    pub(crate) fn pair(cap: usize) -> (Self, Self) {
-        let shared = Arc::new(Streams {
-            cap,
-            streams: Default::default(),
-        });
-        let stderr = Self {
-            shared: shared.clone(),
+impl CapturedStreams {
+    /// Two streams keeping up to `cap` bytes each.
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            shared: Arc::new(Streams {
+                cap,
+                streams: Default::default(),
+            }),
+        }
+    }
+
+    pub(crate) fn stdout(&self) -> CapturedOutput {
+        CapturedOutput {
+            shared: self.shared.clone(),
+            which: 0,
+        }
+    }
+
+    pub(crate) fn stderr(&self) -> CapturedOutput {
+        CapturedOutput {
+            shared: self.shared.clone(),
             which: 1,
-        };
-        (Self { shared, which: 0 }, stderr)
+        }
     }
 
-    fn streams(&self) -> std::sync::MutexGuard<'_, [Captured; 2]> {
-        self.shared
-            .streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    /// What both streams kept; both are emptied.
+    pub(crate) fn take(&self) -> Printed {
+        let mut streams = self.shared.lock();
+        let [stdout, stderr] = &mut *streams;
+        Printed {
+            stdout: stdout.take(),
+            stderr: stderr.take(),
+        }
     }
 
+    /// Forgets what both streams captured.
+    pub(crate) fn clear(&self) {
+        for captured in self.shared.lock().iter_mut() {
+            captured.take();
+            // Streams kept for later calls keep no large buffer.
+            if captured.kept.capacity() > 4096 {
+                captured.kept = Vec::new();
+            }
+        }
+    }
+}
+
+impl Streams {
+    fn lock(&self) -> std::sync::MutexGuard<'_, [Captured; 2]> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Captured {
+    fn take(&mut self) -> (String, u64) {
+        let text = String::from_utf8_lossy(&self.kept).into_owned();
+        let dropped = self.dropped;
+        self.kept.clear();
+        self.dropped = 0;
+        (text, dropped)
+    }
+}
+
+impl CapturedOutput {
     fn accept(&self, bytes: &[u8]) {
-        let mut streams = self.streams();
+        let mut streams = self.shared.lock();
         let captured = &mut streams[self.which];
         let room = self.shared.cap.saturating_sub(captured.kept.len());
         let keep = room.min(bytes.len());
         captured.kept.extend_from_slice(&bytes[..keep]);
         captured.dropped += (bytes.len() - keep) as u64;
-    }
-
-    /// Forgets what both streams captured.
-    pub(crate) fn clear_both(&self) {
-        for captured in self.streams().iter_mut() {
-            captured.kept.clear();
-            // A stream kept for later calls keeps no large buffer.
-            if captured.kept.capacity() > 4096 {
-                captured.kept = Vec::new();
-            }
-            captured.dropped = 0;
-        }
-    }
-
-    /// What each of the two streams kept (this one's first), as lossy
-    /// UTF-8, and how many bytes each dropped; both are emptied.
-    pub(crate) fn take_both(&self) -> [(String, u64); 2] {
-        let mut streams = self.streams();
-        let mut take = |which: usize| {
-            let captured = &mut streams[which];
-            let text = String::from_utf8_lossy(&captured.kept).into_owned();
-            let dropped = captured.dropped;
-            captured.kept.clear();
-            captured.dropped = 0;
-            (text, dropped)
-        };
-        let own = take(self.which);
-        let other = take(1 - self.which);
-        [own, other]
     }
 }
 
@@ -159,17 +187,27 @@ mod tests {
 
     #[test]
     fn keeps_the_first_bytes_and_counts_the_rest() {
-        let (out, err) = CapturedOutput::pair(4);
+        let streams = CapturedStreams::new(4);
+        let (out, err) = (streams.stdout(), streams.stderr());
         out.accept(b"ab");
         out.accept(b"cdef");
         err.accept(b"e");
+        let printed = streams.take();
         assert_eq!(
-            out.take_both(),
-            [("abcd".to_string(), 2), ("e".to_string(), 0)]
+            (printed.stdout, printed.stderr),
+            (("abcd".to_string(), 2), ("e".to_string(), 0))
         );
-        assert_eq!(out.take_both(), [(String::new(), 0), (String::new(), 0)]);
+        let printed = streams.take();
+        assert_eq!(
+            (printed.stdout, printed.stderr),
+            ((String::new(), 0), (String::new(), 0))
+        );
         err.accept(b"xyz");
-        out.clear_both();
-        assert_eq!(err.take_both(), [(String::new(), 0), (String::new(), 0)]);
+        streams.clear();
+        let printed = streams.take();
+        assert_eq!(
+            (printed.stdout, printed.stderr),
+            ((String::new(), 0), (String::new(), 0))
+        );
     }
 }

@@ -26,7 +26,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 use crate::capabilities::{Capabilities, NetworkPolicy};
 use crate::config::SandboxConfig;
 use crate::host_api::HostContext;
-use crate::output_capture::CapturedOutput;
+use crate::output_capture::CapturedStreams;
 
 /// Raised from the epoch callback when a call passes its wall-clock deadline.
 #[derive(Debug, thiserror::Error)]
@@ -179,8 +179,8 @@ impl WasiHttpView for CallState {
 /// What the caller keeps to interpret how a call ended.
 #[derive(Debug, Clone)]
 pub(crate) struct CallProbe {
-    pub stdout: CapturedOutput,
-    pub stderr: CapturedOutput,
+    /// What the guest printed.
+    pub output: CapturedStreams,
     /// The largest memory size the limiter refused, in bytes (0: none).
     pub memory_refused: Arc<AtomicUsize>,
 }
@@ -196,7 +196,7 @@ impl CallProbe {
 }
 
 /// A call's WASI context and the handles that read what it captured.
-pub(crate) struct CallWasi {
+struct CallWasi {
     wasi: WasiCtx,
     probe: CallProbe,
 }
@@ -227,7 +227,7 @@ impl WasiPool {
     /// consumed), if the pool has room.
     pub(crate) fn keep(&self, store: Store<CallState>, probe: CallProbe) {
         let CallState { wasi, .. } = store.into_data();
-        probe.stdout.clear_both();
+        probe.output.clear();
         probe.memory_refused.store(0, Ordering::Relaxed);
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() < WASI_POOL_KEEP {
@@ -240,9 +240,9 @@ impl WasiPool {
 /// are shadowed, see [`add_fs_guards`]), the granted environment, sockets
 /// only to granted hosts, stdout and stderr captured.
 fn build_wasi(caps: &Capabilities) -> CallWasi {
-    let (stdout, stderr) = CapturedOutput::pair(caps.limits.log_capture_bytes);
+    let output = CapturedStreams::new(caps.limits.log_capture_bytes);
     let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone()).stderr(stderr.clone());
+    wasi.stdout(output.stdout()).stderr(output.stderr());
     for (name, value) in &caps.env {
         wasi.env(name, value);
     }
@@ -267,8 +267,7 @@ fn build_wasi(caps: &Capabilities) -> CallWasi {
     CallWasi {
         wasi: wasi.build(),
         probe: CallProbe {
-            stdout,
-            stderr,
+            output,
             memory_refused: Arc::new(AtomicUsize::new(0)),
         },
     }

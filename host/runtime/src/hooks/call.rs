@@ -78,7 +78,7 @@ pub(crate) async fn call_hook(
                 plugin.name(),
                 point.as_str(),
                 call.kv,
-                Some(plugin.config.clone()),
+                plugin.config.clone(),
             );
             let host = HostContext::new(Arc::new(site), None).with_session(call.session_state);
             match sandbox::new_store(call.engine, call.caps, host, None) {

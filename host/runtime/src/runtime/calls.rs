@@ -1,7 +1,8 @@
 //! Tool calls: looking a tool up (through the calling engine's own routes), its options and progress, call numbers, and running the call in a fresh instance.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -60,25 +61,100 @@ pub(crate) struct Route {
     wasi_pool: Arc<WasiPool>,
 }
 
-/// One call engine's routes, valid while the routes' generation (moved by
-/// every registry change and tier-up) is the one they were built in.
-#[derive(Default)]
-pub(crate) struct Routes {
-    generation: u64,
-    by_tool: std::collections::HashMap<String, Arc<Route>>,
+/// Every call engine's routes, and the generation they were built in:
+/// every registry change and tier-up moves it ([`RouteTable::invalidate`]),
+/// and a route of an older generation is never used.
+pub(crate) struct RouteTable {
+    generation: AtomicU64,
+    engines: Box<[Mutex<Routes>]>,
 }
 
-/// Forgets every call engine's routes as of `generation` (just moved), so
-/// no engine keeps an old version, its build or its grants alive until its
-/// next call.
-pub(crate) fn reset_routes(routes: &[std::sync::Mutex<Routes>], generation: u64) {
-    for routes in routes {
-        let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
-        if routes.generation < generation {
-            routes.by_tool.clear();
-            routes.generation = generation;
+/// One call engine's routes, of one generation.
+#[derive(Default)]
+struct Routes {
+    generation: u64,
+    by_tool: HashMap<String, Arc<Route>>,
+}
+
+impl Routes {
+    /// Forgets the routes of generations before `generation`.
+    fn advance_to(&mut self, generation: u64) {
+        if self.generation < generation {
+            self.by_tool.clear();
+            self.generation = generation;
         }
     }
+}
+
+impl RouteTable {
+    pub(crate) fn new(engines: usize) -> Self {
+        Self {
+            generation: AtomicU64::new(1),
+            engines: (0..engines).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Moves the generation and forgets every engine's routes at once, so
+    /// no engine keeps an old version, its build or its grants alive until
+    /// its next call.
+    pub(crate) fn invalidate(&self) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        for routes in &self.engines {
+            lock(routes).advance_to(generation);
+        }
+    }
+
+    /// Engine `shard`'s routes, if they are of `generation`.
+    fn current(&self, shard: usize, generation: u64) -> Option<MutexGuard<'_, Routes>> {
+        let routes = lock(self.engines.get(shard)?);
+        (routes.generation == generation).then_some(routes)
+    }
+
+    /// The route of `name` engine `shard` kept, if it is still current.
+    fn get(&self, shard: usize, generation: u64, name: &str) -> Option<Arc<Route>> {
+        self.current(shard, generation)?.by_tool.get(name).cloned()
+    }
+
+    /// The WASI contexts kept for `plugin`'s calls on engine `shard`: those
+    /// of a route of another of its tools, if there is one.
+    fn wasi_pool_of(
+        &self,
+        shard: usize,
+        generation: u64,
+        plugin: &Arc<LoadedPlugin>,
+    ) -> Arc<WasiPool> {
+        self.current(shard, generation)
+            .and_then(|routes| {
+                routes
+                    .by_tool
+                    .values()
+                    .find(|route| Arc::ptr_eq(&route.plugin, plugin))
+                    .map(|route| route.wasi_pool.clone())
+            })
+            .unwrap_or_default()
+    }
+
+    /// Keeps the route of `name` for engine `shard`'s next calls, as of
+    /// `generation` (read before the route was looked up).
+    fn keep(&self, shard: usize, generation: u64, name: &str, route: &Arc<Route>) {
+        let Some(routes) = self.engines.get(shard) else {
+            return;
+        };
+        let mut routes = lock(routes);
+        if routes.generation > generation {
+            return;
+        }
+        routes.advance_to(generation);
+        routes.by_tool.insert(name.to_owned(), route.clone());
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The id of a call that brought none: `call-<number>`, written without
@@ -187,8 +263,9 @@ impl Runtime {
         options: CallOptions,
     ) -> Result<ToolOutput, CallError> {
         let shard = self.call_shard();
-        let generation = self.inner.routes_generation.load(Ordering::SeqCst);
-        let route = match self.cached_route(shard, generation, name) {
+        let routes = &self.inner.routes;
+        let generation = routes.generation();
+        let route = match routes.get(shard, generation, name) {
             Some(route) => {
                 check_args(&route.plugin, name, args).await?;
                 route
@@ -215,13 +292,13 @@ impl Runtime {
                         plugin.name(),
                         name,
                         self.inner.store.plugin_kv(plugin.name()),
-                        Some(Arc::from(&*plugin.config)),
+                        Arc::from(&*plugin.config),
                     )),
-                    wasi_pool: self.wasi_pool_of(shard, generation, &plugin),
+                    wasi_pool: routes.wasi_pool_of(shard, generation, &plugin),
                     plugin,
                     prepared,
                 });
-                self.keep_route(shard, generation, name, &route);
+                routes.keep(shard, generation, name, &route);
                 route
             }
         };
@@ -269,55 +346,6 @@ impl Runtime {
             session_state,
         })
         .await
-    }
-
-    /// The route of `name` this call engine kept, if it is still current.
-    fn cached_route(&self, shard: usize, generation: u64, name: &str) -> Option<Arc<Route>> {
-        let routes = self.inner.routes.get(shard)?;
-        let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
-        if routes.generation != generation {
-            return None;
-        }
-        routes.by_tool.get(name).cloned()
-    }
-
-    /// The WASI contexts kept for `plugin`'s calls on this call engine:
-    /// those of a route of another of its tools, if there is one.
-    fn wasi_pool_of(
-        &self,
-        shard: usize,
-        generation: u64,
-        plugin: &Arc<LoadedPlugin>,
-    ) -> Arc<WasiPool> {
-        let shared = self.inner.routes.get(shard).and_then(|routes| {
-            let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
-            if routes.generation != generation {
-                return None;
-            }
-            routes
-                .by_tool
-                .values()
-                .find(|route| Arc::ptr_eq(&route.plugin, plugin))
-                .map(|route| route.wasi_pool.clone())
-        });
-        shared.unwrap_or_default()
-    }
-
-    /// Keeps the route of `name` for this call engine's next calls, as of
-    /// `generation` (read before the route was looked up).
-    fn keep_route(&self, shard: usize, generation: u64, name: &str, route: &Arc<Route>) {
-        let Some(routes) = self.inner.routes.get(shard) else {
-            return;
-        };
-        let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
-        if routes.generation > generation {
-            return;
-        }
-        if routes.generation < generation {
-            routes.by_tool.clear();
-            routes.generation = generation;
-        }
-        routes.by_tool.insert(name.to_owned(), route.clone());
     }
 
     /// A call number no other call of this runtime gets. Each thread takes

@@ -57,6 +57,15 @@ pub enum PluginEvent {
 impl Runtime {
     /// Every `.wasm` file in the configured plugin directories, sorted.
     pub fn discover(&self) -> Vec<PathBuf> {
+        self.discover_with_sizes()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// [`Runtime::discover`], with each file's size (from the same look at
+    /// the file that saw it is one).
+    fn discover_with_sizes(&self) -> Vec<(PathBuf, u64)> {
         let mut found = Vec::new();
         for dir in &self.inner.config.plugin_dirs {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -65,8 +74,11 @@ impl Runtime {
             };
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
-                    found.push(path);
+                if path.extension().is_some_and(|ext| ext == "wasm")
+                    && let Ok(meta) = std::fs::metadata(&path)
+                    && meta.is_file()
+                {
+                    found.push((path, meta.len()));
                 }
             }
         }
@@ -87,23 +99,19 @@ impl Runtime {
         let started = std::time::Instant::now();
         let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
         let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
-        let found = self.discover();
+        let found = self.discover_with_sizes();
         // Largest files start first (longest compile first): on a cold
         // start the biggest plugin's compile then overlaps the small ones
         // instead of running alone at the end. A load is spawned only once
         // it has a permit, so they start in exactly this order (spawned
         // tasks are not polled in the order they were spawned).
-        let sizes: Vec<u64> = found
-            .iter()
-            .map(|path| std::fs::metadata(path).map_or(0, |meta| meta.len()))
-            .collect();
         let mut by_size: Vec<usize> = (0..found.len()).collect();
-        by_size.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]));
+        by_size.sort_by(|&a, &b| found[b].1.cmp(&found[a].1));
         let mut loads = Vec::with_capacity(found.len());
         for index in by_size {
             let permit = permits.clone().acquire_owned().await.ok();
             let runtime = self.clone();
-            let path = found[index].clone();
+            let path = found[index].0.clone();
             let load = tokio::spawn(async move {
                 let _permit = permit;
                 let result = loader::load(&runtime.load_context(), &path, mode).await;

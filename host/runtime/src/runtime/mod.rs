@@ -44,11 +44,9 @@ struct Inner {
     /// The other call engines' linkers (shard `i + 1`), each made on its
     /// first call; see [`Runtime::call_shard`].
     shard_linkers: Box<[std::sync::OnceLock<Option<Linker<CallState>>>]>,
-    /// Bumped by every registry change and every tier-up swap: a call
-    /// engine's routes are rebuilt when it has moved.
-    routes_generation: Arc<AtomicU64>,
-    /// Per call engine, what serves each tool (see [`calls::Routes`]).
-    routes: Arc<[std::sync::Mutex<calls::Routes>]>,
+    /// Per call engine, what serves each tool; invalidated by every
+    /// registry change and every tier-up swap.
+    routes: Arc<calls::RouteTable>,
     /// Hands out call engines to threads, in turn.
     shards: engine::ShardPicker,
     ticker: engine::EpochTicker,
@@ -151,18 +149,13 @@ impl Runtime {
             "engines and linkers ready"
         );
         let (events, _) = tokio::sync::broadcast::channel(256);
-        let routes_generation = Arc::new(AtomicU64::new(1));
-        let routes: Arc<[std::sync::Mutex<calls::Routes>]> =
-            (0..shards).map(|_| std::sync::Mutex::default()).collect();
+        let routes = Arc::new(calls::RouteTable::new(shards));
         let tier_up_notice: crate::loader::TierUpNotice = {
             let events = events.clone();
-            let routes_generation = routes_generation.clone();
             let routes = routes.clone();
             Arc::new(move |plugin: &str| {
                 // The swap is done: calls route to the optimized build.
-                let generation =
-                    routes_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                calls::reset_routes(&routes, generation);
+                routes.invalidate();
                 let _ = events.send(PluginEvent::TieredUp {
                     plugin: plugin.to_owned(),
                 });
@@ -170,14 +163,10 @@ impl Runtime {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                id: {
-                    static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(1);
-                    NEXT_RUNTIME.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                },
+                id: engine::unique_owner_id(),
                 engine,
                 linker,
                 shard_linkers: (1..shards).map(|_| std::sync::OnceLock::new()).collect(),
-                routes_generation,
                 routes,
                 shards: engine::ShardPicker::new(shards),
                 ticker,
@@ -237,7 +226,6 @@ impl Runtime {
                 .registry
                 .write()
                 .unwrap_or_else(|e| e.into_inner()),
-            generation: &self.inner.routes_generation,
             routes: &self.inner.routes,
         }
     }
@@ -338,8 +326,7 @@ impl Runtime {
 /// (before the lock is let go).
 struct RegistryWrite<'a> {
     guard: RwLockWriteGuard<'a, Registry>,
-    generation: &'a AtomicU64,
-    routes: &'a [std::sync::Mutex<calls::Routes>],
+    routes: &'a calls::RouteTable,
 }
 
 impl std::ops::Deref for RegistryWrite<'_> {
@@ -358,11 +345,7 @@ impl std::ops::DerefMut for RegistryWrite<'_> {
 
 impl Drop for RegistryWrite<'_> {
     fn drop(&mut self) {
-        let generation = self
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
-        calls::reset_routes(self.routes, generation);
+        self.routes.invalidate();
     }
 }
 
