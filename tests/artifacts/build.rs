@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
+/// The workspace profile guests build with (Cargo.toml says why it is not
+/// plain `release`); also the name of its output directory.
+const GUEST_PROFILE: &str = "plugin";
 
 /// Variables of the outer build that must not reach the nested guest build.
 const HOST_ONLY_ENV: &[&str] = &[
@@ -154,7 +157,7 @@ fn run() -> Result<(), Failure> {
     check_wasm_target()?;
 
     let target_dir = guest_target_dir()?;
-    let wasm_out = target_dir.join(WASM_TARGET).join("release");
+    let wasm_out = target_dir.join(WASM_TARGET).join(GUEST_PROFILE);
     let example_dir = target_dir.join("plugins");
     let test_dir = target_dir.join("test-plugins");
     for dir in [&example_dir, &test_dir] {
@@ -368,7 +371,7 @@ fn guest_target_dir() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("unexpected OUT_DIR {}", out_dir.display()))
 }
 
-/// `cargo build --release --target wasm32-wasip2 -p ...` in the guest target
+/// `cargo build --profile plugin --target wasm32-wasip2 -p ...` in the guest target
 /// directory, with the same cargo, rustc and jobserver as the outer build
 /// (`CARGO_MAKEFLAGS` stays, so the nested build shares the outer -j budget).
 fn cargo_build(
@@ -380,7 +383,14 @@ fn cargo_build(
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
     command
-        .args(["build", "--release", "--locked", "--target", WASM_TARGET])
+        .args([
+            "build",
+            "--profile",
+            GUEST_PROFILE,
+            "--locked",
+            "--target",
+            WASM_TARGET,
+        ])
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
         .arg("--target-dir")
