@@ -60,20 +60,24 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
         session_id: call.session_id,
         timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
     };
-    let run = async {
-        let instance = call
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(Stage::Instantiate)?;
-        let result = instance
-            .agent_plugin_tool()
-            .call_invoke(&mut store, call.tool, &call.args_json, &context)
-            .await
-            .map_err(Stage::Run)?;
-        Ok::<_, Stage>(result)
+    let ended = {
+        // Pinned where it is made: the call's future holds both wasmtime
+        // futures, and moving it into `until_done` by value copied it twice.
+        let run = std::pin::pin!(async {
+            let instance = call
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(Stage::Instantiate)?;
+            let result = instance
+                .agent_plugin_tool()
+                .call_invoke(&mut store, call.tool, &call.args_json, &context)
+                .await
+                .map_err(Stage::Run)?;
+            Ok::<_, Stage>(result)
+        });
+        until_done(run, call.cancel.as_ref(), limits.timeout + TIMER_GRACE).await
     };
-    let ended = until_done(run, call.cancel.as_ref(), limits.timeout + TIMER_GRACE).await;
     // Everything the call left behind is read before its WASI context may
     // serve another call.
     let stderr = log_output(plugin.name(), call.tool, &probe);
@@ -148,7 +152,7 @@ enum Ended<T> {
 /// the host) never arms a timer or registers with the token; both are set
 /// up only once it waits, with the limit counted from the start.
 async fn until_done<F: Future>(
-    run: F,
+    mut run: std::pin::Pin<&mut F>,
     cancel: Option<&CancellationToken>,
     limit: Duration,
 ) -> Ended<F::Output> {
@@ -157,7 +161,6 @@ async fn until_done<F: Future>(
         return Ended::Cancelled;
     }
     let deadline = tokio::time::Instant::now() + limit;
-    let mut run = std::pin::pin!(run);
     let mut cancelled = std::pin::pin!(async {
         match cancel {
             Some(token) => token.cancelled().await,

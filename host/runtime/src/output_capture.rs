@@ -89,7 +89,8 @@ impl CapturedStreams {
     /// Forgets what both streams captured.
     pub(crate) fn clear(&self) {
         for captured in self.shared.lock().iter_mut() {
-            captured.take();
+            captured.kept.clear();
+            captured.dropped = 0;
             // Streams kept for later calls keep no large buffer.
             if captured.kept.capacity() > 4096 {
                 captured.kept = Vec::new();
@@ -106,7 +107,12 @@ impl Streams {
 
 impl Captured {
     fn take(&mut self) -> (String, u64) {
-        let text = String::from_utf8_lossy(&self.kept).into_owned();
+        // Most calls print nothing: no scan and no allocation then.
+        let text = if self.kept.is_empty() {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&self.kept).into_owned()
+        };
         let dropped = self.dropped;
         self.kept.clear();
         self.dropped = 0;
