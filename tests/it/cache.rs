@@ -79,6 +79,38 @@ async fn a_restart_loads_from_disk_with_zero_compiles() {
 }
 
 #[tokio::test]
+async fn a_compile_serves_even_when_its_artifact_cannot_be_kept() {
+    // A disk cache with no room: each artifact is written, mapped, then
+    // pruned at once; the mapped build serves on and nothing is left.
+    let mut harness = Harness::new();
+    harness.config.cache.disk_mb = 0;
+    harness.install(test_plugin::echo());
+    harness.install(test_plugin::versioned());
+    let runtime = harness.runtime().await;
+    assert_eq!(version(&runtime).await.unwrap(), "v1");
+    let echoed = runtime
+        .call_tool("echo", &json!({"text": "kept?"}), CallOptions::default())
+        .await
+        .unwrap();
+    assert!(echoed.to_text().contains("kept?"), "{}", echoed.to_text());
+    let stats = runtime.cache_stats();
+    assert_eq!((stats.compiles, stats.disk_entries), (2, 0), "{stats:?}");
+
+    // An artifact directory that cannot be written to (a file in its place):
+    // the build made in memory serves, and the failure is only a warning.
+    let harness = Harness::new();
+    harness.install(test_plugin::versioned());
+    let runtime = Runtime::new(harness.config.clone()).unwrap();
+    let artifacts = harness.config.data_dir.join("artifacts");
+    std::fs::remove_dir_all(&artifacts).unwrap();
+    std::fs::write(&artifacts, b"not a directory").unwrap();
+    runtime.load_plugin_dirs_with(LoadMode::Eager).await;
+    assert_eq!(version(&runtime).await.unwrap(), "v1");
+    let stats = runtime.cache_stats();
+    assert_eq!((stats.compiles, stats.disk_entries), (1, 0), "{stats:?}");
+}
+
+#[tokio::test]
 async fn a_corrupt_artifact_is_deleted_and_recompiled() {
     let harness = Harness::new();
     harness.install(test_plugin::versioned());

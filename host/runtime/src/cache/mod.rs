@@ -164,17 +164,33 @@ impl ComponentCache {
 
         on_compile();
         let started = Instant::now();
-        let component = Component::new(&self.engine, bytes).map_err(|err| CacheError::Compile {
-            message: format!("{err:#}"),
-        })?;
+        let artifact =
+            self.engine
+                .precompile_component(bytes)
+                .map_err(|err| CacheError::Compile {
+                    message: format!("{err:#}"),
+                })?;
         let compile_time = started.elapsed();
         self.stats.compiled(compile_time);
-        if let Err(err) = self.disk.save(&content_hash, &component, compile_time) {
-            tracing::warn!(
-                "cannot write the compiled artifact for {}: {err}",
-                path.display()
-            );
-        }
+        let component = match self
+            .disk
+            .save_and_map(&content_hash, &artifact, compile_time)
+        {
+            Ok(component) => component,
+            Err(err) => {
+                tracing::warn!(
+                    "cannot write the compiled artifact for {}: {err}",
+                    path.display()
+                );
+                // SAFETY: this engine produced these bytes just now.
+                unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(|err| {
+                    CacheError::Compile {
+                        message: format!("{err:#}"),
+                    }
+                })?
+            }
+        };
+        drop(artifact);
         self.memory_insert(&content_hash, &component, compile_time);
         Ok(Compiled {
             component,
