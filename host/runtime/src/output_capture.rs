@@ -89,8 +89,7 @@ impl CapturedStreams {
     /// Forgets what both streams captured.
     pub(crate) fn clear(&self) {
         for captured in self.shared.lock().iter_mut() {
-            captured.kept.clear();
-            captured.dropped = 0;
+            captured.reset();
             // Streams kept for later calls keep no large buffer.
             if captured.kept.capacity() > 4096 {
                 captured.kept = Vec::new();
@@ -113,10 +112,13 @@ impl Captured {
         } else {
             String::from_utf8_lossy(&self.kept).into_owned()
         };
-        let dropped = self.dropped;
+        (text, self.reset())
+    }
+
+    /// Empties the stream; returns how many bytes it had dropped.
+    fn reset(&mut self) -> u64 {
         self.kept.clear();
-        self.dropped = 0;
-        (text, dropped)
+        std::mem::take(&mut self.dropped)
     }
 }
 

@@ -164,12 +164,13 @@ impl ComponentCache {
 
         on_compile();
         let started = Instant::now();
-        let artifact =
-            self.engine
-                .precompile_component(bytes)
-                .map_err(|err| CacheError::Compile {
-                    message: format!("{err:#}"),
-                })?;
+        let compile_error = |err: wasmtime::Error| CacheError::Compile {
+            message: format!("{err:#}"),
+        };
+        let artifact = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(compile_error)?;
         let compile_time = started.elapsed();
         self.stats.compiled(compile_time);
         let component = match self
@@ -183,14 +184,9 @@ impl ComponentCache {
                     path.display()
                 );
                 // SAFETY: this engine produced these bytes just now.
-                unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(|err| {
-                    CacheError::Compile {
-                        message: format!("{err:#}"),
-                    }
-                })?
+                unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(compile_error)?
             }
         };
-        drop(artifact);
         self.memory_insert(&content_hash, &component, compile_time);
         Ok(Compiled {
             component,
