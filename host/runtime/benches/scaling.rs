@@ -2,8 +2,8 @@
 //!
 //! `make plugins && cargo bench -p agent-host-runtime --features bench --bench scaling`
 //! (SCALING_CALLS: calls per concurrency level per round, SCALING_ROUNDS;
-//! SCALING_LEVELS: callers to measure, like `1,2`; SCALING_ONE_PATH=host|bare
-//! runs that path alone from one caller, for a profiler).
+//! SCALING_LEVELS: callers to measure, like `1,2`; SCALING_ONE_PATH=host|bare|shards
+//! runs that path alone, from SCALING_ONE_CALLERS callers (1), for a profiler).
 
 use std::path::{Path, PathBuf};
 
@@ -43,16 +43,18 @@ async fn main() {
     runtime
         .load_plugin_dirs_with(agent_host_runtime::LoadMode::Eager)
         .await;
-    // SCALING_ONE_PATH=host|bare: that path alone from one caller, for a profiler.
+    // SCALING_ONE_PATH=host|bare|shards: that path alone, for a profiler.
     if let Ok(path) = std::env::var("SCALING_ONE_PATH") {
         let path = match path.as_str() {
             "host" => OnePath::Host,
             "bare" => OnePath::Bare,
-            other => panic!("SCALING_ONE_PATH is host or bare, not '{other}'"),
+            "shards" => OnePath::BareShards,
+            other => panic!("SCALING_ONE_PATH is host, bare or shards, not '{other}'"),
         };
         let args = json!({ "text": "hi" });
         let calls = setting("SCALING_CALLS", 200_000);
-        let per_second = run_one_path(&runtime, "echo", &args, path, calls)
+        let callers = setting("SCALING_ONE_CALLERS", 1);
+        let per_second = run_one_path(&runtime, "echo", &args, path, callers, calls)
             .await
             .unwrap();
         println!("{path:?}: {per_second:.0} calls/s");

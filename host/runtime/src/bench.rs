@@ -519,6 +519,31 @@ struct ShardedBare {
 }
 
 impl ShardedBare {
+    /// `first` (the runtime's own engine) and as many more engines of the
+    /// same configuration as the runtime calls through, each with the
+    /// plugin `bytes` compiled for it.
+    fn new(
+        runtime: &Runtime,
+        first: std::sync::Arc<BarePath>,
+        bytes: &[u8],
+    ) -> Result<Self, BenchError> {
+        let mut paths = vec![first];
+        for _ in 1..runtime.config().sandbox.engine_shard_count() {
+            let engine = crate::engine::tier_engine(
+                &runtime.config().sandbox,
+                crate::engine::Tier::Optimized,
+            )
+            .map_err(|e| BenchError::Wasm(e.to_string()))?;
+            let component = wasmtime::component::Component::new(&engine, bytes)
+                .map_err(|e| BenchError::Wasm(e.to_string()))?;
+            paths.push(std::sync::Arc::new(BarePath::new(engine, &component)?));
+        }
+        Ok(Self {
+            picker: crate::engine::ShardPicker::new(paths.len()),
+            paths,
+        })
+    }
+
     fn path_for_this_thread(&self) -> &BarePath {
         &self.paths[self.picker.for_this_thread()]
     }
@@ -567,23 +592,21 @@ impl BarePath {
     }
 }
 
-/// Calls per second of `callers` tasks making `calls` calls each.
-async fn rate<F, Fut>(callers: usize, calls: usize, call: F) -> Result<f64, BenchError>
+/// `n` calls made one after another by one caller.
+type Calls = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BenchError>> + Send>>;
+
+/// Calls per second of `callers` tasks making `calls` calls each, the
+/// calls of each task made by `calls_of(calls)`. A task takes its own
+/// handles on what it calls through once, so what is measured is the
+/// calls, not handles cloned and dropped on every call by threads that
+/// share them.
+async fn rate<F>(callers: usize, calls: usize, calls_of: F) -> Result<f64, BenchError>
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), BenchError>> + Send,
+    F: Fn(usize) -> Calls,
 {
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
-        .map(|_| {
-            let call = call.clone();
-            tokio::spawn(async move {
-                for _ in 0..calls {
-                    call().await?;
-                }
-                Ok::<_, BenchError>(())
-            })
-        })
+        .map(|_| tokio::spawn(calls_of(calls)))
         .collect();
     for task in tasks {
         task.await
@@ -623,44 +646,62 @@ async fn tool_component(
     Ok((plugin, component))
 }
 
-/// One host-path call of `tool` per invocation. The arguments are shared,
-/// like the bare paths' argument text: copying a JSON value per call would
-/// be the harness's cost, not the host's.
-fn host_caller(
+/// Host-path calls of `tool` (`Runtime::call_tool`), `n` at a time. The
+/// arguments are shared, like the bare paths' argument text: copying a
+/// JSON value per call would be the harness's cost, not the host's.
+fn host_calls(
     runtime: &Runtime,
     tool: &str,
     args: &serde_json::Value,
-) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BenchError>> + Send>>
-+ Clone
-+ Send
-+ 'static {
+) -> impl Fn(usize) -> Calls + Clone + use<> {
     let (runtime, tool) = (runtime.clone(), std::sync::Arc::<str>::from(tool));
     let args = std::sync::Arc::new(args.clone());
-    move || {
+    move |calls| {
         let (runtime, tool, args) = (runtime.clone(), tool.clone(), args.clone());
         Box::pin(async move {
-            runtime
-                .call_tool(&tool, &args, CallOptions::default())
-                .await
-                .map(|_| ())
-                .map_err(BenchError::from)
+            for _ in 0..calls {
+                runtime
+                    .call_tool(&tool, &args, CallOptions::default())
+                    .await
+                    .map_err(BenchError::from)?;
+            }
+            Ok(())
         })
     }
 }
 
-/// One bare call of `tool` through `path` per invocation.
-fn bare_caller(
-    path: std::sync::Arc<BarePath>,
-    tool: std::sync::Arc<str>,
-    args_json: std::sync::Arc<str>,
-) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BenchError>> + Send>>
-+ Clone
-+ Send
-+ 'static {
-    move || {
-        let (path, tool, args_json) = (path.clone(), tool.clone(), args_json.clone());
-        Box::pin(async move { path.call(&tool, &args_json).await })
+/// Bare calls of `tool`, `n` at a time, each through the path `pick`
+/// gives the calling thread.
+fn bare_calls<P>(
+    paths: P,
+    pick: fn(&P) -> &BarePath,
+    tool: &str,
+    args_json: &str,
+) -> impl Fn(usize) -> Calls + Clone + use<P>
+where
+    P: Clone + Send + Sync + 'static,
+{
+    let (tool, args_json): (std::sync::Arc<str>, std::sync::Arc<str>) =
+        (tool.into(), args_json.into());
+    move |calls| {
+        let (paths, tool, args_json) = (paths.clone(), tool.clone(), args_json.clone());
+        Box::pin(async move {
+            for _ in 0..calls {
+                pick(&paths).call(&tool, &args_json).await?;
+            }
+            Ok(())
+        })
     }
+}
+
+/// Bare calls through one path.
+fn one_path(path: &std::sync::Arc<BarePath>) -> &BarePath {
+    path
+}
+
+/// Bare calls through the calling thread's engine of several.
+fn thread_path(sharded: &std::sync::Arc<ShardedBare>) -> &BarePath {
+    sharded.path_for_this_thread()
 }
 
 /// Throughput of `tool` from 1..N concurrent callers, three paths side by
@@ -679,19 +720,7 @@ pub async fn compare_scaling(
     let (plugin, component) = tool_component(runtime, tool).await?;
     let bytes = std::fs::read(&plugin.wasm_path)?;
     let same = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
-    let mut paths = vec![same.clone()];
-    for _ in 1..runtime.config().sandbox.engine_shard_count() {
-        let engine =
-            crate::engine::tier_engine(&runtime.config().sandbox, crate::engine::Tier::Optimized)
-                .map_err(|e| BenchError::Wasm(e.to_string()))?;
-        let component = wasmtime::component::Component::new(&engine, &bytes)
-            .map_err(|e| BenchError::Wasm(e.to_string()))?;
-        paths.push(std::sync::Arc::new(BarePath::new(engine, &component)?));
-    }
-    let sharded = std::sync::Arc::new(ShardedBare {
-        picker: crate::engine::ShardPicker::new(paths.len()),
-        paths,
-    });
+    let sharded = std::sync::Arc::new(ShardedBare::new(runtime, same.clone(), &bytes)?);
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
     config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
@@ -702,24 +731,17 @@ pub async fn compare_scaling(
     let default_component = wasmtime::component::Component::new(&default_engine, &bytes)
         .map_err(|e| BenchError::Wasm(e.to_string()))?;
     let default = std::sync::Arc::new(BarePath::new(default_engine, &default_component)?);
-    let host_call = host_caller(runtime, tool, args);
-    let args_json: std::sync::Arc<str> = args.to_string().into();
-    let tool: std::sync::Arc<str> = tool.into();
+    let args_json = args.to_string();
+    let host_call = host_calls(runtime, tool, args);
     let bare_call =
-        |path: std::sync::Arc<BarePath>| bare_caller(path, tool.clone(), args_json.clone());
-    let sharded_call = {
-        let (sharded, tool, args_json) = (sharded.clone(), tool.clone(), args_json.clone());
-        move || {
-            let (sharded, tool, args_json) = (sharded.clone(), tool.clone(), args_json.clone());
-            async move { sharded.path_for_this_thread().call(&tool, &args_json).await }
-        }
-    };
+        |path: &std::sync::Arc<BarePath>| bare_calls(path.clone(), one_path, tool, &args_json);
+    let sharded_call = bare_calls(sharded, thread_path, tool, &args_json);
     // Warm-up: pool slots, page faults, every path at the top concurrency.
     let top = concurrency.iter().copied().max().unwrap_or(1);
-    rate(top, 20, host_call.clone()).await?;
-    rate(top, 20, bare_call(same.clone())).await?;
-    rate(top, 20, sharded_call.clone()).await?;
-    rate(top, 20, bare_call(default.clone())).await?;
+    rate(top, 20, &host_call).await?;
+    rate(top, 20, bare_call(&same)).await?;
+    rate(top, 20, &sharded_call).await?;
+    rate(top, 20, bare_call(&default)).await?;
 
     let mut samples = vec![(Vec::new(), Vec::new(), Vec::new(), Vec::new()); concurrency.len()];
     for _ in 0..rounds.max(1) {
@@ -727,16 +749,16 @@ pub async fn compare_scaling(
             let calls = (calls_per_caller / callers).max(20);
             samples[index]
                 .0
-                .push(rate(callers, calls, host_call.clone()).await?);
+                .push(rate(callers, calls, &host_call).await?);
             samples[index]
                 .1
-                .push(rate(callers, calls, bare_call(same.clone())).await?);
+                .push(rate(callers, calls, bare_call(&same)).await?);
             samples[index]
                 .2
-                .push(rate(callers, calls, bare_call(default.clone())).await?);
+                .push(rate(callers, calls, bare_call(&default)).await?);
             samples[index]
                 .3
-                .push(rate(callers, calls, sharded_call.clone()).await?);
+                .push(rate(callers, calls, &sharded_call).await?);
         }
     }
     Ok(concurrency
@@ -759,25 +781,48 @@ pub enum OnePath {
     Host,
     /// Bare wasmtime on the runtime's own engine.
     Bare,
+    /// Bare wasmtime on as many engines as the runtime calls through, one
+    /// per calling thread.
+    BareShards,
 }
 
-/// Makes `calls` calls of `tool` from one caller through one path alone,
-/// and returns the calls per second: for a profiler, which would otherwise
-/// see every path of [`compare_scaling`] mixed together.
+/// Makes `calls` calls of `tool` from `callers` callers through one path
+/// alone, and returns the calls per second: for a profiler, which would
+/// otherwise see every path of [`compare_scaling`] mixed together.
 pub async fn run_one_path(
     runtime: &Runtime,
     tool: &str,
     args: &serde_json::Value,
     path: OnePath,
+    callers: usize,
     calls: usize,
 ) -> Result<f64, BenchError> {
+    let callers = callers.max(1);
+    let per_caller = (calls / callers).max(1);
+    let args_json = args.to_string();
     match path {
-        OnePath::Host => rate(1, calls, host_caller(runtime, tool, args)).await,
+        OnePath::Host => rate(callers, per_caller, host_calls(runtime, tool, args)).await,
         OnePath::Bare => {
             let (_, component) = tool_component(runtime, tool).await?;
             let bare = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
-            let call = bare_caller(bare, tool.into(), args.to_string().into());
-            rate(1, calls, call).await
+            rate(
+                callers,
+                per_caller,
+                bare_calls(bare, one_path, tool, &args_json),
+            )
+            .await
+        }
+        OnePath::BareShards => {
+            let (plugin, component) = tool_component(runtime, tool).await?;
+            let bytes = std::fs::read(&plugin.wasm_path)?;
+            let first = std::sync::Arc::new(BarePath::new(runtime.engine().clone(), &component)?);
+            let sharded = std::sync::Arc::new(ShardedBare::new(runtime, first, &bytes)?);
+            rate(
+                callers,
+                per_caller,
+                bare_calls(sharded, thread_path, tool, &args_json),
+            )
+            .await
         }
     }
 }

@@ -33,8 +33,11 @@ pub(crate) struct InstanceSlots {
 /// One engine's slots: a count taken and given back with one atomic
 /// operation each (a call takes and frees one every time), and a wake-up
 /// for callers waiting while none is free. A semaphore would lock its
-/// waiter list on every release, waiters or not.
+/// waiter list on every release, waiters or not. Aligned to cache lines of
+/// its own: shares made one after another would sit side by side, and the
+/// cores taking from them would bounce one line between them.
 #[derive(Debug)]
+#[repr(align(128))]
 struct Share {
     free: AtomicUsize,
     /// Callers between "none free" and getting one.

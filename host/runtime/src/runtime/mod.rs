@@ -34,6 +34,10 @@ pub use calls::{CallOptions, ToolInfo};
 pub(crate) use hooks::WarmSlot;
 pub use loading::{LoadReport, PluginEvent};
 
+/// Aligned so that its fields, which every call reads, sit on cache lines
+/// apart from the `Arc`'s reference count, which every clone of the
+/// runtime writes (an embedder may clone it into every task it spawns).
+#[repr(align(128))]
 struct Inner {
     /// Tells this runtime apart from every other of the process (for the
     /// per-thread state of [`Runtime::call_shard`] and call numbers; an
