@@ -13,6 +13,7 @@ use crate::host_api::{CallSite, ProgressSink};
 use crate::invoke::{self, Invocation};
 use crate::loader::{LoadedPlugin, Prepared};
 use crate::sandbox::WasiPool;
+use crate::schema::ArgsValidator;
 use crate::spec::{ToolOutput, ToolSpec};
 
 /// Options for one call.
@@ -28,19 +29,27 @@ pub struct CallOptions {
     pub cancel: Option<CancellationToken>,
 }
 
+/// The argument checker of `plugin`'s tool `name`.
+fn validator_of<'a>(plugin: &'a LoadedPlugin, name: &str) -> Result<&'a ArgsValidator, CallError> {
+    plugin
+        .tool(name)
+        .map(|tool| &tool.validator)
+        .ok_or_else(|| CallError::Host {
+            tool: name.to_owned(),
+            message: "registry and plugin disagree about this tool".to_owned(),
+        })
+}
+
 /// Checks a call's arguments against the tool's schema: off the async
 /// threads and under the tool's deadline (a schema is the plugin's, so
 /// checking against it is the plugin's time).
 async fn check_args(
     plugin: &LoadedPlugin,
+    validator: &ArgsValidator,
     name: &str,
     args: &serde_json::Value,
 ) -> Result<(), CallError> {
-    let tool = plugin.tool(name).ok_or_else(|| CallError::Host {
-        tool: name.to_owned(),
-        message: "registry and plugin disagree about this tool".to_owned(),
-    })?;
-    tool.validator
+    validator
         .check_args_within(args, plugin.capabilities.limits.timeout)
         .await
         .map_err(|err| err.for_arguments(plugin.name(), name))
@@ -52,6 +61,9 @@ async fn check_args(
 /// threads on other engines also take.
 pub(crate) struct Route {
     plugin: Arc<LoadedPlugin>,
+    /// The tool's argument checker (its schemas are shared, not copied):
+    /// a call needs no search of the plugin's tools.
+    validator: ArgsValidator,
     prepared: Arc<Prepared>,
     /// What the call's host imports serve (its state and configuration
     /// handles among them): one per engine, for the same reason.
@@ -271,13 +283,14 @@ impl Runtime {
         let generation = routes.generation();
         let route = match routes.get(shard, generation, name) {
             Some(route) => {
-                check_args(&route.plugin, name, args).await?;
+                check_args(&route.plugin, &route.validator, name, args).await?;
                 route
             }
             None => {
                 let plugin = self.lookup(name)?;
+                let validator = validator_of(&plugin, name)?.clone();
                 // Before preparing: bad arguments never cost a compile.
-                check_args(&plugin, name, args).await?;
+                check_args(&plugin, &validator, name, args).await?;
                 // Prepared already (the common case): no load context to build.
                 let prepared = match plugin.current() {
                     Some(prepared) => Ok(prepared),
@@ -300,6 +313,7 @@ impl Runtime {
                     )),
                     wasi_pool: routes.wasi_pool_of(shard, generation, &plugin),
                     plugin,
+                    validator,
                     prepared,
                 });
                 routes.keep(shard, generation, name, &route);
