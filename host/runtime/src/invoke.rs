@@ -60,6 +60,13 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
         session_id: call.session_id,
         timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
     };
+    // The outer timer counts from the clock reading the guest deadline was
+    // set from: one reading per call.
+    let guest_deadline = store
+        .data()
+        .deadline()
+        .unwrap_or_else(|| std::time::Instant::now() + limits.timeout);
+    let deadline = tokio::time::Instant::from_std(guest_deadline + TIMER_GRACE);
     let ended = {
         // Pinned where it is made: the call's future holds both wasmtime
         // futures, and moving it into `until_done` by value copied it twice.
@@ -76,7 +83,7 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
                 .map_err(Stage::Run)?;
             Ok::<_, Stage>(result)
         });
-        until_done(run, call.cancel.as_ref(), limits.timeout + TIMER_GRACE).await
+        until_done(run, call.cancel.as_ref(), deadline).await
     };
     // Everything the call left behind is read before its WASI context may
     // serve another call.
@@ -147,20 +154,19 @@ enum Ended<T> {
     Cancelled,
 }
 
-/// Runs `run` until it finishes, `cancel` fires or `limit` passes. A call
-/// that finishes on its first poll (most calls: the guest rarely waits on
-/// the host) never arms a timer or registers with the token; both are set
-/// up only once it waits, with the limit counted from the start.
+/// Runs `run` until it finishes, `cancel` fires or `deadline` passes. A
+/// call that finishes on its first poll (most calls: the guest rarely
+/// waits on the host) never arms a timer or registers with the token; both
+/// are set up only once it waits.
 async fn until_done<F: Future>(
     mut run: std::pin::Pin<&mut F>,
     cancel: Option<&CancellationToken>,
-    limit: Duration,
+    deadline: tokio::time::Instant,
 ) -> Ended<F::Output> {
     use std::task::Poll;
     if cancel.is_some_and(CancellationToken::is_cancelled) {
         return Ended::Cancelled;
     }
-    let deadline = tokio::time::Instant::now() + limit;
     let mut cancelled = std::pin::pin!(async {
         match cancel {
             Some(token) => token.cancelled().await,

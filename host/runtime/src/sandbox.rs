@@ -128,7 +128,18 @@ pub(crate) struct CallState {
     preopens: Vec<(Dir, String)>,
     open_files: OpenFiles,
     guest_symlinks: bool,
+    /// When the running call's time is up (set by [`arm_budget`], checked
+    /// at every epoch tick). Kept here rather than in the tick callback, so
+    /// the callback captures nothing and arming a call allocates nothing.
+    deadline: Option<Instant>,
     pub host: HostContext,
+}
+
+impl CallState {
+    /// When the running call's time is up, once armed.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
 }
 
 /// The files and directories a call opened, to cap how many it holds.
@@ -310,6 +321,7 @@ pub(crate) fn new_store(
             held: Vec::new(),
         },
         guest_symlinks: caps.guest_symlinks,
+        deadline: None,
         host,
     };
     let mut store = Store::new(engine, state);
@@ -328,16 +340,13 @@ pub(crate) fn arm_budget(
     if let Some(fuel) = limits.fuel {
         store.set_fuel(fuel)?;
     }
-    let deadline = Instant::now() + limits.timeout;
+    store.data_mut().deadline = Some(Instant::now() + limits.timeout);
     // Every tick the guest yields to the executor (so cancellation and the
     // outer timer get a chance to run) and the deadline is re-checked.
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Err(wasmtime::Error::new(DeadlineExceeded))
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
+    store.epoch_deadline_callback(|store| match store.data().deadline {
+        Some(deadline) if Instant::now() >= deadline => Err(wasmtime::Error::new(DeadlineExceeded)),
+        _ => Ok(UpdateDeadline::Yield(1)),
     });
     Ok(())
 }
