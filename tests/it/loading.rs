@@ -204,6 +204,43 @@ async fn arguments_that_break_the_schema_never_reach_the_plugin() {
     assert!(err.to_string().contains("echo"), "{err}");
 }
 
+/// Once a tool has been called, its calls go through a kept route; each
+/// route checks its own tool's schema. `{}` passes `shapes_mixed`'s schema
+/// but not `shapes_fail`'s, and `{"kind": "failed"}` the other way round,
+/// so a route holding the other tool's checker would let one through.
+#[tokio::test]
+async fn a_kept_route_checks_its_own_tools_schema() {
+    let harness = Harness::new();
+    harness.install(test_plugin::shapes());
+    let runtime = harness.runtime().await;
+    let call = |name: &'static str, args: serde_json::Value| {
+        let runtime = runtime.clone();
+        async move { runtime.call_tool(name, &args, CallOptions::default()).await }
+    };
+    // First calls: the routes are made and kept.
+    call("shapes_mixed", json!({})).await.unwrap();
+    assert!(matches!(
+        call("shapes_fail", json!({"kind": "failed"})).await,
+        Err(CallError::Tool { .. })
+    ));
+    for _ in 0..2 {
+        let err = call("shapes_fail", json!({})).await.unwrap_err();
+        assert!(
+            matches!(err, CallError::InvalidArguments { .. }),
+            "shapes_fail with no kind: {err}"
+        );
+        assert!(err.to_string().contains("kind"), "{err}");
+        let err = call("shapes_mixed", json!({"kind": "failed"}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CallError::InvalidArguments { .. }),
+            "shapes_mixed with an extra property: {err}"
+        );
+        call("shapes_mixed", json!({})).await.unwrap();
+    }
+}
+
 /// A settled plugin file's content hash is remembered with the file's
 /// identity, so a start-up need not read it; any write gives the file a new
 /// identity (its ctime moves), and the new bytes are hashed.
