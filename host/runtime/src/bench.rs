@@ -743,28 +743,29 @@ pub async fn compare_scaling(
     rate(top, 20, &sharded_call).await?;
     rate(top, 20, bare_call(&default)).await?;
 
-    let mut samples = vec![(Vec::new(), Vec::new(), Vec::new(), Vec::new()); concurrency.len()];
-    for _ in 0..rounds.max(1) {
+    // The four paths in a fixed order of their own (host, same tuning,
+    // default pooling, shards); each round starts one further along, so no
+    // path always runs first or right after another.
+    let paths: [Box<dyn Fn(usize) -> Calls>; 4] = [
+        Box::new(host_call),
+        Box::new(bare_call(&same)),
+        Box::new(bare_call(&default)),
+        Box::new(sharded_call),
+    ];
+    let mut samples = vec![[const { Vec::new() }; 4]; concurrency.len()];
+    for round in 0..rounds.max(1) {
         for (index, &callers) in concurrency.iter().enumerate() {
             let calls = (calls_per_caller / callers).max(20);
-            samples[index]
-                .0
-                .push(rate(callers, calls, &host_call).await?);
-            samples[index]
-                .1
-                .push(rate(callers, calls, bare_call(&same)).await?);
-            samples[index]
-                .2
-                .push(rate(callers, calls, bare_call(&default)).await?);
-            samples[index]
-                .3
-                .push(rate(callers, calls, &sharded_call).await?);
+            for turn in 0..paths.len() {
+                let path = (round + turn) % paths.len();
+                samples[index][path].push(rate(callers, calls, &paths[path]).await?);
+            }
         }
     }
     Ok(concurrency
         .iter()
         .zip(samples)
-        .map(|(&callers, (host, same, default, sharded))| ScalingRow {
+        .map(|(&callers, [host, same, default, sharded])| ScalingRow {
             callers,
             host: median(host),
             bare_same_tuning: median(same),
