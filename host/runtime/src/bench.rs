@@ -653,7 +653,7 @@ fn host_calls(
     runtime: &Runtime,
     tool: &str,
     args: &serde_json::Value,
-) -> impl Fn(usize) -> Calls + Clone + use<> {
+) -> impl Fn(usize) -> Calls + use<> {
     let (runtime, tool) = (runtime.clone(), std::sync::Arc::<str>::from(tool));
     let args = std::sync::Arc::new(args.clone());
     move |calls| {
@@ -677,7 +677,7 @@ fn bare_calls<P>(
     pick: fn(&P) -> &BarePath,
     tool: &str,
     args_json: &str,
-) -> impl Fn(usize) -> Calls + Clone + use<P>
+) -> impl Fn(usize) -> Calls + use<P>
 where
     P: Clone + Send + Sync + 'static,
 {
@@ -736,13 +736,6 @@ pub async fn compare_scaling(
     let bare_call =
         |path: &std::sync::Arc<BarePath>| bare_calls(path.clone(), one_path, tool, &args_json);
     let sharded_call = bare_calls(sharded, thread_path, tool, &args_json);
-    // Warm-up: pool slots, page faults, every path at the top concurrency.
-    let top = concurrency.iter().copied().max().unwrap_or(1);
-    rate(top, 20, &host_call).await?;
-    rate(top, 20, bare_call(&same)).await?;
-    rate(top, 20, &sharded_call).await?;
-    rate(top, 20, bare_call(&default)).await?;
-
     // The four paths in a fixed order of their own (host, same tuning,
     // default pooling, shards); each round starts one further along, so no
     // path always runs first or right after another.
@@ -752,6 +745,11 @@ pub async fn compare_scaling(
         Box::new(bare_call(&default)),
         Box::new(sharded_call),
     ];
+    // Warm-up: pool slots, page faults, every path at the top concurrency.
+    let top = concurrency.iter().copied().max().unwrap_or(1);
+    for path in &paths {
+        rate(top, 20, path).await?;
+    }
     let mut samples = vec![[const { Vec::new() }; 4]; concurrency.len()];
     for round in 0..rounds.max(1) {
         for (index, &callers) in concurrency.iter().enumerate() {

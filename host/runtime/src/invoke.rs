@@ -11,6 +11,7 @@ use crate::error::{CallError, FailureKind};
 use crate::host_api::{CallSite, HostContext, ProgressSink};
 use crate::loader::LoadedPlugin;
 use crate::sandbox::{self, CallProbe, CallState, DeadlineExceeded};
+use crate::schema::ArgsValidator;
 use crate::spec::ToolOutput;
 
 /// Extra time the outer timer allows beyond the guest deadline, so the epoch
@@ -23,6 +24,9 @@ pub(crate) struct Invocation<'a> {
     pub plugin: &'a LoadedPlugin,
     pub pre: &'a ToolPluginPre<CallState>,
     pub tool: &'a str,
+    /// The tool's schemas: its structured result is checked against the
+    /// output schema, when it declares one.
+    pub validator: &'a ArgsValidator,
     /// The plugin, tool, state and configuration the host imports serve.
     pub site: std::sync::Arc<CallSite>,
     /// Where the call's WASI context comes from and goes back to: contexts
@@ -136,10 +140,9 @@ pub(crate) async fn invoke(call: Invocation<'_>) -> Result<ToolOutput, CallError
     // A declared output schema is a promise to the caller; a result that
     // breaks it fails the call (checked like arguments, under the deadline).
     if let Some(structured) = &output.structured
-        && let Some(tool) = plugin.tool(call.tool)
-        && tool.validator.has_output_schema()
+        && call.validator.has_output_schema()
     {
-        tool.validator
+        call.validator
             .check_output_within(structured, limits.timeout)
             .await
             .map_err(|err| err.for_output(plugin.name(), call.tool))?;

@@ -61,8 +61,8 @@ async fn check_args(
 /// threads on other engines also take.
 pub(crate) struct Route {
     plugin: Arc<LoadedPlugin>,
-    /// The tool's argument checker (its schemas are shared, not copied):
-    /// a call needs no search of the plugin's tools.
+    /// The tool's schemas (shared, not copied): a call checks its arguments
+    /// and its structured result without searching the plugin's tools.
     validator: ArgsValidator,
     prepared: Arc<Prepared>,
     /// What the call's host imports serve (its state and configuration
@@ -354,6 +354,7 @@ impl Runtime {
             plugin,
             pre,
             tool: name,
+            validator: &route.validator,
             site: route.site.clone(),
             wasi_pool: Some(&route.wasi_pool),
             args_json: args_text(args),
